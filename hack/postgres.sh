@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # Prints a DSN of a PostgreSQL server the tests may use, starting one if needed.
-# Prefers a running server at 127.0.0.1:5432 (trust auth, database "test"); otherwise
+# Prefers EDGELINE_PG_DSN, else a running server at 127.0.0.1:5432 (trust auth, database "test"); otherwise
 # starts a private throwaway cluster on 127.0.0.1:55432 from Debian's postgresql package
 # (installed by 'make setup'), owned by the postgres user, in /tmp/edgeline-pg.
 set -euo pipefail
-if psql "postgres://postgres@127.0.0.1:5432/test?sslmode=disable" -Atqc 'select 1' >/dev/null 2>&1; then
-  echo "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-  exit 0
-fi
+primary=${EDGELINE_PG_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+if psql "$primary" -Atqc 'select 1' >/dev/null 2>&1; then echo "$primary"; exit 0; fi
 port=55432
 dsn="postgres://postgres@127.0.0.1:$port/test?sslmode=disable"
 if psql "$dsn" -Atqc 'select 1' >/dev/null 2>&1; then echo "$dsn"; exit 0; fi
