@@ -1,0 +1,95 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+)
+
+// Local returns an Executor for the machine edgeline runs on. Commands with Sudo go through
+// sudo -n when the current user is not root.
+func Local() Executor { return localExecutor{root: os.Geteuid() == 0} }
+
+type localExecutor struct{ root bool }
+
+func (localExecutor) Host() string { return "local" }
+
+func (localExecutor) Close() error { return nil }
+
+func (l localExecutor) Run(ctx context.Context, c Command) (Result, error) {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	args := []string{"sh", "-c", c.Cmd}
+	if c.Sudo && !l.root {
+		args = append([]string{"sudo", "-n", "--"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &stdout, &stderr, c.Stdin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	err := cmd.Run()
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if err == nil {
+		return res, nil
+	}
+	ce := &CommandError{Host: "local", Intent: c.Intent, ExitCode: -1, Stderr: tail(res.Stderr)}
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil && c.Timeout > 0 && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		ce.Err = fmt.Errorf("timed out after %s", c.Timeout)
+	case ctx.Err() != nil:
+		ce.Err = ctx.Err()
+	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+		ce.ExitCode = exit.ExitCode()
+	default:
+		ce.Err = err
+	}
+	res.ExitCode = ce.ExitCode
+	return res, ce
+}
+
+func (l localExecutor) Upload(ctx context.Context, f File) error {
+	if err := validateFile(f); err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.Path)
+	stageDir := os.TempDir()
+	if l.root {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("local: create %s: %w", dir, err)
+		}
+		stageDir = dir
+	}
+	w, err := os.CreateTemp(stageDir, ".edgeline-upload-")
+	if err != nil {
+		return fmt.Errorf("local: stage %s: %w", f.Path, err)
+	}
+	stage := w.Name()
+	_, err = io.Copy(w, f.Content)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(stage)
+		return fmt.Errorf("local: write %s: %w", f.Path, err)
+	}
+	intent := f.Intent
+	if intent == "" {
+		intent = "upload " + f.Path
+	}
+	if _, err := l.Run(ctx, Command{Intent: intent, Cmd: uploadScript(stage, f.Path, f.Mode, f.Owner), Sudo: true}); err != nil {
+		os.Remove(stage)
+		return err
+	}
+	return nil
+}

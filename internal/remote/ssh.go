@@ -1,0 +1,449 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// Dial connects to the host cfg describes, through its jump hosts, verifying every host
+// key. Connection failures are retried with backoff; authentication and host key failures
+// are not.
+func Dial(ctx context.Context, cfg Config) (Executor, error) {
+	r, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	e := &sshExecutor{host: r.String(), user: r.user, sudoPassword: r.sudoPassword}
+	var via *ssh.Client
+	for _, j := range r.jumps {
+		c, err := e.connect(ctx, j, via)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("connect to %s through jump host %s: %w", r, j, err)
+		}
+		e.jumps = append(e.jumps, c)
+		via = c
+	}
+	c, err := e.connect(ctx, r, via)
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.client = c
+	return e, nil
+}
+
+// connect opens one SSH connection to r, directly or through via, with retries.
+func (e *sshExecutor) connect(ctx context.Context, r resolved, via *ssh.Client) (*ssh.Client, error) {
+	auth, closer, err := authMethods(r)
+	if err != nil {
+		return nil, err
+	}
+	if closer != nil {
+		e.closers = append(e.closers, closer)
+	}
+	hostKey, algos, err := hostKeyCallback(r)
+	if err != nil {
+		return nil, err
+	}
+	cc := &ssh.ClientConfig{
+		User:              r.user,
+		Auth:              auth,
+		HostKeyCallback:   hostKey,
+		HostKeyAlgorithms: algos,
+		Timeout:           r.timeout,
+	}
+	delay := r.backoff
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		c, err := handshake(ctx, r, via, cc)
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		if !isConnectionError(err) {
+			return nil, err
+		}
+		if attempt > r.retries {
+			break
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("connect to %s: %w (last error: %v)", r, ctx.Err(), lastErr)
+		case <-t.C:
+		}
+		delay = min(delay*2, maxBackoff)
+	}
+	return nil, fmt.Errorf("cannot reach %s after %d attempts: %w; check that the host is up and sshd listens on port %d", r, r.retries+1, lastErr, r.port)
+}
+
+// connError marks a failure of the transport, which is worth retrying.
+type connError struct{ err error }
+
+func (e *connError) Error() string { return e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+func isConnectionError(err error) bool {
+	var ce *connError
+	return errors.As(err, &ce)
+}
+
+// handshake dials r (through via when set) and runs the SSH handshake within r.timeout.
+func handshake(ctx context.Context, r resolved, via *ssh.Client, cc *ssh.ClientConfig) (*ssh.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	var conn net.Conn
+	var err error
+	if via != nil {
+		conn, err = via.DialContext(ctx, "tcp", r.addr())
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", r.addr())
+	}
+	if err != nil {
+		return nil, &connError{err}
+	}
+	type result struct {
+		c     ssh.Conn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, chans, reqs, err := ssh.NewClientConn(conn, r.addr(), cc)
+		done <- result{c, chans, reqs, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			conn.Close()
+			return nil, classifyHandshake(r, res.err)
+		}
+		return ssh.NewClient(res.c, res.chans, res.reqs), nil
+	case <-ctx.Done():
+		conn.Close()
+		<-done
+		return nil, &connError{fmt.Errorf("ssh handshake with %s: %w", r.addr(), ctx.Err())}
+	}
+}
+
+func classifyHandshake(r resolved, err error) error {
+	var hk *HostKeyError
+	if errors.As(err, &hk) {
+		return hk
+	}
+	if strings.Contains(err.Error(), "unable to authenticate") {
+		what := strings.Join(r.keyFiles, ", ")
+		if r.useAgent {
+			what = strings.TrimPrefix(what+", ssh-agent", ", ")
+		}
+		if what == "" {
+			what = "no keys"
+		}
+		return fmt.Errorf("log in to %s: the host accepted none of the offered keys (%s); check User, KeyFiles or UseAgent, and the user's authorized_keys", r, what)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return &connError{fmt.Errorf("ssh handshake with %s: %w", r.addr(), err)}
+	}
+	return fmt.Errorf("ssh handshake with %s: %w", r.addr(), err)
+}
+
+// authMethods loads the key files and, when asked, the agent's keys.
+func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
+	var signers []ssh.Signer
+	for _, f := range r.keyFiles {
+		s, err := loadKey(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		signers = append(signers, s)
+	}
+	var closer io.Closer
+	var ag agent.ExtendedAgent
+	if r.useAgent {
+		sock := os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return nil, nil, errors.New("UseAgent is set but SSH_AUTH_SOCK is not: start ssh-agent and add your key with ssh-add")
+		}
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to ssh-agent at %s: %w", sock, err)
+		}
+		closer = conn
+		ag = agent.NewClient(conn)
+	}
+	if len(signers) == 0 && ag == nil {
+		return nil, nil, fmt.Errorf("no SSH key for %s: set KeyFiles, IdentityFile in ssh_config, or UseAgent", r)
+	}
+	cb := func() ([]ssh.Signer, error) {
+		all := append([]ssh.Signer(nil), signers...)
+		if ag != nil {
+			as, err := ag.Signers()
+			if err != nil {
+				return nil, fmt.Errorf("list ssh-agent keys: %w", err)
+			}
+			for _, s := range as {
+				all = append(all, sha2Only(s))
+			}
+		}
+		return all, nil
+	}
+	return []ssh.AuthMethod{ssh.PublicKeysCallback(cb)}, closer, nil
+}
+
+// loadKey reads an unencrypted private key file.
+func loadKey(file string) (ssh.Signer, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read SSH key: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(b)
+	var pp *ssh.PassphraseMissingError
+	if errors.As(err, &pp) {
+		return nil, fmt.Errorf("SSH key %s has a passphrase: add it to ssh-agent (ssh-add %s) and set UseAgent", file, file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse SSH key %s: %w", file, err)
+	}
+	return sha2Only(s), nil
+}
+
+// sha2Only makes an RSA signer sign with rsa-sha2-512 or rsa-sha2-256, never SHA-1.
+func sha2Only(s ssh.Signer) ssh.Signer {
+	if s.PublicKey().Type() != ssh.KeyAlgoRSA {
+		return s
+	}
+	as, ok := s.(ssh.AlgorithmSigner)
+	if !ok {
+		return s
+	}
+	ms, err := ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256})
+	if err != nil {
+		return s
+	}
+	return ms
+}
+
+// sshExecutor runs commands over one SSH connection.
+type sshExecutor struct {
+	host         string
+	user         string
+	sudoPassword string
+	client       *ssh.Client
+	jumps        []*ssh.Client
+	closers      []io.Closer
+
+	mu        sync.Mutex
+	sftp      *sftp.Client
+	sudoMode  string // "", "nopasswd" or "password"
+	closeOnce sync.Once
+}
+
+func (e *sshExecutor) Host() string { return e.host }
+
+func (e *sshExecutor) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		if e.sftp != nil {
+			e.sftp.Close()
+		}
+		if e.client != nil {
+			err = e.client.Close()
+		}
+		for i := len(e.jumps) - 1; i >= 0; i-- {
+			e.jumps[i].Close()
+		}
+		for _, c := range e.closers {
+			c.Close()
+		}
+	})
+	return err
+}
+
+func (e *sshExecutor) Run(ctx context.Context, c Command) (Result, error) {
+	line, stdin, err := e.sudoWrap(ctx, c)
+	if err != nil {
+		return Result{ExitCode: -1}, err
+	}
+	return e.run(ctx, c, line, stdin)
+}
+
+func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.Reader) (Result, error) {
+	fail := func(err error) (Result, error) {
+		return Result{ExitCode: -1}, &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Err: err}
+	}
+	sess, err := e.client.NewSession()
+	if err != nil {
+		return fail(fmt.Errorf("open session: %w", err))
+	}
+	defer sess.Close()
+	var stdout, stderr bytes.Buffer
+	sess.Stdout, sess.Stderr = &stdout, &stderr
+	if stdin != nil {
+		sess.Stdin = stdin
+	}
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(line) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		err = ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) && c.Timeout > 0 {
+			err = fmt.Errorf("timed out after %s", c.Timeout)
+		}
+	}
+	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if err == nil {
+		return res, nil
+	}
+	ce := &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Stderr: tail(res.Stderr)}
+	var exit *ssh.ExitError
+	switch {
+	case errors.As(err, &exit):
+		ce.ExitCode = exit.ExitStatus()
+	default:
+		ce.Err = err
+	}
+	res.ExitCode = ce.ExitCode
+	return res, ce
+}
+
+// sudoWrap turns c into the command line to send, going through sudo when needed.
+func (e *sshExecutor) sudoWrap(ctx context.Context, c Command) (string, io.Reader, error) {
+	if !c.Sudo || e.user == "root" {
+		return c.Cmd, c.Stdin, nil
+	}
+	mode, err := e.sudoNeeds(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	inner := "sh -c " + Quote(c.Cmd)
+	if mode == "nopasswd" {
+		return "sudo -n -- " + inner, c.Stdin, nil
+	}
+	// -S reads the password from standard input, a line at a time; -k makes sudo ask for
+	// it every time, so the line never leaks into the command's input; -p '' keeps the
+	// prompt out of stderr.
+	in := io.Reader(strings.NewReader(e.sudoPassword + "\n"))
+	if c.Stdin != nil {
+		in = io.MultiReader(in, c.Stdin)
+	}
+	return "sudo -S -k -p '' -- " + inner, in, nil
+}
+
+// sudoNeeds finds out once whether sudo asks this user for a password.
+func (e *sshExecutor) sudoNeeds(ctx context.Context) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sudoMode != "" {
+		return e.sudoMode, nil
+	}
+	_, err := e.run(ctx, Command{Intent: "check sudo", Timeout: 30 * time.Second}, "sudo -n true", nil)
+	var ce *CommandError
+	switch {
+	case err == nil:
+		e.sudoMode = "nopasswd"
+	case errors.As(err, &ce) && ce.Err == nil && e.sudoPassword != "":
+		e.sudoMode = "password"
+	case errors.As(err, &ce) && ce.Err == nil:
+		return "", fmt.Errorf("%s: user %s needs a password for sudo: set SudoPassword or allow the user passwordless sudo (%s)", e.host, e.user, ce.Stderr)
+	default:
+		return "", err
+	}
+	return e.sudoMode, nil
+}
+
+func (e *sshExecutor) sftpClient() (*sftp.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sftp != nil {
+		return e.sftp, nil
+	}
+	c, err := sftp.NewClient(e.client, sftp.UseConcurrentWrites(true))
+	if err != nil {
+		return nil, fmt.Errorf("%s: start sftp: %w", e.host, err)
+	}
+	e.sftp = c
+	return c, nil
+}
+
+func (e *sshExecutor) Upload(ctx context.Context, f File) error {
+	if err := validateFile(f); err != nil {
+		return err
+	}
+	intent := f.Intent
+	if intent == "" {
+		intent = "upload " + f.Path
+	}
+	sc, err := e.sftpClient()
+	if err != nil {
+		return err
+	}
+	// Stage next to the destination when we may write there, so the final rename is
+	// atomic; a non-root user stages in /tmp and sudo moves the file into place.
+	stage := "/tmp/.edgeline-upload-" + randomSuffix()
+	if e.user == "root" {
+		dir := path.Dir(f.Path)
+		if err := sc.MkdirAll(dir); err != nil {
+			return fmt.Errorf("%s: %s: create %s: %w", e.host, intent, dir, err)
+		}
+		stage = path.Join(dir, "."+path.Base(f.Path)+".edgeline-"+randomSuffix())
+	}
+	w, err := sc.OpenFile(stage, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("%s: %s: create %s: %w", e.host, intent, stage, err)
+	}
+	stop := context.AfterFunc(ctx, func() { w.Close() })
+	err = w.Chmod(0o600)
+	if err == nil {
+		_, err = w.ReadFrom(f.Content)
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	stop()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		sc.Remove(stage)
+		return fmt.Errorf("%s: %s: copy: %w", e.host, intent, err)
+	}
+	if _, err := e.Run(ctx, Command{Intent: intent, Cmd: uploadScript(stage, f.Path, f.Mode, f.Owner), Sudo: true}); err != nil {
+		sc.Remove(stage)
+		return err
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
