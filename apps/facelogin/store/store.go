@@ -1,7 +1,9 @@
 // Package store persists the face-login app's accounts, face samples, invites, sessions and
-// login history. Two implementations share one test suite (storetest): sqlite, the embedded
-// single-file default, and postgres for the cluster. Face descriptors are sealed
-// (AES-256-GCM, package seal) before they reach a table.
+// login history. Two implementations share one test suite: SQLite (modernc.org/sqlite), the
+// embedded single-file default, and PostgreSQL (pgx) for the cluster; Open picks one by DSN
+// and applies the schema migrations. Face descriptors are sealed (AES-256-GCM, package seal)
+// and bound to their row before they reach a table; erased descriptors are deleted, never
+// flagged.
 package store
 
 import (
@@ -115,7 +117,8 @@ type Store interface {
 	Users(ctx context.Context) ([]User, error)
 	// UpdateUser writes name, email, role, hashes, consent and FaceEnrolledAt of u.
 	UpdateUser(ctx context.Context, u User) error
-	// DeleteUser removes the user and everything held about them (samples, sessions, history).
+	// DeleteUser removes the user and everything held about them (samples, sessions, history,
+	// failures under "account:<id>") and records a FaceChange.
 	DeleteUser(ctx context.Context, id match.UserID) error
 	// CountAdmins returns how many admins exist.
 	CountAdmins(ctx context.Context) (int, error)
@@ -129,7 +132,8 @@ type Store interface {
 	// Invites lists unused, unexpired invites.
 	Invites(ctx context.Context, now time.Time) ([]Invite, error)
 
-	// ReplaceSamples atomically replaces all face samples of a user and records a FaceChange.
+	// ReplaceSamples atomically replaces all face samples of a user, sets FaceEnrolledAt and
+	// records a FaceChange. ErrNotFound if the user does not exist; empty ds erases.
 	ReplaceSamples(ctx context.Context, id match.UserID, ds []match.Descriptor) error
 	// DeleteSamples erases all face samples of a user, clears FaceEnrolledAt and records a FaceChange.
 	DeleteSamples(ctx context.Context, id match.UserID) error
@@ -137,7 +141,8 @@ type Store interface {
 	Samples(ctx context.Context, id match.UserID) ([]Sample, error)
 	// AllSamples returns every sample, to build the in-memory index at start.
 	AllSamples(ctx context.Context) ([]Sample, error)
-	// FaceChanges returns the changes after seq, oldest first.
+	// FaceChanges returns the changes after seq, oldest first. Sequence numbers are committed
+	// in order on every replica, so polling from the last seen Seq misses nothing.
 	FaceChanges(ctx context.Context, after int64) ([]FaceChange, error)
 	// LastFaceChange returns the newest change's Seq (0 when none).
 	LastFaceChange(ctx context.Context) (int64, error)
@@ -146,7 +151,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns an unexpired session by ID hash.
 	Session(ctx context.Context, idHash string, now time.Time) (Session, error)
-	// UpdateSession writes Stage, Method, LastSeen and ExpiresAt of s.
+	// UpdateSession writes UserID, Stage, Method, Client, LastSeen and ExpiresAt of s.
 	UpdateSession(ctx context.Context, s Session) error
 	// DeleteSession removes one session.
 	DeleteSession(ctx context.Context, idHash string) error
@@ -160,7 +165,8 @@ type Store interface {
 	// Logins returns a user's most recent logins, newest first.
 	Logins(ctx context.Context, id match.UserID, limit int) ([]LoginEvent, error)
 
-	// AddFailure records a failed attempt under key (e.g. "account:42", "client:1.2.3.4").
+	// AddFailure records a failed attempt under key (e.g. "account:42", "client:1.2.3.4") and
+	// prunes failures older than 24 hours.
 	AddFailure(ctx context.Context, key string, at time.Time) error
 	// Failures counts failures under key at or after since.
 	Failures(ctx context.Context, key string, since time.Time) (int, error)

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"time"
+)
+
+// conn runs statements on a database or inside a transaction. The SQLite and PostgreSQL
+// drivers each provide one; queries use $1-style parameters, which both understand.
+type conn interface {
+	// exec runs a statement and returns the number of rows it affected.
+	exec(ctx context.Context, q string, args ...any) (int64, error)
+	// query runs q and calls row for every result row.
+	query(ctx context.Context, q string, args []any, row func(scan func(dest ...any) error) error) error
+	// one runs q and scans its single row into dest; ErrNotFound when there is none.
+	one(ctx context.Context, q string, args []any, dest ...any) error
+}
+
+// dialect is what differs between the two databases beyond their drivers.
+type dialect interface {
+	conn
+	// inTx runs fn in a transaction, committing when it returns nil.
+	inTx(ctx context.Context, fn func(tx conn) error) error
+	// lockFeed serialises writers of face_changes until the transaction ends, so sequence
+	// numbers become visible in order. Call it first in a transaction.
+	lockFeed(ctx context.Context, tx conn) error
+	// isUnique reports whether err is a unique-constraint violation.
+	isUnique(err error) bool
+	// isForeignKey reports whether err is a foreign-key violation.
+	isForeignKey(err error) bool
+	ping(ctx context.Context) error
+	close() error
+}
+
+// timeCol scans a timestamp column: SQLite holds Unix microseconds, PostgreSQL timestamptz.
+// NULL scans as the zero time.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*c.t = time.Time{}
+	case int64:
+		*c.t = time.UnixMicro(v).UTC()
+	case time.Time:
+		*c.t = v.UTC()
+	default:
+		return fmt.Errorf("scan time: unexpected %T", v)
+	}
+	return nil
+}
+
+// idCol scans a nullable user id column; NULL is 0.
+type idCol struct{ id *int64 }
+
+func (c idCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*c.id = 0
+	case int64:
+		*c.id = v
+	case int32:
+		*c.id = int64(v)
+	default:
+		return fmt.Errorf("scan id: unexpected %T", v)
+	}
+	return nil
+}
+
+// nullID is a user id argument: 0 is stored as NULL.
+func nullID(id int64) driver.Value {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// micros truncates t to the microsecond both databases keep.
+func micros(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/seal"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteMigrations is the SQLite schema history. Times are Unix microseconds (UTC).
+var sqliteMigrations = []migration{
+	{1, "initial schema", []string{
+		`create table users (
+			id integer primary key autoincrement,
+			name text not null,
+			email text not null unique,
+			role text not null,
+			password_hash text not null default '',
+			pin_hash text not null default '',
+			consent_version text not null default '',
+			consent_at integer,
+			face_enrolled_at integer,
+			created_at integer not null
+		)`,
+		`create table invites (
+			token_hash text primary key,
+			name text not null,
+			email text not null,
+			role text not null,
+			created_by integer,
+			created_at integer not null,
+			expires_at integer not null,
+			used_at integer
+		)`,
+		`create table face_samples (
+			id integer primary key autoincrement,
+			user_id integer not null references users (id) on delete cascade,
+			sealed blob not null,
+			created_at integer not null
+		)`,
+		`create index face_samples_user on face_samples (user_id)`,
+		`create table face_changes (
+			seq integer primary key autoincrement,
+			user_id integer not null,
+			at integer not null
+		)`,
+		`create table sessions (
+			id_hash text primary key,
+			user_id integer references users (id) on delete cascade,
+			stage text not null,
+			method text not null default '',
+			client text not null default '',
+			created_at integer not null,
+			last_seen integer not null,
+			expires_at integer not null
+		)`,
+		`create index sessions_user on sessions (user_id)`,
+		`create index sessions_expiry on sessions (expires_at)`,
+		`create table logins (
+			id integer primary key autoincrement,
+			user_id integer not null references users (id) on delete cascade,
+			at integer not null,
+			method text not null,
+			client text not null,
+			success integer not null
+		)`,
+		`create index logins_user_at on logins (user_id, at)`,
+		`create table failures (
+			id integer primary key autoincrement,
+			key text not null,
+			at integer not null
+		)`,
+		`create index failures_key_at on failures (key, at)`,
+		`create index failures_at on failures (at)`,
+	}},
+}
+
+const sqliteMigrationsTable = `create table if not exists schema_migrations (
+	version integer primary key,
+	name text not null,
+	applied_at text not null default current_timestamp
+)`
+
+// openSQLite opens (creating if needed) the SQLite database file at path.
+func openSQLite(ctx context.Context, path string, keys *seal.Keyring) (Store, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path: use sqlite:/path/to/file.db", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("open sqlite store: directory %s does not exist: create it or choose another path", dir)
+		}
+	}
+	// busy_timeout first, so the other pragmas wait for a replica opening the file at the
+	// same time. secure_delete overwrites deleted rows (erased descriptors) with zeros.
+	// _txlock=immediate takes the write lock when a transaction begins, so concurrent writers
+	// queue on busy_timeout instead of failing to upgrade a read lock.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=secure_delete(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	d := &sqliteDB{db: db}
+	if err := migrate(ctx, d, sqliteMigrations, sqliteMigrationsTable, nil); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	return &sqlStore{d: d, keys: keys, now: time.Now}, nil
+}
+
+// sqliteDB is the SQLite dialect over database/sql and modernc.org/sqlite.
+type sqliteDB struct{ db *sql.DB }
+
+// sqlConn is what *sql.DB and *sql.Tx share.
+type sqlConn interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+type sqliteConn struct{ c sqlConn }
+
+// sqliteArgs stores times as Unix microseconds, the zero time as NULL.
+func sqliteArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			if t.IsZero() {
+				out[i] = nil
+			} else {
+				out[i] = t.UnixMicro()
+			}
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func (c sqliteConn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.c.ExecContext(ctx, q, sqliteArgs(args)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c sqliteConn) query(ctx context.Context, q string, args []any, row func(scan func(...any) error) error) error {
+	rows, err := c.c.QueryContext(ctx, q, sqliteArgs(args)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (c sqliteConn) one(ctx context.Context, q string, args []any, dest ...any) error {
+	found := false
+	err := c.query(ctx, q, args, func(scan func(...any) error) error {
+		found = true
+		return scan(dest...)
+	})
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}
+
+func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	return sqliteConn{d.db}.exec(ctx, q, args...)
+}
+
+func (d *sqliteDB) query(ctx context.Context, q string, args []any, row func(scan func(...any) error) error) error {
+	return sqliteConn{d.db}.query(ctx, q, args, row)
+}
+
+func (d *sqliteDB) one(ctx context.Context, q string, args []any, dest ...any) error {
+	return sqliteConn{d.db}.one(ctx, q, args, dest...)
+}
+
+func (d *sqliteDB) inTx(ctx context.Context, fn func(tx conn) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(sqliteConn{tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// lockFeed needs nothing on SQLite: an immediate transaction already excludes other writers.
+func (d *sqliteDB) lockFeed(context.Context, conn) error { return nil }
+
+func sqliteCode(err error) int {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return 0
+}
+
+func (d *sqliteDB) isUnique(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func (d *sqliteDB) isForeignKey(err error) bool {
+	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+func (d *sqliteDB) ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
+func (d *sqliteDB) close() error { return d.db.Close() }
