@@ -1,0 +1,81 @@
+// The camera: start it with clear failure reasons, and grab JPEG frames from it.
+import { withTimeout } from './common.js';
+
+/** CameraError.reason is "denied", "missing", "busy", "unsupported" or "timeout". */
+export class CameraError extends Error {
+  constructor(reason, cause) {
+    super(reason);
+    this.reason = reason;
+    this.cause = cause;
+  }
+}
+
+/**
+ * startCamera shows the user-facing camera in video. onWaiting is called when the browser is
+ * still asking for permission after a moment, so the page can explain the prompt.
+ */
+export async function startCamera(video, { onWaiting, timeout = 45000 } = {}) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new CameraError(window.isSecureContext ? 'unsupported' : 'insecure');
+  }
+  const waiting = onWaiting ? setTimeout(onWaiting, 1500) : 0;
+  let stream;
+  try {
+    stream = await withTimeout(navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: 'user', width: { ideal: 640 }, height: { ideal: 480 } },
+    }), timeout, 'TimeoutError');
+  } catch (e) {
+    throw new CameraError(reasonOf(e), e);
+  } finally {
+    clearTimeout(waiting);
+  }
+  video.srcObject = stream;
+  try {
+    await withTimeout(new Promise((resolve) => {
+      if (video.readyState >= 2 && video.videoWidth > 0) resolve();
+      else video.addEventListener('loadeddata', resolve, { once: true });
+    }), 10000, 'TimeoutError');
+    await video.play().catch(() => {});
+  } catch (e) {
+    stopCamera(stream);
+    throw new CameraError('timeout', e);
+  }
+  return stream;
+}
+
+function reasonOf(e) {
+  switch (e && e.name) {
+    case 'NotAllowedError':
+    case 'PermissionDeniedError':
+    case 'SecurityError':
+      return 'denied';
+    case 'NotFoundError':
+    case 'DevicesNotFoundError':
+    case 'OverconstrainedError':
+      return 'missing';
+    case 'NotReadableError':
+    case 'TrackStartError':
+    case 'AbortError':
+      return 'busy';
+    case 'TimeoutError':
+      return 'timeout';
+  }
+  return 'unsupported';
+}
+
+/** stopCamera releases the camera (the light goes off). */
+export function stopCamera(stream) {
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+}
+
+/** grabFrame encodes the current video picture as JPEG, at most 640 px wide. */
+export function grabFrame(video, canvas, quality = 0.85) {
+  const scale = Math.min(1, 640 / (video.videoWidth || 640));
+  canvas.width = Math.round((video.videoWidth || 640) * scale);
+  canvas.height = Math.round((video.videoHeight || 480) * scale);
+  canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('encode failed'))), 'image/jpeg', quality);
+  });
+}

@@ -1,0 +1,197 @@
+// Enrollment: consent and secrets first, then a guided capture of face samples. The capture
+// part also serves /profile/face (set up or renew face sign-in).
+import { api, t, has, errorText, busy, say, delay } from './common.js';
+import { startCamera, stopCamera, grabFrame, CameraError } from './camera.js';
+
+const SAMPLES = 5;             // the API takes 3–5
+const SAMPLE_GAP_MS = 700;     // time to move a little between two samples
+const CHECK_GAP_MS = 400;      // pause after a frame that was not good enough
+const CAPTURE_TIMEOUT_MS = 90000;
+
+const consent = document.getElementById('enroll-consent');
+const form = document.getElementById('enroll-form');
+const capture = document.getElementById('capture');
+const video = document.getElementById('preview');
+const guidanceEl = document.getElementById('guidance');
+const progressEl = document.getElementById('progress');
+const samplesEl = document.getElementById('samples');
+const problemEl = document.getElementById('problem');
+const startBtn = document.getElementById('capture-start');
+const restartBtn = document.getElementById('capture-restart');
+const canvas = document.createElement('canvas');
+
+// ---- step 1: consent, PIN and password -----------------------------------------------
+
+if (form) {
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const accept = form.querySelector('#accept').checked;
+    const pin = form.querySelector('#new-pin').value.trim();
+    const pin2 = form.querySelector('#new-pin2').value.trim();
+    const password = form.querySelector('#new-password').value;
+    const password2 = form.querySelector('#new-password2').value;
+    const fail = (key, field) => {
+      say('enroll-error', t(key));
+      form.querySelector(field).focus();
+    };
+    if (!accept) return fail('form.consent_needed', '#accept');
+    if (!/^[0-9]{4,12}$/.test(pin)) return fail('form.pin_format', '#new-pin');
+    if (pin !== pin2) return fail('form.pin_mismatch', '#new-pin2');
+    if (!password) return fail('form.required', '#new-password');
+    if (password !== password2) return fail('form.password_mismatch', '#new-password2');
+    say('enroll-error', '');
+    await busy(form, async () => {
+      try {
+        await api('POST', '/api/enroll', {
+          json: {
+            token: consent.dataset.token,
+            consent_version: form.dataset.consentVersion,
+            accept: true,
+            pin,
+            password,
+          },
+        });
+      } catch (e) {
+        say('enroll-error', errorText(e));
+        return;
+      }
+      consent.hidden = true;
+      capture.hidden = false;
+      document.getElementById('capture-title').focus();
+      startCapture();
+    });
+  });
+} else {
+  startCapture();
+}
+
+// ---- step 2: samples --------------------------------------------------------------------
+
+let run = null; // {stream, done, samples: Blob[]}
+
+function setState(s) {
+  capture.dataset.state = s;
+}
+
+function guide(code, fallback) {
+  guidanceEl.dataset.code = code;
+  guidanceEl.textContent = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
+}
+
+function problem(state, title, text) {
+  stopRun();
+  setState(state);
+  document.getElementById('problem-title').textContent = title;
+  document.getElementById('problem-text').textContent = text;
+  problemEl.hidden = false;
+  guidanceEl.textContent = '';
+  startBtn.hidden = true;
+  restartBtn.hidden = false;
+  restartBtn.focus();
+}
+
+function stopRun() {
+  if (!run) return;
+  run.done = true;
+  stopCamera(run.stream);
+  video.srcObject = null;
+  run = null;
+}
+
+function showSamples(samples) {
+  samplesEl.replaceChildren(...samples.map((b, i) => {
+    const li = document.createElement('li');
+    const img = document.createElement('img');
+    img.src = URL.createObjectURL(b);
+    img.alt = t('capture.sample_alt', { n: i + 1 });
+    li.append(img);
+    return li;
+  }));
+  progressEl.textContent = t('capture.progress', { n: samples.length, total: SAMPLES });
+}
+
+async function startCapture() {
+  stopRun();
+  problemEl.hidden = true;
+  startBtn.hidden = true;
+  restartBtn.hidden = true;
+  const r = { stream: null, done: false, samples: [] };
+  run = r;
+  showSamples([]);
+  setState('starting');
+  guide('starting');
+  try {
+    r.stream = await startCamera(video, { onWaiting: () => { if (!r.done) guide('permission'); } });
+  } catch (e) {
+    if (r.done) return;
+    const reason = e instanceof CameraError ? e.reason : 'unsupported';
+    problem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`));
+    return;
+  }
+  if (r.done) {
+    stopCamera(r.stream);
+    return;
+  }
+  setState('capturing');
+  guide('look');
+  const deadline = Date.now() + CAPTURE_TIMEOUT_MS;
+
+  while (!r.done && r.samples.length < SAMPLES) {
+    if (Date.now() > deadline) {
+      problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
+      return;
+    }
+    let frame;
+    try {
+      frame = await grabFrame(video, canvas);
+    } catch {
+      await delay(CHECK_GAP_MS);
+      continue;
+    }
+    let answer;
+    try {
+      answer = (await api('POST', '/api/face/check', { body: frame, contentType: 'image/jpeg', timeout: 10000 })) || {};
+    } catch (e) {
+      if (r.done) return;
+      if (e.kind === 'http' && e.code && e.status !== 401 && e.status !== 403 && e.status !== 429) {
+        answer = { ok: false, code: e.code, message: e.serverMessage }; // a quality answer sent as 4xx
+      } else {
+        problem('check-failed', t('error.title'), errorText(e));
+        return;
+      }
+    }
+    if (r.done) return;
+    if (answer.ok) {
+      r.samples.push(frame);
+      showSamples(r.samples);
+      guide(r.samples.length < SAMPLES ? 'sample_taken' : 'saving');
+      await delay(SAMPLE_GAP_MS);
+    } else {
+      guide(answer.code || 'bad_image', answer.message);
+      await delay(CHECK_GAP_MS);
+    }
+  }
+  if (r.done) return;
+  stopCamera(r.stream);
+  setState('saving');
+  guide('saving');
+  const body = new FormData();
+  r.samples.forEach((b, i) => body.append('sample', b, `sample${i + 1}.jpg`));
+  try {
+    await api('PUT', '/api/me/face', { body, timeout: 30000 });
+  } catch (e) {
+    if (r.done) return;
+    problem('save-failed', t('capture.save_failed'), errorText(e));
+    return;
+  }
+  run = null;
+  setState('done');
+  capture.hidden = true;
+  const done = document.getElementById('capture-done');
+  done.hidden = false;
+  document.getElementById('done-title').focus();
+}
+
+startBtn.addEventListener('click', startCapture);
+restartBtn.addEventListener('click', startCapture);
+window.addEventListener('pagehide', stopRun);

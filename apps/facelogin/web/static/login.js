@@ -1,0 +1,239 @@
+// Face login: camera preview, frames over the WebSocket, guidance per frame, then the PIN.
+import { api, t, has, errorText, APIError } from './common.js';
+import { startCamera, stopCamera, grabFrame, CameraError } from './camera.js';
+
+const FRAME_GAP_MS = 300;        // pause between an answer and the next frame (≈3 frames/s)
+const ANSWER_TIMEOUT_MS = 10000; // the server must answer each frame within this
+const OPEN_TIMEOUT_MS = 10000;   // the WebSocket must open within this
+const ATTEMPT_TIMEOUT_MS = 45000; // one login attempt ends after this, with a message
+
+const root = document.getElementById('login');
+const video = document.getElementById('preview');
+const guidanceEl = document.getElementById('guidance');
+const problemEl = document.getElementById('problem');
+const retryBtn = document.getElementById('retry');
+const takeoverBtn = document.getElementById('takeover');
+const canvas = document.createElement('canvas');
+
+let attempt = null; // the running attempt: {stream, ws, timers, done}
+
+function setState(s) {
+  root.dataset.state = s;
+}
+
+function guide(code, fallback) {
+  guidanceEl.dataset.code = code;
+  guidanceEl.textContent = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
+}
+
+function showProblem(state, title, text, { retry = true, retryLabel, takeover = false } = {}) {
+  stop();
+  setState(state);
+  guidanceEl.textContent = '';
+  guidanceEl.dataset.code = state;
+  document.getElementById('problem-title').textContent = title;
+  document.getElementById('problem-text').textContent = text;
+  retryBtn.hidden = !retry;
+  retryBtn.textContent = retryLabel || t('login.retry');
+  takeoverBtn.hidden = !takeover;
+  problemEl.hidden = false;
+  (retry ? retryBtn : takeover ? takeoverBtn : document.getElementById('password-link')).focus();
+}
+
+function hideProblem() {
+  problemEl.hidden = true;
+}
+
+// stop ends the running attempt: timers, socket and camera.
+function stop() {
+  const a = attempt;
+  attempt = null;
+  if (!a) return;
+  a.done = true;
+  a.timers.forEach(clearTimeout);
+  if (a.ws) {
+    a.ws.onclose = null;
+    a.ws.onmessage = null;
+    a.ws.close(1000);
+  }
+  stopCamera(a.stream);
+  video.srcObject = null;
+}
+
+// ---- another tab ----------------------------------------------------------------------
+// Two tabs would fight over the camera and the session; the newer one asks first.
+
+const channel = 'BroadcastChannel' in window ? new BroadcastChannel('facelogin-login') : null;
+const tabId = (crypto.randomUUID && crypto.randomUUID()) || String(Math.random());
+
+if (channel) {
+  channel.onmessage = (e) => {
+    const m = e.data || {};
+    if (m.from === tabId) return;
+    if (m.type === 'hello' && attempt) channel.postMessage({ type: 'busy', from: tabId, to: m.from });
+    if (m.type === 'takeover' && attempt) {
+      showProblem('taken-over', t('tab.moved_title'), t('tab.moved_text'), { retryLabel: t('tab.use_here') });
+    }
+  };
+}
+
+function otherTabBusy() {
+  if (!channel) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onMsg = (e) => {
+      if (e.data && e.data.type === 'busy' && e.data.to === tabId) finish(true);
+    };
+    const timer = setTimeout(() => finish(false), 400);
+    function finish(v) {
+      clearTimeout(timer);
+      channel.removeEventListener('message', onMsg);
+      resolve(v);
+    }
+    channel.addEventListener('message', onMsg);
+    channel.postMessage({ type: 'hello', from: tabId });
+  });
+}
+
+// ---- the attempt ------------------------------------------------------------------------
+
+async function begin({ checkTabs = true, takeover = false } = {}) {
+  stop();
+  hideProblem();
+  setState('starting');
+  guide('starting');
+  if (takeover && channel) channel.postMessage({ type: 'takeover', from: tabId });
+  if (checkTabs && await otherTabBusy()) {
+    showProblem('second-tab', t('tab.title'), t('tab.text'), { retry: false, takeover: true });
+    return;
+  }
+  const a = { stream: null, ws: null, timers: [], done: false, waiting: false };
+  attempt = a;
+
+  try {
+    await api('POST', '/api/session', { json: {}, timeout: 10000 });
+  } catch (e) {
+    if (a.done) return;
+    if (e instanceof APIError && (e.kind === 'network' || e.kind === 'down' || e.kind === 'timeout')) {
+      showProblem('backend-down', t('down.title'), t('down.text'));
+    } else {
+      showProblem('error', t('error.title'), errorText(e));
+    }
+    return;
+  }
+
+  try {
+    a.stream = await startCamera(video, { onWaiting: () => { if (!a.done) guide('permission'); } });
+  } catch (e) {
+    if (a.done) return;
+    const reason = e instanceof CameraError ? e.reason : 'unsupported';
+    showProblem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`));
+    return;
+  }
+  if (a.done) {
+    stopCamera(a.stream);
+    return;
+  }
+  connect(a);
+}
+
+function later(a, ms, fn) {
+  a.timers.push(setTimeout(() => { if (!a.done) fn(); }, ms));
+}
+
+function connect(a) {
+  setState('connecting');
+  guide('connecting');
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/api/ws/login`);
+  ws.binaryType = 'arraybuffer';
+  a.ws = ws;
+  let answerTimer = 0;
+
+  const openTimer = setTimeout(() => {
+    if (!a.done) showProblem('ws-timeout', t('ws.timeout_title'), t('ws.timeout_text'));
+  }, OPEN_TIMEOUT_MS);
+  a.timers.push(openTimer);
+  later(a, ATTEMPT_TIMEOUT_MS, () => {
+    showProblem('attempt-timeout', t('attempt.timeout_title'), t('attempt.timeout_text'));
+  });
+
+  const sendFrame = async () => {
+    if (a.done || ws.readyState !== WebSocket.OPEN) return;
+    let blob;
+    try {
+      blob = await grabFrame(video, canvas);
+    } catch {
+      later(a, FRAME_GAP_MS, sendFrame);
+      return;
+    }
+    if (a.done || ws.readyState !== WebSocket.OPEN) return;
+    ws.send(await blob.arrayBuffer());
+    clearTimeout(answerTimer);
+    answerTimer = setTimeout(() => {
+      if (!a.done) showProblem('slow', t('slow.title'), t('slow.text'));
+    }, ANSWER_TIMEOUT_MS);
+    a.timers.push(answerTimer);
+  };
+
+  ws.onopen = () => {
+    clearTimeout(openTimer);
+    setState('scanning');
+    guide('look');
+    sendFrame();
+  };
+
+  ws.onmessage = (ev) => {
+    clearTimeout(answerTimer);
+    let m;
+    try {
+      m = JSON.parse(typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data));
+    } catch {
+      return;
+    }
+    if (m.type === 'guidance') {
+      guide(m.code, m.message);
+      later(a, FRAME_GAP_MS, sendFrame);
+    } else if (m.type === 'result') {
+      a.done = true;
+      if (m.status === 'recognized') {
+        recognized(m);
+      } else {
+        attempt = a;
+        showProblem('unknown', t('unknown.title'), t('unknown.text'));
+      }
+    } else if (m.type === 'error') {
+      attempt = a;
+      showProblem('error', t('error.title'), has(`code.${m.code}`) ? t(`code.${m.code}`) : (m.message || t('error.generic')));
+    }
+  };
+
+  ws.onclose = (ev) => {
+    if (a.done) return;
+    if (ev.code === 1008 || ev.code === 4401 || ev.code === 4403) {
+      showProblem('ws-refused', t('ws.refused_title'), ev.reason || t('ws.refused_text'));
+    } else {
+      showProblem('ws-closed', t('ws.closed_title'), t('ws.closed_text'));
+    }
+  };
+}
+
+function recognized(m) {
+  const a = attempt;
+  attempt = null;
+  if (a) {
+    a.timers.forEach(clearTimeout);
+    if (a.ws) { a.ws.onclose = null; a.ws.close(1000); }
+    stopCamera(a.stream);
+  }
+  setState('recognized');
+  guidanceEl.dataset.code = 'recognized';
+  guidanceEl.textContent = m.name ? t('guide.recognized_name', { name: m.name }) : t('guide.recognized');
+  try { sessionStorage.setItem('facelogin.name', m.name || ''); } catch { /* private mode */ }
+  setTimeout(() => location.assign(m.next === 'pin' ? '/login/pin' : '/profile'), 600);
+}
+
+retryBtn.addEventListener('click', () => begin({ takeover: root.dataset.state === 'taken-over', checkTabs: root.dataset.state !== 'taken-over' }));
+takeoverBtn.addEventListener('click', () => begin({ checkTabs: false, takeover: true }));
+window.addEventListener('pagehide', stop);
+
+begin();

@@ -1,0 +1,2 @@
+// Pages without their own behaviour still get sign-out and local times.
+import './common.js';

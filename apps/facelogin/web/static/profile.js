@@ -1,0 +1,59 @@
+// Profile: change PIN and password, erase the face data.
+import { api, t, errorText, busy, say } from './common.js';
+
+function wire(formId, prefix, path, body) {
+  const form = document.getElementById(formId);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    say(`${prefix}-error`, '');
+    say(`${prefix}-ok`, '');
+    const payload = body(form);
+    if (typeof payload === 'string') {
+      say(`${prefix}-error`, payload);
+      return;
+    }
+    await busy(form, async () => {
+      try {
+        await api('PUT', path, { json: payload });
+        form.reset();
+        say(`${prefix}-ok`, t(`profile.${prefix}_saved`));
+      } catch (e) {
+        say(`${prefix}-error`, errorText(e));
+      }
+    });
+  });
+}
+
+wire('pin-form', 'pin', '/api/me/pin', (f) => {
+  const current = f.querySelector('#pin-current').value;
+  const pin = f.querySelector('#pin-new').value.trim();
+  if (!current || !pin) return t('form.required');
+  if (!/^[0-9]{4,12}$/.test(pin)) return t('form.pin_format');
+  return { current, pin };
+});
+
+wire('password-form', 'password', '/api/me/password', (f) => {
+  const current = f.querySelector('#password-current').value;
+  const password = f.querySelector('#password-new').value;
+  if (!current || !password) return t('form.required');
+  return { current, password };
+});
+
+const dialog = document.getElementById('confirm-delete');
+const deleteBtn = document.getElementById('delete-face');
+deleteBtn.addEventListener('click', () => dialog.showModal());
+dialog.addEventListener('close', async () => {
+  if (dialog.returnValue !== 'confirm') {
+    deleteBtn.focus();
+    return;
+  }
+  deleteBtn.disabled = true;
+  try {
+    await api('DELETE', '/api/me/face');
+    location.reload();
+  } catch (e) {
+    deleteBtn.disabled = false;
+    say('delete-error', errorText(e));
+    deleteBtn.focus();
+  }
+});
