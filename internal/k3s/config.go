@@ -1,0 +1,466 @@
+// Package k3s installs a k3s server and joins k3s agents over a remote.Executor: it renders
+// /etc/rancher/k3s/config.yaml, runs the official install script (downloaded on the host,
+// or uploaded from the workstation for air-gapped sites), records what it did on the host so
+// a second run changes nothing, and removes agents again.
+package k3s
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Paths on the host, as the k3s install script and k3s itself use them.
+const (
+	ConfigPath       = "/etc/rancher/k3s/config.yaml"
+	StatePath        = "/etc/rancher/k3s/edgeline-state.json"
+	BinaryPath       = "/usr/local/bin/k3s"
+	ScriptPath       = "/usr/local/bin/k3s-install.sh"
+	AgentUninstall   = "/usr/local/bin/k3s-agent-uninstall.sh"
+	KubeconfigPath   = "/etc/rancher/k3s/k3s.yaml"
+	NodeTokenPath    = "/var/lib/rancher/k3s/server/node-token"
+	AirGapImagesDir  = "/var/lib/rancher/k3s/agent/images"
+	DefaultScriptURL = "https://get.k3s.io"
+)
+
+// Default labels and taint of edge agents.
+const (
+	EdgeRoleLabel = "node-role.kubernetes.io/edge"
+	SiteLabel     = "edgeline.io/site"
+	EdgeTaint     = "edgeline.io/edge=true:NoSchedule"
+)
+
+// DefaultLabels are the labels an edge agent at site gets when AgentConfig.Labels is nil.
+func DefaultLabels(site string) map[string]string {
+	return map[string]string{EdgeRoleLabel: "true", SiteLabel: site}
+}
+
+// DefaultTaints are the taints an edge agent gets when AgentConfig.Taints is nil: only
+// workloads that tolerate edge nodes run there.
+func DefaultTaints() []string { return []string{EdgeTaint} }
+
+// Flannel backends k3s offers.
+const (
+	FlannelVXLAN           = "vxlan"
+	FlannelHostGW          = "host-gw"
+	FlannelWireguardNative = "wireguard-native"
+	FlannelNone            = "none"
+)
+
+// Install says where k3s comes from.
+type Install struct {
+	// Version is the k3s release to install (INSTALL_K3S_VERSION), e.g. "v1.33.4+k3s1".
+	// Empty means the latest release of Channel. Pin it: a changed Version upgrades.
+	Version string
+	// Channel is the release channel (INSTALL_K3S_CHANNEL) when Version is empty; empty
+	// means the install script's default, "stable".
+	Channel string
+	// ScriptURL is where the host downloads the install script when online; empty means
+	// https://get.k3s.io.
+	ScriptURL string
+	// AirGap, when set, uploads k3s from the workstation instead: the host needs no
+	// internet access.
+	AirGap *AirGap
+}
+
+// AirGap names the files, on the workstation, that an air-gapped install uploads.
+type AirGap struct {
+	// Binary is the k3s binary for the host's architecture (k3s or k3s-arm64).
+	Binary string
+	// Script is the k3s install script (install.sh).
+	Script string
+	// Images is the optional images tarball (k3s-airgap-images-ARCH.tar.zst or .tar.gz).
+	Images string
+}
+
+// ServerConfig describes the k3s server on the VPS.
+type ServerConfig struct {
+	// NodeName overrides the node name; empty means the host name.
+	NodeName string
+	// Token is the cluster's shared secret; empty lets k3s generate one on the first
+	// install. Either way, the result carries the token agents join with.
+	Token string
+	// TLSSANs are extra names and addresses for the API server certificate (the VPS's
+	// public DNS name and IP).
+	TLSSANs []string
+	// NodeIP and NodeExternalIP are the addresses k3s advertises (node-ip,
+	// node-external-ip); needed for wireguard-native across NAT.
+	NodeIP         string
+	NodeExternalIP string
+	// Labels and Taints are set on the server's node.
+	Labels map[string]string
+	Taints []string
+	// FlannelBackend is vxlan (default), host-gw, wireguard-native or none.
+	FlannelBackend string
+	// FlannelExternalIP makes flannel use the nodes' external IPs (flannel-external-ip);
+	// use it with wireguard-native when agents reach the server over the internet.
+	FlannelExternalIP bool
+	// VPNAuth joins the node to a Tailscale/Headscale tailnet (vpn-auth, e.g.
+	// "name=tailscale,joinKey=tskey-..."); a secret.
+	VPNAuth string
+	// Disable lists packaged components not to deploy (traefik, servicelb, ...).
+	Disable []string
+	// APIServerURL is the API address written into the returned kubeconfig; empty means
+	// https://FIRST-TLS-SAN:6443 (or the node's external IP).
+	APIServerURL string
+	// Install says where k3s comes from.
+	Install Install
+}
+
+// AgentConfig describes one edge agent.
+type AgentConfig struct {
+	// NodeName overrides the node name; empty means the host name.
+	NodeName string
+	// Site names where the agent stands; it becomes the edgeline.io/site label.
+	Site string
+	// NodeIP and NodeExternalIP are the addresses k3s advertises.
+	NodeIP         string
+	NodeExternalIP string
+	// Labels are the node's labels; nil means DefaultLabels(Site).
+	Labels map[string]string
+	// Taints are the node's taints ("key=value:Effect"); nil means DefaultTaints().
+	// An empty, non-nil slice means none.
+	Taints []string
+	// VPNAuth joins the node to a Tailscale/Headscale tailnet; a secret.
+	VPNAuth string
+	// Install says where k3s comes from.
+	Install Install
+}
+
+func (c AgentConfig) labels() map[string]string {
+	if c.Labels == nil {
+		return DefaultLabels(c.Site)
+	}
+	return c.Labels
+}
+
+func (c AgentConfig) taints() []string {
+	if c.Taints == nil {
+		return DefaultTaints()
+	}
+	return c.Taints
+}
+
+var (
+	labelNameRe   = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$`)
+	dnsSubdomain  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	labelValueRe  = regexp.MustCompile(`^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$`)
+	nodeNameRe    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	disableableRe = regexp.MustCompile(`^[a-z][-a-z0-9]*$`)
+	versionRe     = regexp.MustCompile(`^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$`)
+	channelRe     = regexp.MustCompile(`^[a-z0-9][-a-z0-9.]*$`)
+)
+
+func validLabelKey(k string) error {
+	name := k
+	if i := strings.IndexByte(k, '/'); i >= 0 {
+		prefix := k[:i]
+		name = k[i+1:]
+		if prefix == "" || len(prefix) > 253 || !dnsSubdomain.MatchString(prefix) {
+			return fmt.Errorf("label key %q: prefix %q is not a DNS subdomain", k, prefix)
+		}
+	}
+	if !labelNameRe.MatchString(name) {
+		return fmt.Errorf("label key %q: name part must be 1-63 letters, digits, '-', '_' or '.', starting and ending alphanumeric", k)
+	}
+	return nil
+}
+
+func validateLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if err := validLabelKey(k); err != nil {
+			return err
+		}
+		if len(v) > 63 || !labelValueRe.MatchString(v) {
+			return fmt.Errorf("label %s: value %q must be at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric", k, v)
+		}
+	}
+	return nil
+}
+
+// taint is a parsed "key=value:Effect" or "key:Effect".
+type taint struct{ key, value, effect string }
+
+func parseTaint(s string) (taint, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return taint{}, fmt.Errorf("taint %q: want key=value:Effect", s)
+	}
+	t := taint{key: s[:i], effect: s[i+1:]}
+	if j := strings.IndexByte(t.key, '='); j >= 0 {
+		t.key, t.value = t.key[:j], t.key[j+1:]
+	}
+	switch t.effect {
+	case "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		return taint{}, fmt.Errorf("taint %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", s, t.effect)
+	}
+	if err := validLabelKey(t.key); err != nil {
+		return taint{}, fmt.Errorf("taint %q: %w", s, err)
+	}
+	if len(t.value) > 63 || !labelValueRe.MatchString(t.value) {
+		return taint{}, fmt.Errorf("taint %q: value %q is not a valid label value", s, t.value)
+	}
+	return t, nil
+}
+
+func validateTaints(ts []string) error {
+	seen := map[string]bool{}
+	for _, s := range ts {
+		t, err := parseTaint(s)
+		if err != nil {
+			return err
+		}
+		id := t.key + ":" + t.effect
+		if seen[id] {
+			return fmt.Errorf("taint %s:%s is given twice", t.key, t.effect)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+func validateIP(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		if net.ParseIP(p) == nil {
+			return fmt.Errorf("%s %q is not an IP address (or comma-separated IPv4,IPv6 pair)", field, s)
+		}
+	}
+	return nil
+}
+
+func (in Install) validate() error {
+	if in.Version != "" && !versionRe.MatchString(in.Version) {
+		return fmt.Errorf("k3s version %q is not a k3s release name like v1.33.4+k3s1", in.Version)
+	}
+	if in.Channel != "" && !channelRe.MatchString(in.Channel) {
+		return fmt.Errorf("k3s channel %q is not a channel name like stable or v1.33", in.Channel)
+	}
+	if in.ScriptURL != "" {
+		u, err := url.Parse(in.ScriptURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("k3s install script URL %q is not an http(s) URL", in.ScriptURL)
+		}
+	}
+	if a := in.AirGap; a != nil {
+		if in.ScriptURL != "" {
+			return errors.New("k3s install: set either ScriptURL (online) or AirGap, not both")
+		}
+		if a.Binary == "" || a.Script == "" {
+			return errors.New("k3s air-gapped install needs both the k3s binary and the install script on the workstation (AirGap.Binary, AirGap.Script)")
+		}
+	}
+	return nil
+}
+
+func validateNodeName(n string) error {
+	if n != "" && !nodeNameRe.MatchString(n) {
+		return fmt.Errorf("node name %q is not a lowercase DNS name", n)
+	}
+	return nil
+}
+
+// Validate reports the first problem with c.
+func (c ServerConfig) Validate() error {
+	if err := validateNodeName(c.NodeName); err != nil {
+		return err
+	}
+	for _, s := range c.TLSSANs {
+		if net.ParseIP(s) == nil && !dnsSubdomain.MatchString(strings.TrimPrefix(s, "*.")) {
+			return fmt.Errorf("tls-san %q is neither an IP address nor a DNS name", s)
+		}
+	}
+	if err := validateIP("node-ip", c.NodeIP); err != nil {
+		return err
+	}
+	if err := validateIP("node-external-ip", c.NodeExternalIP); err != nil {
+		return err
+	}
+	if err := validateLabels(c.Labels); err != nil {
+		return err
+	}
+	if err := validateTaints(c.Taints); err != nil {
+		return err
+	}
+	switch c.FlannelBackend {
+	case "", FlannelVXLAN, FlannelHostGW, FlannelWireguardNative, FlannelNone:
+	default:
+		return fmt.Errorf("flannel backend %q is not vxlan, host-gw, wireguard-native or none", c.FlannelBackend)
+	}
+	if c.FlannelExternalIP && c.NodeExternalIP == "" {
+		return errors.New("flannel-external-ip needs the server's node-external-ip")
+	}
+	if c.VPNAuth != "" && c.FlannelBackend != "" && c.FlannelBackend != FlannelVXLAN {
+		// k3s sets up flannel over the tailnet itself.
+		return errors.New("vpn-auth brings its own node-to-node tunnel: leave FlannelBackend empty")
+	}
+	if err := validateVPNAuth(c.VPNAuth); err != nil {
+		return err
+	}
+	for _, d := range c.Disable {
+		if !disableableRe.MatchString(d) {
+			return fmt.Errorf("disable %q is not a k3s component name (traefik, servicelb, local-storage, metrics-server, coredns)", d)
+		}
+	}
+	if strings.ContainsAny(c.Token, "\n\r") {
+		return errors.New("k3s token contains a line break")
+	}
+	if c.APIServerURL != "" {
+		u, err := url.Parse(c.APIServerURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("API server URL %q is not an https URL", c.APIServerURL)
+		}
+	}
+	return c.Install.validate()
+}
+
+// Validate reports the first problem with c.
+func (c AgentConfig) Validate() error {
+	if err := validateNodeName(c.NodeName); err != nil {
+		return err
+	}
+	if c.Labels == nil && c.Site == "" {
+		return errors.New("edge agent has no Site: set the site name (it becomes the edgeline.io/site label) or give Labels explicitly")
+	}
+	if err := validateLabels(c.labels()); err != nil {
+		return err
+	}
+	if err := validateTaints(c.taints()); err != nil {
+		return err
+	}
+	if err := validateIP("node-ip", c.NodeIP); err != nil {
+		return err
+	}
+	if err := validateIP("node-external-ip", c.NodeExternalIP); err != nil {
+		return err
+	}
+	if err := validateVPNAuth(c.VPNAuth); err != nil {
+		return err
+	}
+	return c.Install.validate()
+}
+
+func validateVPNAuth(s string) error {
+	if s == "" {
+		return nil
+	}
+	if strings.ContainsAny(s, "\n\r\"") {
+		return errors.New("vpn-auth contains a line break or quote")
+	}
+	if !strings.HasPrefix(s, "name=tailscale,") && s != "name=tailscale" {
+		return errors.New(`vpn-auth must start with "name=tailscale" (k3s supports Tailscale and Headscale), e.g. name=tailscale,joinKey=KEY[,controlServerURL=https://headscale.example]`)
+	}
+	return nil
+}
+
+// kubeletLabel reports whether the kubelet may set label key on its own node at
+// registration. The kubelet refuses other kubernetes.io and k8s.io labels (such as
+// node-role.kubernetes.io/edge), so those are set through the API server.
+func kubeletLabel(key string) bool {
+	prefix, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return true
+	}
+	if prefix != "kubernetes.io" && !strings.HasSuffix(prefix, ".kubernetes.io") &&
+		prefix != "k8s.io" && !strings.HasSuffix(prefix, ".k8s.io") {
+		return true
+	}
+	switch prefix {
+	case "kubelet.kubernetes.io", "node.kubernetes.io":
+		return true
+	}
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
+		"beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type",
+		"node.kubernetes.io/instance-type", "topology.kubernetes.io/region", "topology.kubernetes.io/zone",
+		"failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone":
+		return true
+	}
+	return false
+}
+
+// yamlConfig renders k3s's config.yaml: one key per line, in a fixed order, every string
+// double-quoted, so the output is stable and what k3s expects.
+type yamlConfig struct{ b bytes.Buffer }
+
+func (y *yamlConfig) str(key, v string) {
+	if v != "" {
+		fmt.Fprintf(&y.b, "%s: %s\n", key, strconv.Quote(v))
+	}
+}
+
+func (y *yamlConfig) list(key string, vs []string) {
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintf(&y.b, "%s:\n", key)
+	for _, v := range vs {
+		fmt.Fprintf(&y.b, "  - %s\n", strconv.Quote(v))
+	}
+}
+
+func (y *yamlConfig) boolean(key string, v bool) {
+	if v {
+		fmt.Fprintf(&y.b, "%s: true\n", key)
+	}
+}
+
+func labelList(labels map[string]string, keep func(string) bool) []string {
+	var out []string
+	for k, v := range labels {
+		if keep(k) {
+			out = append(out, k+"="+v)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// renderServer renders the server's config.yaml.
+func renderServer(c ServerConfig) []byte {
+	var y yamlConfig
+	y.b.WriteString("# Written by edgeline; changes here are overwritten on the next run.\n")
+	y.str("token", c.Token)
+	y.str("node-name", c.NodeName)
+	y.str("node-ip", c.NodeIP)
+	y.str("node-external-ip", c.NodeExternalIP)
+	y.list("tls-san", c.TLSSANs)
+	y.list("node-label", labelList(c.Labels, kubeletLabel))
+	y.list("node-taint", sorted(c.Taints))
+	y.str("flannel-backend", c.FlannelBackend)
+	y.boolean("flannel-external-ip", c.FlannelExternalIP)
+	y.str("vpn-auth", c.VPNAuth)
+	y.list("disable", sorted(c.Disable))
+	return y.b.Bytes()
+}
+
+// renderAgent renders an agent's config.yaml.
+func renderAgent(serverURL, token string, c AgentConfig) []byte {
+	var y yamlConfig
+	y.b.WriteString("# Written by edgeline; changes here are overwritten on the next run.\n")
+	y.str("server", serverURL)
+	y.str("token", token)
+	y.str("node-name", c.NodeName)
+	y.str("node-ip", c.NodeIP)
+	y.str("node-external-ip", c.NodeExternalIP)
+	y.list("node-label", labelList(c.labels(), kubeletLabel))
+	y.list("node-taint", sorted(c.taints()))
+	y.str("vpn-auth", c.VPNAuth)
+	return y.b.Bytes()
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	sort.Strings(s)
+	return s
+}
