@@ -274,6 +274,9 @@ func (c Config) resolve() (resolved, error) {
 		if err != nil {
 			return resolved{}, err
 		}
+		if len(jr.keyFiles) == 0 {
+			jr.keyFiles = r.keyFiles
+		}
 		r.jumps = append(r.jumps, jr)
 	}
 	return r, nil

@@ -29,7 +29,7 @@ func Dial(ctx context.Context, cfg Config) (Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &sshExecutor{host: r.String(), user: r.user, sudoPassword: r.sudoPassword}
+	e := &sshExecutor{host: r.String(), user: r.user, sudoPassword: r.sudoPassword, sessions: make(chan struct{}, maxSessions)}
 	var via *ssh.Client
 	for _, j := range r.jumps {
 		c, err := e.connect(ctx, j, via)
@@ -43,6 +43,9 @@ func Dial(ctx context.Context, cfg Config) (Executor, error) {
 	c, err := e.connect(ctx, r, via)
 	if err != nil {
 		e.Close()
+		if len(r.jumps) > 0 {
+			return nil, fmt.Errorf("connect to %s through jump host %s: %w", r, r.jumps[len(r.jumps)-1], err)
+		}
 		return nil, err
 	}
 	e.client = c
@@ -114,6 +117,10 @@ func handshake(ctx context.Context, r resolved, via *ssh.Client, cc *ssh.ClientC
 	var err error
 	if via != nil {
 		conn, err = via.DialContext(ctx, "tcp", r.addr())
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) && oce.Reason != ssh.ConnectionFailed {
+			return nil, fmt.Errorf("the jump host could not open a connection to %s: %w; check that it allows TCP forwarding (AllowTcpForwarding) and can reach the host", r.addr(), err)
+		}
 	} else {
 		var d net.Dialer
 		conn, err = d.DialContext(ctx, "tcp", r.addr())
@@ -243,6 +250,10 @@ func sha2Only(s ssh.Signer) ssh.Signer {
 	return ms
 }
 
+// maxSessions bounds the command sessions open at once on one connection: OpenSSH allows
+// 10 per connection by default (MaxSessions), and sftp holds one.
+const maxSessions = 8
+
 // sshExecutor runs commands over one SSH connection.
 type sshExecutor struct {
 	host         string
@@ -251,6 +262,8 @@ type sshExecutor struct {
 	client       *ssh.Client
 	jumps        []*ssh.Client
 	closers      []io.Closer
+
+	sessions chan struct{} // bounds concurrent command sessions
 
 	mu        sync.Mutex
 	sftp      *sftp.Client
@@ -291,6 +304,12 @@ func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.
 	fail := func(err error) (Result, error) {
 		return Result{ExitCode: -1}, &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Err: err}
 	}
+	select {
+	case e.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	defer func() { <-e.sessions }()
 	sess, err := e.client.NewSession()
 	if err != nil {
 		return fail(fmt.Errorf("open session: %w", err))

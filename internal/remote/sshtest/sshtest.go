@@ -1,0 +1,374 @@
+// Package sshtest starts real OpenSSH servers as test hosts. Each host is a Debian sshd
+// process with its own ed25519 host key, authorized keys and PidFile, listening on a
+// loopback address, in its own mount namespace where /etc, /usr/local, /var, /root, /home
+// and /opt are private overlays and /run is a private tmpfs: what a test does on the host
+// (install k3s stand-ins, add users, write /etc/rancher) never reaches the real machine.
+//
+// Tests need root and EDGELINE_TEST_SSHD, the path of sshd (make test sets it).
+package sshtest
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// SSHD returns the sshd to run, or skips the test saying how to enable it.
+func SSHD(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("EDGELINE_TEST_SSHD")
+	if p == "" {
+		t.Skip("real OpenSSH test hosts are off: set EDGELINE_TEST_SSHD=/usr/sbin/sshd (make test does)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("sshd test hosts need root (mount namespaces, privileged sshd)")
+	}
+	return p
+}
+
+// Keys are client key pairs the test hosts accept.
+type Keys struct {
+	// ED25519 and RSA are private key files (OpenSSH format, unencrypted).
+	ED25519, RSA string
+	// Signers are the same keys, parsed.
+	ED25519Signer, RSASigner ssh.Signer
+	authorized               []byte
+}
+
+// NewKeys makes an ed25519 and an RSA client key in a temporary directory.
+func NewKeys(t testing.TB) *Keys {
+	t.Helper()
+	dir := t.TempDir()
+	k := &Keys{ED25519: filepath.Join(dir, "id_ed25519"), RSA: filepath.Join(dir, "id_rsa")}
+	_, edPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPriv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kk := range []struct {
+		file string
+		key  any
+		s    *ssh.Signer
+	}{{k.ED25519, edPriv, &k.ED25519Signer}, {k.RSA, rsaPriv, &k.RSASigner}} {
+		blk, err := ssh.MarshalPrivateKey(kk.key, "edgeline test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(kk.file, pem.EncodeToMemory(blk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ssh.NewSignerFromKey(kk.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*kk.s = s
+		k.authorized = append(k.authorized, ssh.MarshalAuthorizedKey(s.PublicKey())...)
+	}
+	return k
+}
+
+// Options shape one test host.
+type Options struct {
+	// IP is the listen address; empty means a free 127.0.0.N chosen by the harness.
+	IP string
+	// Port is the listen port; zero means 2222.
+	Port int
+	// Forwarding allows TCP forwarding, for a bastion.
+	Forwarding bool
+	// User, when set, is created on the host (inside its namespace only) with Password
+	// and sudo rights that ask for the password.
+	User, Password string
+	// OwnNetwork puts the host in a new network namespace reached through a veth pair:
+	// IP is then the namespace's end of the pair and Port 22.
+	OwnNetwork bool
+	// NetworkOf starts the host inside another host's network namespace (one started
+	// with OwnNetwork): it is reachable only from there, e.g. through that host as a
+	// jump host. IP should be a loopback address.
+	NetworkOf *Host
+}
+
+// Host is a running test host.
+type Host struct {
+	// IP and Port are where sshd listens; Addr joins them.
+	IP   string
+	Port int
+	Addr string
+	// HostKey is the host's public key; Fingerprint its SHA256 fingerprint.
+	HostKey     ssh.PublicKey
+	Fingerprint string
+	// Dir holds the host's sshd_config, keys, PidFile and log.
+	Dir string
+	// PID is sshd's process id.
+	PID int
+
+	cmd *exec.Cmd
+}
+
+// KnownHostsLine is the known_hosts line for the host.
+func (h *Host) KnownHostsLine() string {
+	return knownhosts.Line([]string{knownhosts.Normalize(h.Addr)}, h.HostKey)
+}
+
+// Log returns what sshd wrote to its log so far.
+func (h *Host) Log() string {
+	b, _ := os.ReadFile(filepath.Join(h.Dir, "sshd.log"))
+	return string(b)
+}
+
+var (
+	ipMu   sync.Mutex
+	nextIP = 40
+)
+
+// freeIP hands out 127.0.0.40 upward (127.0.0.11-30 are left to benchmarks).
+func freeIP() string {
+	ipMu.Lock()
+	defer ipMu.Unlock()
+	for {
+		ip := fmt.Sprintf("127.0.0.%d", nextIP)
+		nextIP++
+		if nextIP > 250 {
+			nextIP = 40
+		}
+		l, err := net.Listen("tcp", ip+":2222")
+		if err == nil {
+			l.Close()
+			return ip
+		}
+	}
+}
+
+// setupScript runs inside the new mount namespace before sshd starts.
+const setupScript = `set -e
+D="$EDGELINE_SSHTEST_DIR"
+mount -t tmpfs -o mode=0755 tmpfs "$D/ns"
+for d in /etc /usr/local /var /root /home /opt; do
+  mkdir -p "$D/ns/u$d" "$D/ns/w$d"
+  mount -t overlay overlay -o "lowerdir=$d,upperdir=$D/ns/u$d,workdir=$D/ns/w$d" "$d"
+done
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/sshd
+if [ -n "$EDGELINE_SSHTEST_USER" ]; then
+  u="$EDGELINE_SSHTEST_USER"
+  id "$u" >/dev/null 2>&1 || useradd -m -s /bin/sh "$u"
+  printf '%s:%s\n' "$u" "$EDGELINE_SSHTEST_PASSWORD" | chpasswd
+  printf '%s ALL=(ALL:ALL) ALL\n' "$u" > "/etc/sudoers.d/edgeline-test-$u"
+  chmod 0440 "/etc/sudoers.d/edgeline-test-$u"
+fi
+unset EDGELINE_SSHTEST_PASSWORD
+if [ -n "$EDGELINE_SSHTEST_WAITNET" ]; then
+  i=0
+  while [ ! -e "$D/net-ready" ]; do
+    i=$((i+1)); [ $i -lt 200 ] || { echo "network not set up" >&2; exit 1; }
+    sleep 0.05
+  done
+  ip link set lo up
+fi
+exec "$EDGELINE_SSHTEST_SSHD" -D -e -f "$D/sshd_config"
+`
+
+// Start starts a test host and stops it (by PID) when the test ends.
+func Start(t testing.TB, keys *Keys, opt Options) *Host {
+	t.Helper()
+	sshd := SSHD(t)
+	dir, err := os.MkdirTemp("", "sshtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// sshd reads authorized_keys as the login user: keep the directory traversable.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "ns"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := &Host{Dir: dir, IP: opt.IP, Port: opt.Port}
+	var netPeer, netHost string
+	if opt.OwnNetwork {
+		a, b := randomNet()
+		netHost, netPeer = a, b
+		h.IP, h.Port = b, 22
+	}
+	if h.IP == "" {
+		h.IP = freeIP()
+	}
+	if h.Port == 0 {
+		h.Port = 2222
+	}
+	h.Addr = net.JoinHostPort(h.IP, strconv.Itoa(h.Port))
+
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(hostPriv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
+	if err := os.WriteFile(hostKeyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(hostPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.HostKey = signer.PublicKey()
+	h.Fingerprint = ssh.FingerprintSHA256(h.HostKey)
+	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), keys.authorized, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	forwarding := "no"
+	if opt.Forwarding {
+		forwarding = "yes"
+	}
+	cfg := fmt.Sprintf(`ListenAddress %s
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding %s
+AllowAgentForwarding no
+X11Forwarding no
+MaxStartups 200:30:400
+MaxSessions 10
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+`, h.Addr, hostKeyFile, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"), forwarding)
+	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+
+	args := []string{"unshare", "-m", "--propagation", "private"}
+	if opt.OwnNetwork {
+		args = append(args, "-n")
+	}
+	if opt.NetworkOf != nil {
+		args = append([]string{"nsenter", "-t", strconv.Itoa(opt.NetworkOf.PID), "-n"}, args...)
+	}
+	args = append(args, "sh", "-c", setupScript)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(),
+		"EDGELINE_SSHTEST_DIR="+dir,
+		"EDGELINE_SSHTEST_SSHD="+sshd,
+		"EDGELINE_SSHTEST_USER="+opt.User,
+		"EDGELINE_SSHTEST_PASSWORD="+opt.Password,
+	)
+	if opt.OwnNetwork {
+		cmd.Env = append(cmd.Env, "EDGELINE_SSHTEST_WAITNET=1")
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sshd: %v", err)
+	}
+	h.cmd, h.PID = cmd, cmd.Process.Pid
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		// unshare, nsenter and sh exec one another, so the PID is sshd's.
+		syscall.Kill(h.PID, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(h.PID, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	if opt.OwnNetwork {
+		if err := setupVeth(h.PID, netHost, netPeer); err != nil {
+			t.Fatalf("test host network: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "net-ready"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pidFile := filepath.Join(dir, "sshd.pid")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(h.PID) {
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("sshd for test host %s exited: %s", h.Addr, h.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sshd for test host %s did not start within 10s: %s", h.Addr, h.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return h
+}
+
+// randomNet picks a /30 in 10.251.0.0/16 for a veth pair: host end, namespace end.
+func randomNet() (string, string) {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1<<14))
+	base := int(n.Int64()) * 4
+	return fmt.Sprintf("10.251.%d.%d", base>>8, base&0xff+1), fmt.Sprintf("10.251.%d.%d", base>>8, base&0xff+2)
+}
+
+// setupVeth links the network namespace of pid to this one with a veth pair. The pair
+// disappears with the namespace when its last process exits.
+func setupVeth(pid int, hostIP, peerIP string) error {
+	name := fmt.Sprintf("esh%d", pid)
+	peer := name + "p"
+	p := strconv.Itoa(pid)
+	steps := [][]string{
+		{"ip", "link", "add", name, "type", "veth", "peer", "name", peer, "netns", p},
+		{"ip", "addr", "add", hostIP + "/30", "dev", name},
+		{"ip", "link", "set", name, "up"},
+		{"nsenter", "-t", p, "-n", "ip", "addr", "add", peerIP + "/30", "dev", peer},
+		{"nsenter", "-t", p, "-n", "ip", "link", "set", peer, "up"},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// WriteKnownHosts writes a known_hosts file listing hosts and returns its path.
+func WriteKnownHosts(t testing.TB, hosts ...*Host) string {
+	t.Helper()
+	var b strings.Builder
+	for _, h := range hosts {
+		b.WriteString(h.KnownHostsLine() + "\n")
+	}
+	p := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
