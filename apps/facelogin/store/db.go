@@ -26,6 +26,9 @@ type dialect interface {
 	// lockFeed serialises writers of face_changes until the transaction ends, so sequence
 	// numbers become visible in order. Call it first in a transaction.
 	lockFeed(ctx context.Context, tx conn) error
+	// erased runs after descriptors were deleted, to push deleted pages out of logs the
+	// database keeps on disk.
+	erased(ctx context.Context) error
 	// isUnique reports whether err is a unique-constraint violation.
 	isUnique(err error) bool
 	// isForeignKey reports whether err is a foreign-key violation.

@@ -198,6 +198,10 @@ func (d *pgDB) lockFeed(ctx context.Context, tx conn) error {
 	return advisoryLock(ctx, tx, feedLock)
 }
 
+// erased does nothing on PostgreSQL: deleted rows stay in dead tuples until autovacuum; they
+// hold only sealed blobs.
+func (d *pgDB) erased(context.Context) error { return nil }
+
 func pgCode(err error) string {
 	var e *pgconn.PgError
 	if errors.As(err, &e) {

@@ -153,6 +153,9 @@ func (s *sqlStore) DeleteUser(ctx context.Context, id match.UserID) error {
 	if err != nil {
 		return fmt.Errorf("delete user %d: %w", id, err)
 	}
+	if err := s.d.erased(ctx); err != nil {
+		return fmt.Errorf("delete user %d: flush deleted pages: %w", id, err)
+	}
 	return nil
 }
 
@@ -311,6 +314,9 @@ func (s *sqlStore) ReplaceSamples(ctx context.Context, id match.UserID, ds []mat
 	if err != nil {
 		return fmt.Errorf("replace face samples of user %d: %w", id, err)
 	}
+	if err := s.d.erased(ctx); err != nil {
+		return fmt.Errorf("replace face samples of user %d: flush deleted pages: %w", id, err)
+	}
 	return nil
 }
 
@@ -335,6 +341,9 @@ func (s *sqlStore) DeleteSamples(ctx context.Context, id match.UserID) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete face samples of user %d: %w", id, err)
+	}
+	if err := s.d.erased(ctx); err != nil {
+		return fmt.Errorf("delete face samples of user %d: flush deleted pages: %w", id, err)
 	}
 	return nil
 }

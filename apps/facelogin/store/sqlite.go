@@ -208,6 +208,14 @@ func (d *sqliteDB) inTx(ctx context.Context, fn func(tx conn) error) error {
 // lockFeed needs nothing on SQLite: an immediate transaction already excludes other writers.
 func (d *sqliteDB) lockFeed(context.Context, conn) error { return nil }
 
+// erased checkpoints the write-ahead log into the database file, where secure_delete has
+// zeroed the deleted rows, and truncates the log, so the old pages leave the disk too. It is
+// best effort: a checkpoint that has to wait for readers finishes on a later write.
+func (d *sqliteDB) erased(ctx context.Context) error {
+	_, err := d.db.ExecContext(ctx, `pragma wal_checkpoint(TRUNCATE)`)
+	return err
+}
+
 func sqliteCode(err error) int {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
