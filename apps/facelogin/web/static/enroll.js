@@ -84,6 +84,7 @@ function problem(state, title, text) {
   document.getElementById('problem-title').textContent = title;
   document.getElementById('problem-text').textContent = text;
   problemEl.hidden = false;
+  capture.classList.add('has-problem');
   guidanceEl.textContent = '';
   startBtn.hidden = true;
   restartBtn.hidden = false;
@@ -113,6 +114,7 @@ function showSamples(samples) {
 async function startCapture() {
   stopRun();
   problemEl.hidden = true;
+  capture.classList.remove('has-problem');
   startBtn.hidden = true;
   restartBtn.hidden = true;
   const r = { stream: null, done: false, samples: [] };

@@ -37,11 +37,13 @@ function showProblem(state, title, text, { retry = true, retryLabel, takeover = 
   retryBtn.textContent = retryLabel || t('login.retry');
   takeoverBtn.hidden = !takeover;
   problemEl.hidden = false;
+  root.classList.add('has-problem');
   (retry ? retryBtn : takeover ? takeoverBtn : document.getElementById('password-link')).focus();
 }
 
 function hideProblem() {
   problemEl.hidden = true;
+  root.classList.remove('has-problem');
 }
 
 // stop ends the running attempt: timers, socket and camera.
