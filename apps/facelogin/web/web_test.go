@@ -8,6 +8,8 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -307,6 +309,42 @@ func TestWebSocketForwarding(t *testing.T) {
 	}
 	if string(b) != "echo:frame" {
 		t.Errorf("got %q", b)
+	}
+}
+
+// TestBehindReverseProxy runs the front end as `facelogin web` does: the API is another
+// HTTP server reached through httputil.ReverseProxy, WebSocket included.
+func TestBehindReverseProxy(t *testing.T) {
+	api := httptest.NewServer(cannedAPI(t, true))
+	t.Cleanup(api.Close)
+	u, err := url.Parse(api.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, httputil.NewSingleHostReverseProxy(u))
+	res, body := get(t, srv.URL+"/profile", map[string]string{"Accept-Language": "en"})
+	if res.StatusCode != 200 || !strings.Contains(body, "Amy &lt;Fowler&gt;") {
+		t.Fatalf("profile through the proxy: %d\n%s", res.StatusCode, body)
+	}
+	if res, _ := get(t, srv.URL+"/readyz", nil); res.StatusCode != 200 {
+		t.Errorf("readyz through the proxy: %d", res.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/api/ws/echo", nil)
+	if err != nil {
+		t.Fatalf("WebSocket through web and the proxy: %v", err)
+	}
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageBinary, []byte("x"))
+	if _, b, err := c.Read(ctx); err != nil || string(b) != "echo:x" {
+		t.Errorf("echo: %q, %v", b, err)
+	}
+	// The API gone: pages say so.
+	api.Close()
+	res, body = get(t, srv.URL+"/profile", map[string]string{"Accept-Language": "de"})
+	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Der Dienst ist nicht erreichbar") {
+		t.Errorf("profile with the API down: %d\n%s", res.StatusCode, body)
 	}
 }
 

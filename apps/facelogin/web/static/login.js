@@ -22,8 +22,10 @@ function setState(s) {
 }
 
 function guide(code, fallback) {
+  const text = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
   guidanceEl.dataset.code = code;
-  guidanceEl.textContent = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
+  // Screen readers announce every change of the live region: only change it when it differs.
+  if (guidanceEl.textContent !== text) guidanceEl.textContent = text;
 }
 
 function showProblem(state, title, text, { retry = true, retryLabel, takeover = false } = {}) {
