@@ -238,3 +238,31 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// FuzzOpen feeds arbitrary blobs, as a corrupted or hostile database row would hold, to Open:
+// it must refuse them with ErrOpen and never panic; and arbitrary key-file text to Parse.
+func FuzzOpen(f *testing.F) {
+	k, err := NewKey("k1", bytes.Repeat([]byte{1}, KeySize))
+	if err != nil {
+		f.Fatal(err)
+	}
+	r, _ := New(k)
+	good, _ := r.Seal([]byte("descriptor"), []byte("row"))
+	f.Add(good, "k1:"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, KeySize)))
+	f.Add([]byte{1, 2, 'k', '1'}, "k1:AAAA,k2:")
+	f.Add([]byte{}, "# comment\n")
+	f.Fuzz(func(t *testing.T, blob []byte, keyText string) {
+		if pt, err := r.Open(blob, []byte("row")); err == nil {
+			// Only "descriptor" was ever sealed under this key and aad (the seed may come from
+			// another fuzz worker, with another nonce).
+			if string(pt) != "descriptor" {
+				t.Fatalf("a forged blob opened: %x", blob)
+			}
+		} else if !errors.Is(err, ErrOpen) {
+			t.Fatalf("Open error does not wrap ErrOpen: %v", err)
+		}
+		if parsed, err := Parse(keyText); err == nil && len(parsed.IDs()) == 0 {
+			t.Fatal("Parse returned an empty keyring")
+		}
+	})
+}
