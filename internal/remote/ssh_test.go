@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgeline/edgeline/internal/remote"
 	"github.com/edgeline/edgeline/internal/remote/sshtest"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // These tests talk to real Debian sshd processes started by package sshtest.
@@ -267,8 +268,7 @@ func TestHostKeys(t *testing.T) {
 	t.Run("wrong key in known_hosts", func(t *testing.T) {
 		// known_hosts says h has other's key: a reinstalled host or a man in the middle.
 		kh := filepath.Join(t.TempDir(), "known_hosts")
-		line := strings.Replace(other.KnownHostsLine(), other.IP, h.IP, 1)
-		os.WriteFile(kh, []byte(line+"\n"), 0o600)
+		os.WriteFile(kh, []byte(wrongLine(h, other)+"\n"), 0o600)
 		_, err := remote.Dial(ctx, baseConfig(h, keys, kh))
 		if !errors.Is(err, remote.ErrHostKeyMismatch) {
 			t.Fatalf("err = %v, want ErrHostKeyMismatch", err)
@@ -282,7 +282,7 @@ func TestHostKeys(t *testing.T) {
 
 	t.Run("wrong key with trust on first use", func(t *testing.T) {
 		kh := filepath.Join(t.TempDir(), "known_hosts")
-		os.WriteFile(kh, []byte(strings.Replace(other.KnownHostsLine(), other.IP, h.IP, 1)+"\n"), 0o600)
+		os.WriteFile(kh, []byte(wrongLine(h, other)+"\n"), 0o600)
 		cfg := baseConfig(h, keys, kh)
 		cfg.TrustOnFirstUse = true
 		if _, err := remote.Dial(ctx, cfg); !errors.Is(err, remote.ErrHostKeyMismatch) {
@@ -543,4 +543,9 @@ func TestLocal(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("stat: %v %v", fi, err)
 	}
+}
+
+// wrongLine is a known_hosts line giving h the key of other.
+func wrongLine(h, other *sshtest.Host) string {
+	return knownhosts.Line([]string{knownhosts.Normalize(h.Addr)}, other.HostKey)
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -20,7 +21,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -134,27 +134,17 @@ func (h *Host) Log() string {
 	return string(b)
 }
 
-var (
-	ipMu   sync.Mutex
-	nextIP = 40
-)
-
-// freeIP hands out 127.0.0.40 upward (127.0.0.11-30 are left to benchmarks).
-func freeIP() string {
-	ipMu.Lock()
-	defer ipMu.Unlock()
-	for {
-		ip := fmt.Sprintf("127.0.0.%d", nextIP)
-		nextIP++
-		if nextIP > 250 {
-			nextIP = 40
-		}
-		l, err := net.Listen("tcp", ip+":2222")
-		if err == nil {
-			l.Close()
-			return ip
-		}
+// freeAddr picks a random 127.0.0.N (N from 40 to 250; 127.0.0.11-30 are left to
+// benchmarks) and a port the kernel says is free there.
+func freeAddr() (string, int) {
+	n, _ := rand.Int(rand.Reader, big.NewInt(211))
+	ip := fmt.Sprintf("127.0.0.%d", 40+n.Int64())
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		return ip, 2222
 	}
+	defer l.Close()
+	return ip, l.Addr().(*net.TCPAddr).Port
 }
 
 // setupScript runs inside the new mount namespace before sshd starts.
@@ -167,6 +157,11 @@ for d in /etc /usr/local /var /root /home /opt; do
 done
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd
+# A fresh host: root's shell startup files as Debian ships them (bash sources ~/.bashrc
+# for every command sshd runs, and this machine's may do a lot).
+for f in .bashrc .profile; do
+  if [ -f "/etc/skel/$f" ]; then cp "/etc/skel/$f" "/root/$f"; fi
+done
 if [ -n "$EDGELINE_SSHTEST_USER" ]; then
   u="$EDGELINE_SSHTEST_USER"
   id "$u" >/dev/null 2>&1 || useradd -m -s /bin/sh "$u"
@@ -209,8 +204,13 @@ func Start(t testing.TB, keys *Keys, opt Options) *Host {
 		netHost, netPeer = a, b
 		h.IP, h.Port = b, 22
 	}
+	auto := h.IP == "" && h.Port == 0
 	if h.IP == "" {
-		h.IP = freeIP()
+		ip, port := freeAddr()
+		h.IP = ip
+		if h.Port == 0 {
+			h.Port = port
+		}
 	}
 	if h.Port == 0 {
 		h.Port = 2222
@@ -225,8 +225,7 @@ func Start(t testing.TB, keys *Keys, opt Options) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
-	if err := os.WriteFile(hostKeyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), pem.EncodeToMemory(blk), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	signer, err := ssh.NewSignerFromKey(hostPriv)
@@ -238,6 +237,27 @@ func Start(t testing.TB, keys *Keys, opt Options) *Host {
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), keys.authorized, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for attempt := 1; ; attempt++ {
+		err := h.launch(t, sshd, opt, netHost, netPeer)
+		if err == nil {
+			return h
+		}
+		if !auto || attempt == 5 || !errors.Is(err, errAddrInUse) {
+			t.Fatal(err)
+		}
+		// Another test process took the address between our probe and sshd's bind.
+		h.IP, h.Port = freeAddr()
+		h.Addr = net.JoinHostPort(h.IP, strconv.Itoa(h.Port))
+	}
+}
+
+var errAddrInUse = errors.New("address already in use")
+
+// launch writes the host's sshd_config and starts sshd.
+func (h *Host) launch(t testing.TB, sshd string, opt Options, netHost, netPeer string) error {
+	dir := h.Dir
+	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
+	os.Remove(filepath.Join(dir, "sshd.pid"))
 	forwarding := "no"
 	if opt.Forwarding {
 		forwarding = "yes"
@@ -260,11 +280,11 @@ LogLevel VERBOSE
 Subsystem sftp internal-sftp
 `, h.Addr, hostKeyFile, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"), forwarding)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer logf.Close()
 
@@ -289,12 +309,17 @@ Subsystem sftp internal-sftp
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sshd: %v", err)
+		return fmt.Errorf("start sshd: %w", err)
 	}
 	h.cmd, h.PID = cmd, cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
+		select {
+		case <-exited:
+			return
+		default:
+		}
 		// unshare, nsenter and sh exec one another, so the PID is sshd's.
 		syscall.Kill(h.PID, syscall.SIGTERM)
 		select {
@@ -306,10 +331,10 @@ Subsystem sftp internal-sftp
 	})
 	if opt.OwnNetwork {
 		if err := setupVeth(h.PID, netHost, netPeer); err != nil {
-			t.Fatalf("test host network: %v", err)
+			return fmt.Errorf("test host network: %w", err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, "net-ready"), nil, 0o644); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	pidFile := filepath.Join(dir, "sshd.pid")
@@ -320,15 +345,18 @@ Subsystem sftp internal-sftp
 		}
 		select {
 		case <-exited:
-			t.Fatalf("sshd for test host %s exited: %s", h.Addr, h.Log())
+			if strings.Contains(h.Log(), "Address already in use") {
+				return fmt.Errorf("sshd for test host %s: %w", h.Addr, errAddrInUse)
+			}
+			return fmt.Errorf("sshd for test host %s exited: %s", h.Addr, h.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sshd for test host %s did not start within 10s: %s", h.Addr, h.Log())
+			return fmt.Errorf("sshd for test host %s did not start within 10s: %s", h.Addr, h.Log())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return h
+	return nil
 }
 
 // randomNet picks a /30 in 10.251.0.0/16 for a veth pair: host end, namespace end.
