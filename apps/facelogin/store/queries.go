@@ -371,22 +371,26 @@ func (s *sqlStore) AllSamples(ctx context.Context) ([]Sample, error) {
 
 func (s *sqlStore) samples(ctx context.Context, q string, args ...any) ([]Sample, error) {
 	var ss []Sample
+	var (
+		id, uid int64
+		blob    []byte
+		created time.Time
+	)
+	dest := []any{&id, &uid, &blob, timeCol{&created}}
 	err := s.d.query(ctx, q, args, func(scan func(...any) error) error {
-		var sm Sample
-		var uid int64
-		var blob []byte
-		if err := scan(&sm.ID, &uid, &blob, timeCol{&sm.CreatedAt}); err != nil {
+		if err := scan(dest...); err != nil {
 			return err
 		}
-		sm.UserID = match.UserID(uid)
-		plain, err := s.keys.Open(blob, sampleAAD(sm.UserID, sm.ID))
+		plain, err := s.keys.Open(blob, sampleAAD(match.UserID(uid), id))
 		if err != nil {
-			return fmt.Errorf("sample %d: %w", sm.ID, err)
+			return fmt.Errorf("sample %d: %w", id, err)
 		}
-		if sm.Descriptor, err = decodeDescriptor(plain); err != nil {
-			return fmt.Errorf("sample %d: %w", sm.ID, err)
+		d, err := decodeDescriptor(plain)
+		clear(plain)
+		if err != nil {
+			return fmt.Errorf("sample %d: %w", id, err)
 		}
-		ss = append(ss, sm)
+		ss = append(ss, Sample{ID: id, UserID: match.UserID(uid), Descriptor: d, CreatedAt: created})
 		return nil
 	})
 	return ss, err
