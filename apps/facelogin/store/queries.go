@@ -128,14 +128,18 @@ func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
 }
 
 // DeleteUser removes the user row; face samples, sessions and login history go with it
-// (ON DELETE CASCADE), as do failures recorded under "account:<id>". A FaceChange tells the
-// other replicas to drop the user from their index.
+// (ON DELETE CASCADE), as do failures recorded under "account:<id>" and invites to the user's
+// e-mail. A FaceChange tells the other replicas to drop the user from their index.
 func (s *sqlStore) DeleteUser(ctx context.Context, id match.UserID) error {
 	err := s.d.inTx(ctx, func(tx conn) error {
 		if err := s.d.lockFeed(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := tx.exec(ctx, `delete from face_samples where user_id = $1`, int64(id)); err != nil {
+			return err
+		}
+		// The invite the user enrolled with still names them.
+		if _, err := tx.exec(ctx, `delete from invites where email = (select email from users where id = $1)`, int64(id)); err != nil {
 			return err
 		}
 		n, err := tx.exec(ctx, `delete from users where id = $1`, int64(id))

@@ -468,6 +468,10 @@ func TestErasure(t *testing.T) {
 		if err := st.AddFailure(ctx, fmt.Sprintf("account:%d", ann.ID), now); err != nil {
 			t.Fatal(err)
 		}
+		if err := st.CreateInvite(ctx, Invite{TokenHash: "h-ann", Name: "Ann", Email: ann.Email, Role: RoleUser,
+			CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), UsedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 		annBlobs := map[int64][]byte{}
 		for id, b := range rawBlobs(t, st) {
 			annBlobs[id] = b
@@ -501,6 +505,7 @@ func TestErasure(t *testing.T) {
 			"logins":       `select count(*) from logins`,
 			"failures":     `select count(*) from failures`,
 			"users":        `select count(*) from users`,
+			"invites":      `select count(*) from invites`,
 		} {
 			if n := rawCount(t, st, q); n != 0 {
 				t.Errorf("after DeleteUser %d rows remain in %s", n, table)
