@@ -298,8 +298,12 @@ func (r *Keyring) Primary() string { return r.ids[0] }
 // IDs returns the ids of all keys, the primary first.
 func (r *Keyring) IDs() []string { return append([]string(nil), r.ids...) }
 
-// String lists the key ids, never the keys.
-func (r *Keyring) String() string { return "seal.Keyring(" + strings.Join(r.ids, ",") + ")" }
+// String lists the key ids, never the keys. It has a value receiver so that printing a
+// Keyring value does not fall back to dumping the ciphers' expanded keys.
+func (r Keyring) String() string { return "seal.Keyring(" + strings.Join(r.ids, ",") + ")" }
+
+// GoString is like String, for %#v.
+func (r Keyring) GoString() string { return r.String() }
 
 // Seal encrypts plaintext under the primary key, authenticating aad with it. aad is not
 // stored; Open needs the same aad.

@@ -156,9 +156,17 @@ func TestNoKeyInStrings(t *testing.T) {
 	k := gen(t)
 	secret := strings.TrimPrefix(k.Encode(), k.ID+":")
 	r := ring(t, k)
-	for _, s := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s", k, k, k, k), fmt.Sprint(r), fmt.Sprintf("%+v %#v", r, *r)} {
-		if strings.Contains(s, secret) {
+	raw, _ := base64.StdEncoding.DecodeString(secret)
+	dec := strings.Trim(fmt.Sprint(raw[:8]), "[]") // the first bytes as %v prints a byte slice
+	for _, s := range []string{
+		fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %x", k, k, k, k, k),
+		fmt.Sprint(r), fmt.Sprintf("%v %+v %#v %s", r, r, r, r), fmt.Sprintf("%v %+v %#v", *r, *r, *r),
+	} {
+		if strings.Contains(s, secret) || strings.Contains(s, dec) || strings.Contains(s, fmt.Sprintf("%x", raw[:8])) {
 			t.Errorf("formatting reveals the key: %s", s)
+		}
+		if !strings.Contains(s, k.ID) {
+			t.Errorf("formatting does not name the key id: %s", s)
 		}
 	}
 }
