@@ -19,6 +19,10 @@ const rotateBatch = 256
 // failureRetention is how long failed attempts are kept; rate-limit windows must be shorter.
 const failureRetention = 24 * time.Hour
 
+// inviteRetention is how long an expired invite is kept (so an admin can still see why a
+// link stopped working) before CreateInvite deletes it.
+const inviteRetention = 30 * 24 * time.Hour
+
 // sqlStore implements Store on either database; d supplies the driver and dialect.
 type sqlStore struct {
 	d    dialect
@@ -192,6 +196,10 @@ func (s *sqlStore) CreateInvite(ctx context.Context, inv Invite) error {
 	}
 	if inv.CreatedAt.IsZero() {
 		inv.CreatedAt = s.now()
+	}
+	// Invites name people who may never enroll: forget them a while after they expire.
+	if _, err := s.d.exec(ctx, `delete from invites where expires_at < $1`, micros(inv.CreatedAt.Add(-inviteRetention))); err != nil {
+		return fmt.Errorf("create invite: prune expired invites: %w", err)
 	}
 	_, err := s.d.exec(ctx, `insert into invites (`+inviteCols+`) values ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		inv.TokenHash, inv.Name, inv.Email, string(inv.Role), nullID(int64(inv.CreatedBy)),

@@ -99,6 +99,13 @@ func openSQLite(ctx context.Context, path string, keys *seal.Keyring) (Store, er
 			return nil, fmt.Errorf("open sqlite store: directory %s does not exist: create it or choose another path", dir)
 		}
 	}
+	// The file holds e-mail addresses and password hashes: readable by the owner only.
+	// SQLite gives its -wal and -shm files the database file's mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	f.Close()
 	// busy_timeout first, so the other pragmas wait for a replica opening the file at the
 	// same time. secure_delete overwrites deleted rows (erased descriptors) with zeros.
 	// _txlock=immediate takes the write lock when a transaction begins, so concurrent writers

@@ -123,7 +123,7 @@ type Store interface {
 	// CountAdmins returns how many admins exist.
 	CountAdmins(ctx context.Context) (int, error)
 
-	// CreateInvite stores an invite.
+	// CreateInvite stores an invite and deletes invites expired more than 30 days earlier.
 	CreateInvite(ctx context.Context, inv Invite) error
 	// Invite returns an unused, unexpired invite by token hash.
 	Invite(ctx context.Context, tokenHash string, now time.Time) (Invite, error)

@@ -303,6 +303,19 @@ func TestInvites(t *testing.T) {
 		if list, _ := st.Invites(ctx, now); len(list) != 1 {
 			t.Errorf("Invites after use = %+v, want only h-boot", list)
 		}
+
+		// Expired invites are forgotten 30 days after expiry, when the next invite is made.
+		later := old.ExpiresAt.Add(inviteRetention + time.Minute)
+		if err := st.CreateInvite(ctx, Invite{TokenHash: "h-next", Name: "Dan", Email: "dan@example.test", Role: RoleUser,
+			CreatedAt: later, ExpiresAt: later.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if n := rawCount(t, st, `select count(*) from invites where token_hash = 'h-old'`); n != 0 {
+			t.Errorf("invite expired over 30 days ago still stored")
+		}
+		if n := rawCount(t, st, `select count(*) from invites`); n != 3 {
+			t.Errorf("%d invites stored, want 3 (h-live, h-boot, h-next)", n)
+		}
 	})
 }
 
@@ -972,8 +985,14 @@ func TestOpenErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open(bare path): %v", err)
 	}
-	st.Close()
-	if _, err := os.Stat(filepath.Join(dir, "bare.db")); err != nil {
-		t.Errorf("bare path did not create the SQLite file: %v", err)
+	defer st.Close()
+	mustUser(t, st, "Ann") // so the write-ahead log exists
+	for _, name := range []string{"bare.db", "bare.db-wal", "bare.db-shm"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("SQLite file: %v", err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", name, fi.Mode().Perm())
+		}
 	}
 }
