@@ -3,8 +3,46 @@
 // a margin to the second-best person. It is pure Go and knows nothing of images or storage.
 package match
 
+import "math"
+
 // Descriptor is dlib's 128-dimensional face descriptor. It is biometric data: never log it.
 type Descriptor [128]float32
 
 // UserID identifies an enrolled person, as the store numbers them.
 type UserID int64
+
+// Dim is the number of components of a Descriptor.
+const Dim = len(Descriptor{})
+
+// Calibrated defaults for NewIndex, chosen on the 8 people × 5 photos of ../shared/faces with
+// leave-one-out 1:N identification; docs/face-recognition.md holds the table behind them and
+// TestCalibration keeps that table true.
+const (
+	// DefaultThreshold is the largest Euclidean distance to a person's nearest sample that
+	// still counts as that person.
+	DefaultThreshold float32 = 0.5
+	// DefaultMargin is how much nearer the best person must be than the second-best person.
+	DefaultMargin float32 = 0.05
+)
+
+// Distance returns the Euclidean distance between a and b.
+func Distance(a, b *Descriptor) float32 {
+	return float32(math.Sqrt(float64(sqDist(a[:], b[:]))))
+}
+
+// sqDist returns the squared Euclidean distance between two 128-component vectors.
+func sqDist(a, b []float32) float32 {
+	a, b = a[:Dim], b[:Dim]
+	var s0, s1, s2, s3 float32
+	for i := 0; i < Dim; i += 4 {
+		d0 := a[i] - b[i]
+		d1 := a[i+1] - b[i+1]
+		d2 := a[i+2] - b[i+2]
+		d3 := a[i+3] - b[i+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	return (s0 + s1) + (s2 + s3)
+}

@@ -1,0 +1,210 @@
+// Package face turns a camera frame into a face descriptor with dlib's models (through
+// github.com/Kagami/go-face), rejecting frames that cannot give a reliable one: unreadable or
+// oversized images, no face, several faces, a face too small or too dark. It is the only
+// package of the app that uses cgo.
+package face
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	goface "github.com/Kagami/go-face"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+)
+
+// The model files Options.ModelsDir must hold.
+var ModelFiles = []string{
+	"dlib_face_recognition_resnet_model_v1.dat",
+	"shape_predictor_5_face_landmarks.dat",
+	"mmod_human_face_detector.dat",
+}
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxBytes      = 8 << 20    // bytes of an encoded frame
+	DefaultMaxPixels     = 12_000_000 // width × height
+	DefaultMinFaceSize   = 80         // px, the smallest face dlib's HOG detector finds
+	DefaultMinBrightness = 40         // mean luma 0–255 of the face box
+)
+
+// Options configure an Engine. Zero values mean the defaults above.
+type Options struct {
+	// ModelsDir holds the dlib models named in ModelFiles.
+	ModelsDir string
+	// Workers is the number of recognizers, each able to analyse one frame at a time and
+	// each holding ≈ 360 MB of models; 0 means runtime.NumCPU().
+	Workers int
+	// CNN selects dlib's CNN face detector (≈ 20× slower, finds more faces) over HOG.
+	CNN bool
+	// MaxBytes caps the size of an encoded frame.
+	MaxBytes int64
+	// MaxPixels caps width × height, checked before decoding.
+	MaxPixels int
+	// MinFaceSize is the smallest accepted width of the face box, in pixels.
+	MinFaceSize int
+	// MinBrightness is the smallest accepted mean luma (0–255) inside the face box.
+	MinBrightness float64
+}
+
+// Face is the single face found in a frame.
+type Face struct {
+	// Descriptor is the face's descriptor. It is biometric data: never log it.
+	Descriptor match.Descriptor
+	// Box is the face's bounding box, in frame coordinates, clipped to Frame.
+	Box image.Rectangle
+	// Frame is the bounds of the whole frame, origin at 0,0.
+	Frame image.Rectangle
+	// Brightness is the mean luma (0–255) inside Box.
+	Brightness float64
+}
+
+// ErrClosed is returned by Analyze after Close.
+var ErrClosed = errors.New("face: engine closed")
+
+// Engine analyses frames with a pool of dlib recognizers. One recognizer runs one detection
+// and one descriptor computation at a time (go-face guards each with a mutex), so the pool
+// has one per CPU to use every core. An Engine is safe for concurrent use.
+type Engine struct {
+	opts   Options
+	lim    limits
+	pool   chan *goface.Recognizer
+	closed chan struct{}
+	once   sync.Once
+}
+
+// New loads the models into opts.Workers recognizers.
+func New(opts Options) (*Engine, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.MaxPixels <= 0 {
+		opts.MaxPixels = DefaultMaxPixels
+	}
+	if opts.MinFaceSize <= 0 {
+		opts.MinFaceSize = DefaultMinFaceSize
+	}
+	if opts.MinBrightness <= 0 {
+		opts.MinBrightness = DefaultMinBrightness
+	}
+	for _, name := range ModelFiles {
+		if _, err := os.Stat(filepath.Join(opts.ModelsDir, name)); err != nil {
+			return nil, fmt.Errorf("face models: %w (run make models, or point --models at the directory holding %s)", err, name)
+		}
+	}
+	e := &Engine{
+		opts:   opts,
+		lim:    limits{maxBytes: opts.MaxBytes, maxPixels: opts.MaxPixels},
+		pool:   make(chan *goface.Recognizer, opts.Workers),
+		closed: make(chan struct{}),
+	}
+	for i := range opts.Workers {
+		rec, err := goface.NewRecognizer(opts.ModelsDir)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("load face models from %s (recognizer %d): %w", opts.ModelsDir, i+1, err)
+		}
+		e.pool <- rec
+	}
+	return e, nil
+}
+
+// Workers returns the number of recognizers.
+func (e *Engine) Workers() int { return e.opts.Workers }
+
+// Close waits for running analyses and frees the models. Analyze fails with ErrClosed after.
+func (e *Engine) Close() error {
+	e.once.Do(func() {
+		close(e.closed)
+		for range cap(e.pool) {
+			select {
+			case rec := <-e.pool:
+				rec.Close()
+			default:
+				// New failed before filling the pool; nothing else can hold a recognizer.
+				if len(e.pool) == 0 {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// Analyze finds exactly one face in frame (JPEG or PNG, colour or grey) and returns its
+// descriptor. A frame that cannot give one is rejected with a *Error; other errors
+// (cancellation, a closed engine, a dlib failure) are the server's.
+func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
+	f, rerr := decode(data, e.lim)
+	if rerr != nil {
+		return Face{}, rerr
+	}
+	faces, err := e.recognize(ctx, f.jpeg)
+	if rerr := (*Error)(nil); errors.As(err, &rerr) && f.passthrough {
+		// libjpeg is stricter than Go's decoder (it fails on warnings): try a clean copy.
+		if rerr = f.convert(); rerr != nil {
+			return Face{}, rerr
+		}
+		faces, err = e.recognize(ctx, f.jpeg)
+	}
+	if err != nil {
+		return Face{}, err
+	}
+	switch len(faces) {
+	case 0:
+		return Face{}, reject(NoFace, "No face was found; look straight into the camera.")
+	case 1:
+	default:
+		return Face{}, reject(ManyFaces, fmt.Sprintf("%d faces are in view; make sure only you are in front of the camera.", len(faces)))
+	}
+	got := Face{
+		Descriptor: match.Descriptor(faces[0].Descriptor),
+		Box:        faces[0].Rectangle.Sub(f.offset).Intersect(f.bounds),
+		Frame:      f.bounds,
+	}
+	got.Brightness = brightness(f.src, got.Box)
+	if got.Box.Dx() < e.opts.MinFaceSize {
+		return got, reject(TooSmall, "Your face is too small in the picture; move closer to the camera.")
+	}
+	if got.Brightness < e.opts.MinBrightness {
+		return got, reject(TooDark, "Your face is too dark; turn towards the light.")
+	}
+	return got, nil
+}
+
+// recognize runs dlib on an RGB JPEG with the next free recognizer.
+func (e *Engine) recognize(ctx context.Context, jpg []byte) ([]goface.Face, error) {
+	var rec *goface.Recognizer
+	select {
+	case <-e.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a face recognizer: %w", context.Cause(ctx))
+	case rec = <-e.pool:
+	}
+	defer func() { e.pool <- rec }()
+	var faces []goface.Face
+	var err error
+	if e.opts.CNN {
+		faces, err = rec.RecognizeCNN(jpg)
+	} else {
+		faces, err = rec.Recognize(jpg)
+	}
+	if err != nil {
+		var le goface.ImageLoadError
+		if errors.As(err, &le) {
+			return nil, &Error{Reason: BadImage, Msg: "The image could not be read; send a JPEG or PNG photo.", err: err}
+		}
+		return nil, fmt.Errorf("recognize faces: %w", err)
+	}
+	return faces, nil
+}

@@ -1,0 +1,252 @@
+package match
+
+import (
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Result is the answer of Index.Search.
+type Result struct {
+	// ID is the nearest enrolled person; it is meaningful only when Known is true, or as a
+	// hint (such as "looks like someone already enrolled") when the index is not empty.
+	ID UserID
+	// Distance is the Euclidean distance to ID's nearest sample (+Inf for an empty index).
+	Distance float32
+	// Second is the distance to the nearest sample of any other person (+Inf if none).
+	Second float32
+	// Known reports that Distance is within the threshold and at least the margin nearer
+	// than Second: the probe is ID. Otherwise the probe is an unknown face.
+	Known bool
+}
+
+// Index is an in-memory 1:N index over the enrolled descriptors of many people. It is safe
+// for concurrent use: searches run in parallel, Set and Delete wait for them.
+type Index struct {
+	threshold, margin float32
+
+	mu    sync.RWMutex
+	vecs  []float32          // row r is vecs[r*Dim : (r+1)*Dim]
+	owner []UserID           // owner[r] is the person of row r
+	rows  map[UserID][]int32 // the rows of each person
+}
+
+// NewIndex returns an empty index that accepts a probe as a person when its distance to that
+// person's nearest sample is at most threshold and at least margin smaller than the distance
+// to any other person. DefaultThreshold and DefaultMargin are calibrated values.
+func NewIndex(threshold, margin float32) *Index {
+	return &Index{threshold: threshold, margin: margin, rows: make(map[UserID][]int32)}
+}
+
+// Len returns the number of descriptors in the index.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.owner)
+}
+
+// People returns the number of people in the index.
+func (ix *Index) People() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.rows)
+}
+
+// Set replaces the samples of person id with ds; an empty ds removes the person.
+func (ix *Index) Set(id UserID, ds []Descriptor) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.remove(id)
+	if len(ds) == 0 {
+		return
+	}
+	ix.grow(len(ds))
+	rows := make([]int32, 0, len(ds))
+	for i := range ds {
+		rows = append(rows, int32(len(ix.owner)))
+		ix.vecs = append(ix.vecs, ds[i][:]...)
+		ix.owner = append(ix.owner, id)
+	}
+	ix.rows[id] = rows
+}
+
+// Delete removes every sample of person id. The memory they occupied is zeroed.
+func (ix *Index) Delete(id UserID) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.remove(id)
+}
+
+// remove deletes id's rows by moving the last rows into their places, then zeroes the tail
+// so no copy of the descriptors stays behind in the backing array.
+func (ix *Index) remove(id UserID) {
+	rows, ok := ix.rows[id]
+	if !ok {
+		return
+	}
+	delete(ix.rows, id)
+	old := len(ix.owner)
+	// Highest rows first: then the last row is never one of id's rows still to be removed.
+	sortDesc(rows)
+	for _, r := range rows {
+		last := int32(len(ix.owner) - 1)
+		if r != last {
+			moved := ix.owner[last]
+			copy(ix.vecs[int(r)*Dim:int(r+1)*Dim], ix.vecs[int(last)*Dim:int(last+1)*Dim])
+			ix.owner[r] = moved
+			mr := ix.rows[moved]
+			for i := range mr {
+				if mr[i] == last {
+					mr[i] = r
+					break
+				}
+			}
+		}
+		ix.owner = ix.owner[:last]
+	}
+	clear(ix.vecs[len(ix.owner)*Dim : old*Dim])
+	ix.vecs = ix.vecs[:len(ix.owner)*Dim]
+}
+
+// grow makes room for n more rows, zeroing the old backing array after the copy.
+func (ix *Index) grow(n int) {
+	need := (len(ix.owner) + n) * Dim
+	if need <= cap(ix.vecs) {
+		return
+	}
+	c := max(need, 2*cap(ix.vecs), 64*Dim)
+	vecs := make([]float32, len(ix.vecs), c)
+	copy(vecs, ix.vecs)
+	clear(ix.vecs[:cap(ix.vecs)])
+	ix.vecs = vecs
+	owner := make([]UserID, len(ix.owner), c/Dim)
+	copy(owner, ix.owner)
+	ix.owner = owner
+}
+
+func sortDesc(r []int32) {
+	for i := 1; i < len(r); i++ {
+		for j := i; j > 0 && r[j] > r[j-1]; j-- {
+			r[j], r[j-1] = r[j-1], r[j]
+		}
+	}
+}
+
+// parallelRows is the index size from which Search splits the scan across CPUs.
+const parallelRows = 16384
+
+// Search returns the person nearest to q and whether q is close enough, and far enough from
+// everybody else, to be that person.
+func (ix *Index) Search(q Descriptor) Result {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n := len(ix.owner)
+	var b best
+	if p := runtime.GOMAXPROCS(0); n >= parallelRows && p > 1 {
+		b = ix.scanParallel(&q, p)
+	} else {
+		b = scan(&q, ix.vecs, ix.owner, newBest())
+	}
+	r := Result{
+		ID:       b.id1,
+		Distance: sqrt32(b.d1),
+		Second:   sqrt32(b.d2),
+	}
+	r.Known = n > 0 && r.Distance <= ix.threshold && r.Second-r.Distance >= ix.margin
+	return r
+}
+
+func (ix *Index) scanParallel(q *Descriptor, parts int) best {
+	n := len(ix.owner)
+	results := make([]best, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := n*p/parts, n*(p+1)/parts
+		wg.Go(func() {
+			results[p] = scan(q, ix.vecs[lo*Dim:hi*Dim], ix.owner[lo:hi], newBest())
+		})
+	}
+	wg.Wait()
+	b := results[0]
+	for _, o := range results[1:] {
+		b = b.merge(o)
+	}
+	return b
+}
+
+// best tracks the nearest person and the nearest other person, in squared distances.
+type best struct {
+	id1    UserID
+	d1, d2 float32
+}
+
+func newBest() best {
+	inf := float32(math.Inf(1))
+	return best{d1: inf, d2: inf}
+}
+
+// add accounts for a sample of person id at squared distance d.
+func (b *best) add(id UserID, d float32) {
+	switch {
+	case id == b.id1 && b.d1 != float32(math.Inf(1)):
+		b.d1 = min(b.d1, d)
+	case d < b.d1:
+		b.d2, b.d1, b.id1 = b.d1, d, id
+	case d < b.d2:
+		b.d2 = d
+	}
+}
+
+// merge combines the results of two scans over disjoint rows. o.d2 may belong to b.id1, but
+// then o.d1 (another person, and no farther) already bounds the second distance.
+func (b best) merge(o best) best {
+	if o.d1 != float32(math.Inf(1)) {
+		b.add(o.id1, o.d1)
+	}
+	b.d2 = min(b.d2, o.d2)
+	return b
+}
+
+// scan looks at every row and returns the updated best. A row is abandoned as soon as its
+// partial sum reaches the current second-best distance: it can change neither answer then.
+func scan(q *Descriptor, vecs []float32, owner []UserID, b best) best {
+	for r, id := range owner {
+		row := vecs[r*Dim : (r+1)*Dim : (r+1)*Dim]
+		bound := b.d2
+		if id == b.id1 {
+			bound = b.d1
+		}
+		d, ok := sqDistBounded(q[:], row, bound)
+		if ok {
+			b.add(id, d)
+		}
+	}
+	return b
+}
+
+// sqDistBounded returns the squared distance of a and b and true, or false as soon as a
+// partial sum reaches bound.
+func sqDistBounded(a, b []float32, bound float32) (float32, bool) {
+	a, b = a[:Dim], b[:Dim]
+	var s float32
+	for k := 0; k < Dim; k += 32 {
+		var s0, s1, s2, s3 float32
+		for i := k; i < k+32; i += 4 {
+			d0 := a[i] - b[i]
+			d1 := a[i+1] - b[i+1]
+			d2 := a[i+2] - b[i+2]
+			d3 := a[i+3] - b[i+3]
+			s0 += d0 * d0
+			s1 += d1 * d1
+			s2 += d2 * d2
+			s3 += d3 * d3
+		}
+		s += (s0 + s1) + (s2 + s3)
+		if s >= bound {
+			return s, false
+		}
+	}
+	return s, true
+}
+
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
