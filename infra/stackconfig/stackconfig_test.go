@@ -1,0 +1,144 @@
+package stackconfig
+
+import (
+	"strings"
+	"testing"
+)
+
+// valid is a minimal complete configuration; each case below changes one thing.
+func valid() map[string]string {
+	return map[string]string{
+		"domain":      "example.org",
+		"acmeEmail":   "ops@example.org",
+		"hcloudToken": "token",
+		"sshKeyFile":  "/home/ops/.ssh/id_ed25519",
+		"agents": `[{"name":"pi-hall-1","host":"10.0.0.5","jump":"ops@bastion.example.org:2222",
+			"hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			"labels":{"edgeline.io/site":"hall"},"taints":["edgeline.io/edge=true:NoSchedule"]}]`,
+	}
+}
+
+func getter(m map[string]string) Getter {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(getter(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"app host", c.AppHost, "login.example.org"},
+		{"rancher host", c.RancherHost, "rancher.example.org"},
+		{"api host", c.APIHost, "k3s.example.org"},
+		{"issuer", c.Issuer, IssuerProduction},
+		{"source", c.Cloud.Source, SourceNative},
+		{"server type", c.Cloud.ServerType, "cx22"},
+		{"network", c.Network, NetworkWireguard},
+		{"agent user", c.Agents[0].User, "root"},
+		{"agent site", c.Agents[0].Site, "pi-hall-1"},
+		{"placement", c.App.Placement, "edge-preferred"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if c.SSH.Port != 22 || c.Agents[0].Port != 22 {
+		t.Errorf("ports = %d, %d, want 22", c.SSH.Port, c.Agents[0].Port)
+	}
+	if got := c.Agents[0].Taints; len(got) != 1 || got[0] != "edgeline.io/edge=true:NoSchedule" {
+		t.Errorf("taints = %v", got)
+	}
+	j, err := ParseJump(c.Agents[0].Jump)
+	if err != nil || j != (Jump{User: "ops", Host: "bastion.example.org", Port: 2222}) {
+		t.Errorf("jump = %+v, %v", j, err)
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		drop []string
+		want string // a part of the error
+	}{
+		{"no domain", nil, []string{"domain"}, "edgeline:domain is missing"},
+		{"bad domain", map[string]string{"domain": "exa mple"}, nil, `edgeline:domain "exa mple" is not a DNS name`},
+		{"no email", nil, []string{"acmeEmail"}, "edgeline:acmeEmail is missing"},
+		{"bad email", map[string]string{"acmeEmail": "ops"}, nil, `edgeline:acmeEmail "ops" is not an e-mail address`},
+		{"bad issuer", map[string]string{"issuer": "prod"}, nil, `edgeline:issuer "prod" is neither staging nor production`},
+		{"bad cloud", map[string]string{"cloud": "aws"}, nil, `edgeline:cloud "aws" is not native, terraform or existing`},
+		{"bad server type", map[string]string{"serverType": "big one"}, nil, `edgeline:serverType "big one" is not a Hetzner server type`},
+		{"bad location", map[string]string{"location": "frankfurt"}, nil, `edgeline:location "frankfurt" is not a Hetzner location`},
+		{"no token", nil, []string{"hcloudToken"}, "edgeline:hcloudToken is missing"},
+		{"bad host key", map[string]string{"hostKey": "nope"}, nil, "edgeline:hostKey is not an unencrypted OpenSSH private key"},
+		{"existing without address", map[string]string{"cloud": "existing", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, nil, `edgeline:address "" is not an IPv4 address`},
+		{"existing without fingerprint", map[string]string{"cloud": "existing", "address": "203.0.113.7"}, nil, "edgeline:hostKeyFingerprint"},
+		{"no ssh key", nil, []string{"sshKeyFile"}, "edgeline:sshKeyFile is missing"},
+		{"bad ssh port", map[string]string{"sshPort": "99999"}, nil, "edgeline:sshPort 99999 is not a TCP port"},
+		{"ssh port not a number", map[string]string{"sshPort": "twenty"}, nil, `edgeline:sshPort "twenty" is not a whole number`},
+		{"bad network", map[string]string{"network": "vxlan"}, nil, `edgeline:network "vxlan" is neither wireguard-native nor vpn-auth`},
+		{"vpn-auth without key", map[string]string{"network": "vpn-auth"}, nil, "edgeline:network vpn-auth needs edgeline:vpnAuth"},
+		{"vpnAuth without mode", map[string]string{"vpnAuth": "name=tailscale,joinKey=k"}, nil, "edgeline:vpnAuth is set but edgeline:network is wireguard-native"},
+		{"agents not a list", map[string]string{"agents": `{"name":"x"}`}, nil, "edgeline:agents is not valid"},
+		{"agent unknown field", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","lables":{}}]`}, nil, `unknown field "lables"`},
+		{"agent bad name", map[string]string{"agents": `[{"name":"Pi_1","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[0].name "Pi_1" is not a lowercase node name`},
+		{"agent twice", map[string]string{"agents": `[{"name":"pi","host":"a","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},{"name":"pi","host":"b","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[1].name "pi" is used twice`},
+		{"agent no host", map[string]string{"agents": `[{"name":"pi","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, "edgeline:agents[0] (pi).host is missing"},
+		{"agent unverifiable", map[string]string{"agents": `[{"name":"pi","host":"h"}]`}, nil, "host keys are always verified"},
+		{"agent bad taint", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["edge=true:Sometimes"]}]`}, nil, "effect must be NoSchedule"},
+		{"agent bad jump", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","jump":"ops@bastion:http"}]`}, nil, "has a bad port"},
+		{"bad k3s version", map[string]string{"k3sVersion": "1.33"}, nil, `edgeline:k3sVersion "1.33" is not a k3s release`},
+		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},
+		{"half an air gap", map[string]string{"k3sAirGap": `{"binary":"/tmp/k3s"}`}, nil, "edgeline:k3sAirGap needs both binary and script"},
+		{"bad placement", map[string]string{"placement": "moon"}, nil, `edgeline:placement "moon" is not one of cloud-only, edge-preferred, anywhere`},
+		{"same host twice", map[string]string{"appHost": "a.example.org", "rancherHost": "a.example.org"}, nil, "give each its own name"},
+	}
+	t.Setenv("HCLOUD_TOKEN", "")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			for _, k := range tt.drop {
+				delete(m, k)
+			}
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			c, err := Parse(getter(m))
+			if err == nil {
+				t.Fatalf("Parse accepted the config: %+v", c)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseListsEveryProblem(t *testing.T) {
+	_, err := Parse(getter(map[string]string{"hcloudToken": "t", "sshKeyFile": "k"}))
+	if err == nil {
+		t.Fatal("empty config accepted")
+	}
+	e, ok := err.(*Error)
+	if !ok || len(e.Problems) != 2 {
+		t.Fatalf("want 2 problems (domain, acmeEmail), got %v", err)
+	}
+	if !strings.Contains(err.Error(), "stack config has 2 problems") {
+		t.Errorf("error = %q", err)
+	}
+}
+
+func TestParseTokenFromEnvironment(t *testing.T) {
+	t.Setenv("HCLOUD_TOKEN", "from-env")
+	m := valid()
+	delete(m, "hcloudToken")
+	c, err := Parse(getter(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cloud.HcloudToken != "from-env" {
+		t.Errorf("token = %q", c.Cloud.HcloudToken)
+	}
+}
