@@ -187,11 +187,11 @@ var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "dbPassword"}
 func Parse(get Getter) (*Config, error) {
 	p := parser{get: get}
 	c := &Config{
-		Domain:      strings.ToLower(p.str("domain", "")),
-		ACMEEmail:   p.str("acmeEmail", ""),
-		Issuer:      p.str("issuer", IssuerProduction),
-		Network:     p.str("network", NetworkWireguard),
-		VPNAuth:     p.str("vpnAuth", ""),
+		Domain:    strings.ToLower(p.str("domain", "")),
+		ACMEEmail: p.str("acmeEmail", ""),
+		Issuer:    p.str("issuer", IssuerProduction),
+		Network:   p.str("network", NetworkWireguard),
+		VPNAuth:   p.str("vpnAuth", ""),
 		Cloud: Cloud{
 			Source:             p.str("cloud", SourceNative),
 			ServerType:         p.str("serverType", "cx22"),
