@@ -74,8 +74,9 @@ fuzz:
 		env $(TEST_ENV) $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "./$${t%%:*}"; \
 	done
 
-bench: models ## Run the benchmarks (figures go to docs/benchmarks.md).
-	env $(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+bench: $(TEST_DEPS) ## Run the benchmarks (figures go to docs/benchmarks.md).
+	@dsn=$$(./hack/postgres.sh) && \
+	env $(TEST_ENV) EDGELINE_TEST_POSTGRES="$$dsn" $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
 lint: ## go vet and a gofmt check.
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
