@@ -1,6 +1,6 @@
 // Package sshtest starts real OpenSSH servers as test hosts. Each host is a Debian sshd
 // process with its own ed25519 host key, authorized keys and PidFile, listening on a
-// loopback address, in its own mount namespace where /etc, /usr/local, /var, /root, /home
+// loopback address, in its own mount and UTS namespaces where /etc, /usr/local, /var, /root, /home
 // and /opt are private overlays and /run is a private tmpfs: what a test does on the host
 // (install k3s stand-ins, add users, write /etc/rancher) never reaches the real machine.
 //
@@ -288,7 +288,8 @@ Subsystem sftp internal-sftp
 	}
 	defer logf.Close()
 
-	args := []string{"unshare", "-m", "--propagation", "private"}
+	// -u: a host name of its own, so a playbook may set it.
+	args := []string{"unshare", "-m", "-u", "--propagation", "private"}
 	if opt.OwnNetwork {
 		args = append(args, "-n")
 	}
