@@ -1,0 +1,139 @@
+// Package cloud brings up the VPS the k3s server runs on, from one of three sources that
+// yield the same Outputs: Native (Hetzner Cloud server, firewall, SSH key and DNS records
+// through the Hetzner API), Terraform (the module in infra/terraform through
+// terraform-exec) and Existing (a host that already runs).
+//
+// The VPS's SSH host key is made on the workstation and installed by cloud-init, so its
+// fingerprint is known before the first connection and pinned from then on.
+package cloud
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Spec says what to build.
+type Spec struct {
+	// Name names the server, its firewall and its SSH key, e.g. "edgeline-prod".
+	Name string
+	// ServerType, Location and Image choose the VPS (Native, Terraform).
+	ServerType, Location, Image string
+	// SSHPublicKey is installed for root on the new server (authorized_keys format).
+	SSHPublicKey string
+	// HostKey is the server's SSH host key, an OpenSSH private key (see NewHostKey).
+	HostKey string
+	// Zone is the DNS zone the Hostnames live in; empty means no DNS records.
+	Zone string
+	// Hostnames get A (and AAAA) records pointing at the server.
+	Hostnames []string
+	// Address, IPv6 and HostKeyFingerprint describe an Existing host.
+	Address, IPv6, HostKeyFingerprint string
+}
+
+// Outputs are what every source reports about the VPS.
+type Outputs struct {
+	// ServerID identifies the server at the source ("" for Existing).
+	ServerID string
+	// IPv4 and IPv6 are its public addresses (IPv6 may be empty).
+	IPv4, IPv6 string
+	// HostKeyFingerprint is its SSH host key's SHA256 fingerprint.
+	HostKeyFingerprint string
+	// DNSNames are the hostnames that resolve to it, sorted.
+	DNSNames []string
+	// State is source-private state to hand back to the next call (the Terraform
+	// state for Terraform); it may hold secrets.
+	State string
+}
+
+// Source creates, reads and removes the VPS. Apply converges: run again with the same
+// Spec it changes nothing. prev is what the previous Apply returned (nil on the first).
+type Source interface {
+	Apply(ctx context.Context, spec Spec, prev *Outputs) (Outputs, error)
+	// Read reports the VPS as it is now; ok is false when it is gone.
+	Read(ctx context.Context, spec Spec, prev Outputs) (out Outputs, ok bool, err error)
+	Destroy(ctx context.Context, spec Spec, prev Outputs) error
+}
+
+// NewHostKey makes an ed25519 SSH host key and returns it as an OpenSSH private key.
+func NewHostKey() (string, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "edgeline host key")
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(block)), nil
+}
+
+// HostPublicKey returns the public half of an OpenSSH private host key, in
+// authorized_keys format, and its SHA256 fingerprint.
+func HostPublicKey(privateKey string) (authorized, fingerprint string, err error) {
+	signer, err := ssh.ParsePrivateKey([]byte(privateKey))
+	if err != nil {
+		return "", "", fmt.Errorf("host key: %w", err)
+	}
+	pub := signer.PublicKey()
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), ssh.FingerprintSHA256(pub), nil
+}
+
+// UserData is the cloud-init configuration that installs the host key on a new server.
+func UserData(hostKey string) (string, error) {
+	pub, _, err := HostPublicKey(hostKey)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(pub, "ssh-ed25519 ") {
+		return "", errors.New("host key: cloud-init installs ed25519 host keys only")
+	}
+	var b strings.Builder
+	b.WriteString("#cloud-config\n# Written by edgeline: the host key is made on the workstation so its fingerprint is pinned from the first login.\nssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n  ed25519_private: |\n")
+	for _, l := range strings.Split(strings.TrimSpace(hostKey), "\n") {
+		b.WriteString("    " + l + "\n")
+	}
+	fmt.Fprintf(&b, "  ed25519_public: %s\n", pub)
+	return b.String(), nil
+}
+
+// Validate reports the first problem with spec for a source that creates servers.
+func (s Spec) validateNew() error {
+	switch {
+	case s.Name == "":
+		return errors.New("cloud: no server name")
+	case s.ServerType == "" || s.Location == "" || s.Image == "":
+		return errors.New("cloud: server type, location and image are all needed")
+	case s.SSHPublicKey == "":
+		return errors.New("cloud: no SSH public key to install")
+	case s.HostKey == "":
+		return errors.New("cloud: no host key to install")
+	}
+	for _, h := range s.Hostnames {
+		if s.Zone == "" || (h != s.Zone && !strings.HasSuffix(h, "."+s.Zone)) {
+			return fmt.Errorf("cloud: hostname %q is not in DNS zone %q", h, s.Zone)
+		}
+	}
+	return nil
+}
+
+// recordName is hostname relative to zone, "@" for the apex.
+func recordName(hostname, zone string) string {
+	if hostname == zone {
+		return "@"
+	}
+	return strings.TrimSuffix(hostname, "."+zone)
+}
+
+func sortedNames(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -1,0 +1,114 @@
+# The VPS for edgeline's k3s server, for teams whose cloud lives in Terraform.
+# edgeline applies this module through terraform-exec (edgeline:cloud = terraform) with
+# the variables below and reads the outputs; it works the same with OpenTofu.
+# Provider credentials come from the environment: HCLOUD_TOKEN, and CLOUDFLARE_API_TOKEN
+# when dns_provider is "cloudflare".
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    hcloud = {
+      source  = "hetznercloud/hcloud"
+      version = "~> 1.54"
+    }
+    cloudflare = {
+      source  = "cloudflare/cloudflare"
+      version = "~> 5.0"
+    }
+  }
+}
+
+locals {
+  labels = { "managed-by" = "edgeline", "edgeline-stack" = var.name }
+  # Record names relative to the zone; "@" is the apex.
+  records = { for h in var.hostnames : h => (h == var.zone ? "@" : trimsuffix(h, ".${var.zone}")) }
+}
+
+resource "hcloud_ssh_key" "admin" {
+  name       = var.name
+  public_key = var.ssh_public_key
+  labels     = local.labels
+}
+
+resource "hcloud_firewall" "vps" {
+  name   = var.name
+  labels = local.labels
+
+  dynamic "rule" {
+    for_each = {
+      "22"          = ["tcp", "ssh"]
+      "80"          = ["tcp", "http (ACME HTTP-01, redirect)"]
+      "443"         = ["tcp", "https"]
+      "6443"        = ["tcp", "k3s API"]
+      "51820-51821" = ["udp", "flannel wireguard-native"]
+    }
+    content {
+      direction   = "in"
+      protocol    = rule.value[0]
+      port        = rule.key
+      source_ips  = ["0.0.0.0/0", "::/0"]
+      description = rule.value[1]
+    }
+  }
+}
+
+resource "hcloud_server" "vps" {
+  name         = var.name
+  server_type  = var.server_type
+  image        = var.image
+  location     = var.location
+  ssh_keys     = [hcloud_ssh_key.admin.id]
+  firewall_ids = [hcloud_firewall.vps.id]
+  user_data    = var.user_data
+  labels       = local.labels
+
+  public_net {
+    ipv4_enabled = true
+    ipv6_enabled = true
+  }
+
+  lifecycle {
+    # A new host key or SSH key only matters for a new server; do not rebuild for it.
+    ignore_changes = [user_data, ssh_keys]
+  }
+}
+
+resource "hcloud_zone_rrset" "a" {
+  for_each = var.dns_provider == "hetzner" ? local.records : {}
+  zone     = var.zone
+  name     = each.value
+  type     = "A"
+  ttl      = 300
+  records  = [{ value = hcloud_server.vps.ipv4_address }]
+  labels   = local.labels
+}
+
+resource "hcloud_zone_rrset" "aaaa" {
+  for_each = var.dns_provider == "hetzner" ? local.records : {}
+  zone     = var.zone
+  name     = each.value
+  type     = "AAAA"
+  ttl      = 300
+  records  = [{ value = hcloud_server.vps.ipv6_address }]
+  labels   = local.labels
+}
+
+resource "cloudflare_dns_record" "a" {
+  for_each = var.dns_provider == "cloudflare" ? local.records : {}
+  zone_id  = var.cloudflare_zone_id
+  name     = each.key
+  type     = "A"
+  ttl      = 300
+  content  = hcloud_server.vps.ipv4_address
+  proxied  = false
+}
+
+resource "cloudflare_dns_record" "aaaa" {
+  for_each = var.dns_provider == "cloudflare" ? local.records : {}
+  zone_id  = var.cloudflare_zone_id
+  name     = each.key
+  type     = "AAAA"
+  ttl      = 300
+  content  = hcloud_server.vps.ipv6_address
+  proxied  = false
+}
