@@ -1,0 +1,114 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
+)
+
+func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, c caller) {
+	users, err := s.st.Users(r.Context())
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("list users: %w", err))
+		return
+	}
+	list := make([]userJSON, 0, len(users))
+	for _, u := range users {
+		list = append(list, toUserJSON(u))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": list})
+}
+
+// pathUser parses the {id} path value.
+func pathUser(r *http.Request) (match.UserID, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "bad_request", "The user id must be a positive number.")
+	}
+	return match.UserID(id), nil
+}
+
+var errNoUser = errorf(http.StatusNotFound, "not_found", "There is no such person.")
+
+// adminDeleteUser removes a person and everything held about them.
+func (s *Server) adminDeleteUser(w http.ResponseWriter, r *http.Request, c caller) {
+	id, err := pathUser(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if id == c.user.ID {
+		s.fail(w, r, errorf(http.StatusConflict, "self", "You cannot delete your own account here; ask another administrator."))
+		return
+	}
+	if err := s.st.DeleteUser(r.Context(), id); err != nil {
+		s.fail(w, r, notFoundAs(err, errNoUser))
+		return
+	}
+	s.index.Delete(id)
+	s.log.Info("user deleted", "user", id, "by", c.user.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// adminDeleteFace erases a person's face data.
+func (s *Server) adminDeleteFace(w http.ResponseWriter, r *http.Request, c caller) {
+	id, err := pathUser(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.st.User(r.Context(), id); err != nil {
+		s.fail(w, r, notFoundAs(err, errNoUser))
+		return
+	}
+	if err := s.eraseFace(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) adminCreateInvite(w http.ResponseWriter, r *http.Request, c caller) {
+	var req struct {
+		Name  string     `json:"name"`
+		Email string     `json:"email"`
+		Role  store.Role `json:"role"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	inv, err := CreateInvite(r.Context(), s.st, InviteOptions{Name: req.Name, Email: req.Email, Role: req.Role,
+		CreatedBy: c.user.ID, TTL: s.opts.InviteTTL, PublicURL: s.opts.PublicURL})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("invitation created", "by", c.user.ID, "role", req.Role)
+	writeJSON(w, http.StatusCreated, inv)
+}
+
+func (s *Server) adminInvites(w http.ResponseWriter, r *http.Request, c caller) {
+	invs, err := s.st.Invites(r.Context(), time.Now())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, fmt.Errorf("list invitations: %w", err))
+		return
+	}
+	type inviteJSON struct {
+		Name      string    `json:"name"`
+		Email     string    `json:"email"`
+		Role      string    `json:"role"`
+		CreatedAt time.Time `json:"created_at"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	list := make([]inviteJSON, 0, len(invs))
+	for _, inv := range invs {
+		list = append(list, inviteJSON{inv.Name, inv.Email, string(inv.Role), inv.CreatedAt, inv.ExpiresAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invites": list})
+}

@@ -1,0 +1,311 @@
+// Package api is the face-login recognition API: JSON endpoints under /api/ for sessions,
+// enrollment, login (face over a WebSocket, PIN, password), the profile and administration,
+// plus /healthz, /readyz and /metrics. Sessions, accounts and face descriptors live in a
+// store.Store shared by every replica; each replica keeps an in-memory match.Index over all
+// descriptors and follows the store's face changes, so an enrollment or erasure on one
+// replica is seen by the others within a poll interval.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultIdleTimeout      = 30 * time.Minute
+	DefaultAbsoluteTimeout  = 12 * time.Hour
+	DefaultPollInterval     = time.Second
+	DefaultInviteTTL        = 7 * 24 * time.Hour
+	DefaultAccountFailures  = 50 // per account and factor within FailureWindow (ASVS 2.2.1: ≤ 100 an hour)
+	DefaultClientFailures   = 20 // per client within FailureWindow
+	DefaultFailureWindow    = time.Hour
+	DefaultMaxFrameBytes    = 2 << 20
+	DefaultMaxFramesPerSec  = 8
+	DefaultMaxFrames        = 120
+	DefaultMaxLoginDuration = 60 * time.Second
+	DefaultUnknownFrames    = 3
+)
+
+// Options configure a Server. Store and Engine are required; zero values of the others mean
+// the defaults above.
+type Options struct {
+	// Store holds accounts, sessions and face descriptors.
+	Store store.Store
+	// Engine turns frames into face descriptors.
+	Engine *face.Engine
+	// Logger receives one JSON-friendly line per request and per notable event; nil discards.
+	// Descriptors, PINs, passwords, tokens and cookies are never logged.
+	Logger *slog.Logger
+
+	// Threshold and Margin configure matching (0: match.DefaultThreshold, DefaultMargin).
+	Threshold, Margin float32
+	// PINOptional turns the PIN second factor off: a recognised face alone signs in. The
+	// default (false) asks for the PIN after the face or the password.
+	PINOptional bool
+	// Pepper is mixed into every PIN and password hash; it is kept outside the database.
+	Pepper []byte
+	// BootstrapToken, if set, works as an admin invitation while no admin exists.
+	BootstrapToken string
+	// PublicURL is the address people open (https://login.example.com); invitation links
+	// start with it. Empty: links are relative paths.
+	PublicURL string
+	// Origins are the extra origins (scheme://host[:port]) allowed to open the login
+	// WebSocket; the request's own host is always allowed.
+	Origins []string
+	// InsecureCookies drops the Secure attribute and the __Host- prefix, for plain-http
+	// development on loopback only.
+	InsecureCookies bool
+	// TrustProxy takes the client address from X-Forwarded-For (the last hop's entry), for
+	// replicas that are only reachable through a reverse proxy or the web service.
+	TrustProxy bool
+
+	// IdleTimeout ends a session not used for this long; AbsoluteTimeout ends any session.
+	IdleTimeout, AbsoluteTimeout time.Duration
+	// PollInterval is how often the store's face changes are read.
+	PollInterval time.Duration
+	// InviteTTL is how long an invitation stays valid.
+	InviteTTL time.Duration
+	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
+	// factor) and per client within FailureWindow before further attempts are refused.
+	AccountFailures, ClientFailures int
+	// FailureWindow is the sliding window over which failures count.
+	FailureWindow time.Duration
+	// MaxFrameBytes caps one WebSocket frame and one enrollment sample.
+	MaxFrameBytes int64
+	// MaxFramesPerSec caps the frame rate of a login WebSocket.
+	MaxFramesPerSec int
+	// MaxFrames and MaxLoginDuration bound one login WebSocket.
+	MaxFrames        int
+	MaxLoginDuration time.Duration
+	// UnknownFrames is how many steady frames of an unknown face end a login as unknown.
+	UnknownFrames int
+}
+
+// Server is the recognition API. It is an http.Handler; Close stops its background work.
+type Server struct {
+	opts    Options
+	st      store.Store
+	eng     *face.Engine
+	log     *slog.Logger
+	index   *match.Index
+	mux     *http.ServeMux
+	metrics *metrics
+	origins map[string]bool
+	cookie  string
+
+	mu      sync.Mutex // guards lastSeq
+	lastSeq int64
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// New checks opts, builds the index from every enrolled descriptor and starts following
+// the store's face changes.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("api: Options.Store is required")
+	}
+	if opts.Engine == nil {
+		return nil, errors.New("api: Options.Engine is required")
+	}
+	if len(opts.Pepper) < 16 {
+		return nil, errors.New("api: Options.Pepper must hold at least 16 bytes")
+	}
+	setDefaults(&opts)
+	if opts.AccountFailures > 100 {
+		return nil, fmt.Errorf("api: %d failures per account and window exceed the 100 an hour ASVS 2.2.1 allows", opts.AccountFailures)
+	}
+	s := &Server{
+		opts:    opts,
+		st:      opts.Store,
+		eng:     opts.Engine,
+		log:     opts.Logger,
+		index:   match.NewIndex(opts.Threshold, opts.Margin),
+		origins: make(map[string]bool),
+		cookie:  "__Host-facelogin",
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if opts.InsecureCookies {
+		s.cookie = "facelogin"
+	}
+	for _, o := range opts.Origins {
+		u, err := url.Parse(strings.TrimSpace(o))
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("api: origin %q is not scheme://host[:port]", o)
+		}
+		s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
+	}
+	s.metrics = newMetrics(s.index)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	s.routes()
+	go s.follow()
+	return s, nil
+}
+
+func setDefaults(o *Options) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Threshold <= 0 {
+		o.Threshold = match.DefaultThreshold
+	}
+	if o.Margin <= 0 {
+		o.Margin = match.DefaultMargin
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.IdleTimeout, DefaultIdleTimeout)
+	def(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
+	def(&o.PollInterval, DefaultPollInterval)
+	def(&o.InviteTTL, DefaultInviteTTL)
+	def(&o.FailureWindow, DefaultFailureWindow)
+	def(&o.MaxLoginDuration, DefaultMaxLoginDuration)
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt(&o.AccountFailures, DefaultAccountFailures)
+	defInt(&o.ClientFailures, DefaultClientFailures)
+	defInt(&o.MaxFramesPerSec, DefaultMaxFramesPerSec)
+	defInt(&o.MaxFrames, DefaultMaxFrames)
+	defInt(&o.UnknownFrames, DefaultUnknownFrames)
+	if o.MaxFrameBytes <= 0 {
+		o.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close stops following the store. It does not close the store or the engine.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// Descriptors returns the number of descriptors in the in-memory index.
+func (s *Server) Descriptors() int { return s.index.Len() }
+
+// load fills the index from the store. The change sequence is read first: a change that
+// lands while the samples are read is applied again by the next poll, which is harmless.
+func (s *Server) load(ctx context.Context) error {
+	seq, err := s.st.LastFaceChange(ctx)
+	if err != nil {
+		return fmt.Errorf("read face changes: %w", err)
+	}
+	samples, err := s.st.AllSamples(ctx)
+	if err != nil {
+		return fmt.Errorf("load face samples: %w", err)
+	}
+	byUser := make(map[match.UserID][]match.Descriptor)
+	for _, sm := range samples {
+		byUser[sm.UserID] = append(byUser[sm.UserID], sm.Descriptor)
+	}
+	for id, ds := range byUser {
+		s.index.Set(id, ds)
+	}
+	clear(samples)
+	s.mu.Lock()
+	s.lastSeq = seq
+	s.mu.Unlock()
+	s.log.Info("face index loaded", "people", len(byUser), "descriptors", s.index.Len())
+	return nil
+}
+
+// follow polls the store's face changes until Close, and now and then removes expired
+// sessions.
+func (s *Server) follow() {
+	defer close(s.done)
+	tick := time.NewTicker(s.opts.PollInterval)
+	defer tick.Stop()
+	lastSweep := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.Sync(ctx); err != nil {
+			s.log.Warn("follow face changes", "err", err)
+		}
+		if time.Since(lastSweep) > 5*time.Minute {
+			lastSweep = time.Now()
+			now := time.Now()
+			if n, err := s.st.DeleteExpiredSessions(ctx, now, now.Add(-s.opts.IdleTimeout)); err != nil {
+				s.log.Warn("delete expired sessions", "err", err)
+			} else if n > 0 {
+				s.log.Info("expired sessions deleted", "count", n)
+			}
+		}
+		cancel()
+	}
+}
+
+// Sync applies the face changes recorded since the last call: each changed person's
+// samples are read again (none: the person leaves the index). It runs every PollInterval
+// by itself; callers need it only to catch up at once.
+func (s *Server) Sync(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changes, err := s.st.FaceChanges(ctx, s.lastSeq)
+	if err != nil {
+		return fmt.Errorf("read face changes: %w", err)
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	seen := make(map[match.UserID]bool)
+	for _, c := range changes {
+		if seen[c.UserID] {
+			continue
+		}
+		seen[c.UserID] = true
+		if err := s.refresh(ctx, c.UserID); err != nil {
+			return err
+		}
+	}
+	s.lastSeq = changes[len(changes)-1].Seq
+	s.metrics.syncs.Add(float64(len(seen)))
+	return nil
+}
+
+// refresh reads one person's samples into the index.
+func (s *Server) refresh(ctx context.Context, id match.UserID) error {
+	samples, err := s.st.Samples(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read face samples of user %d: %w", id, err)
+	}
+	ds := make([]match.Descriptor, len(samples))
+	for i := range samples {
+		ds[i] = samples[i].Descriptor
+	}
+	clear(samples)
+	s.index.Set(id, ds)
+	clear(ds)
+	return nil
+}

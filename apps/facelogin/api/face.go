@@ -1,0 +1,239 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+)
+
+// Enrollment takes this many samples.
+const (
+	minSamples = 3
+	maxSamples = 5
+)
+
+// analyze runs the engine on one frame and records the stage's latency.
+func (s *Server) analyze(ctx context.Context, frame []byte) (face.Face, error) {
+	start := time.Now()
+	f, err := s.eng.Analyze(ctx, frame)
+	s.metrics.stage.WithLabelValues("decode+detect+describe").Observe(time.Since(start).Seconds())
+	var fe *face.Error
+	if errors.As(err, &fe) {
+		s.metrics.rejects.WithLabelValues(string(fe.Reason)).Inc()
+	}
+	return f, err
+}
+
+// search looks q up in the index and records the stage's latency.
+func (s *Server) search(q match.Descriptor) match.Result {
+	start := time.Now()
+	res := s.index.Search(q)
+	s.metrics.stage.WithLabelValues("match").Observe(time.Since(start).Seconds())
+	return res
+}
+
+// faceError turns a rejected frame into an API error; other errors pass through.
+func faceError(err error) error {
+	var fe *face.Error
+	if errors.As(err, &fe) {
+		return &apiError{status: fe.Reason.Status(), code: string(fe.Reason), message: fe.Msg}
+	}
+	return err
+}
+
+// isQuality reports whether r is about the face in a readable image (not the image itself).
+func isQuality(r face.Reason) bool {
+	switch r {
+	case face.NoFace, face.ManyFaces, face.TooSmall, face.TooDark:
+		return true
+	}
+	return false
+}
+
+// readImage reads a request body declared as image/jpeg or image/png, at most MaxFrameBytes.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := needType(r, "image/jpeg", "image/png"); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxFrameBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too_large", "The image is larger than %d KB; send a smaller photo.", s.opts.MaxFrameBytes>>10)
+	}
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "bad_request", "The image could not be received completely.")
+	}
+	if len(body) == 0 {
+		return nil, errorf(http.StatusBadRequest, "bad_image", "The image is empty; send a JPEG or PNG photo.")
+	}
+	return body, nil
+}
+
+// faceCheck tells the enrollment page whether a frame makes a good sample. Quality answers
+// (no face, too small, ...) are 200 with ok=false; unreadable images are 4xx errors.
+func (s *Server) faceCheck(w http.ResponseWriter, r *http.Request, c caller) {
+	frame, err := s.readImage(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := s.analyze(r.Context(), frame)
+	var fe *face.Error
+	switch {
+	case errors.As(err, &fe) && isQuality(fe.Reason):
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": guidanceCode(fe.Reason), "message": fe.Msg})
+		return
+	case err != nil:
+		s.fail(w, r, faceError(err))
+		return
+	}
+	if other, ok := s.otherPerson(f.Descriptor, c.user.ID); ok {
+		s.log.Info("enrollment sample looks like another person", "user", c.user.ID, "other", other)
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": "duplicate", "message": msgDuplicate})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "code": "ok", "message": "Good."})
+}
+
+const msgDuplicate = "This face already belongs to another account; ask an administrator for help."
+
+// otherPerson reports whether d is within the match threshold of someone other than me.
+func (s *Server) otherPerson(d match.Descriptor, me match.UserID) (match.UserID, bool) {
+	res := s.search(d)
+	if res.ID != me && res.Distance <= s.opts.Threshold {
+		return res.ID, true
+	}
+	if res.ID == me && res.Second <= s.opts.Threshold {
+		// The nearest other person is not reported by id; refuse all the same.
+		return 0, true
+	}
+	return 0, false
+}
+
+// putFace enrolls (or replaces) the caller's face from 3–5 multipart parts named "sample".
+func (s *Server) putFace(w http.ResponseWriter, r *http.Request, c caller) {
+	ds, err := s.readSamples(w, r, c)
+	defer clear(ds)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	if err := s.st.ReplaceSamples(ctx, c.user.ID, ds); err != nil {
+		s.fail(w, r, fmt.Errorf("store face samples: %w", err))
+		return
+	}
+	s.index.Set(c.user.ID, ds)
+	u, err := s.st.User(ctx, c.user.ID)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read user: %w", err))
+		return
+	}
+	s.log.Info("face enrolled", "user", u.ID, "samples", len(ds))
+	writeJSON(w, http.StatusOK, map[string]any{"samples": len(ds), "face_enrolled_at": u.FaceEnrolledAt})
+}
+
+// readSamples reads and checks the enrollment samples: each a good frame of one face, all
+// of the same person, none near anybody else already enrolled.
+func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) ([]match.Descriptor, error) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the samples as multipart/form-data with %d to %d parts named \"sample\".", minSamples, maxSamples)
+	}
+	body := http.MaxBytesReader(w, r.Body, int64(maxSamples)*s.opts.MaxFrameBytes+64<<10)
+	mr := multipart.NewReader(body, params["boundary"])
+	var ds []match.Descriptor
+	for i := 1; ; i++ {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "The samples are larger than %d KB together; send smaller photos.", (int64(maxSamples)*s.opts.MaxFrameBytes)>>10)
+		}
+		if err != nil {
+			return ds, errorf(http.StatusBadRequest, "bad_request", "The multipart body could not be read.")
+		}
+		if part.FormName() != "sample" {
+			return ds, errorf(http.StatusBadRequest, "bad_request", "Unexpected part %q; name every part \"sample\".", part.FormName())
+		}
+		if len(ds) == maxSamples {
+			return ds, errorf(http.StatusBadRequest, "too_many_samples", "Send at most %d samples.", maxSamples)
+		}
+		frame, err := io.ReadAll(io.LimitReader(part, s.opts.MaxFrameBytes+1))
+		if errors.As(err, &mbe) {
+			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "The samples are too large together; send smaller photos.")
+		}
+		if err != nil {
+			return ds, errorf(http.StatusBadRequest, "bad_request", "Sample %d could not be received completely.", i)
+		}
+		if int64(len(frame)) > s.opts.MaxFrameBytes {
+			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "Sample %d is larger than %d KB; send a smaller photo.", i, s.opts.MaxFrameBytes>>10)
+		}
+		f, err := s.analyze(r.Context(), frame)
+		if err != nil {
+			var ae *apiError
+			if errors.As(faceError(err), &ae) {
+				ae.message = fmt.Sprintf("Sample %d: %s", i, ae.message)
+				return ds, ae
+			}
+			return ds, err
+		}
+		if other, ok := s.otherPerson(f.Descriptor, c.user.ID); ok {
+			s.metrics.rejects.WithLabelValues("duplicate").Inc()
+			s.log.Info("enrollment refused: face of another person", "user", c.user.ID, "other", other)
+			return ds, errorf(http.StatusConflict, "duplicate", "Sample %d: %s", i, msgDuplicate)
+		}
+		for j := range ds {
+			if match.Distance(&ds[j], &f.Descriptor) > s.opts.Threshold {
+				s.metrics.rejects.WithLabelValues("samples_differ").Inc()
+				return ds, errorf(http.StatusUnprocessableEntity, "samples_differ", "Samples %d and %d do not show the same person; take all samples of yourself alone.", j+1, i)
+			}
+		}
+		ds = append(ds, f.Descriptor)
+	}
+	if len(ds) < minSamples {
+		return ds, errorf(http.StatusBadRequest, "too_few_samples", "Send at least %d samples (parts named \"sample\"); got %d.", minSamples, len(ds))
+	}
+	return ds, nil
+}
+
+// deleteMyFace erases the caller's face data.
+func (s *Server) deleteMyFace(w http.ResponseWriter, r *http.Request, c caller) {
+	if err := s.eraseFace(r.Context(), c.user.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// eraseFace deletes a person's samples from the store and the index; other replicas drop
+// them at their next poll.
+func (s *Server) eraseFace(ctx context.Context, id match.UserID) error {
+	if err := s.st.DeleteSamples(ctx, id); err != nil {
+		return notFoundAs(err, errorf(http.StatusNotFound, "not_found", "There is no such person."))
+	}
+	s.index.Delete(id)
+	s.log.Info("face data erased", "user", id)
+	return nil
+}
+
+// guidanceCode is the guidance code clients get for a rejected frame.
+func guidanceCode(r face.Reason) string {
+	switch r {
+	case face.TooSmall:
+		return "move_closer"
+	case face.NoFace, face.ManyFaces, face.TooDark:
+		return string(r)
+	}
+	return "bad_image"
+}

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxJSONBytes bounds a JSON request body.
+const maxJSONBytes = 64 << 10
+
+// routes registers every endpoint.
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", s.metrics.handler())
+
+	m.HandleFunc("POST /api/session", s.postSession)
+	m.HandleFunc("GET /api/ws/login", s.wsLogin)
+	m.HandleFunc("POST /api/login/pin", s.loginPIN)
+	m.HandleFunc("POST /api/login/password", s.loginPassword)
+	m.HandleFunc("POST /api/logout", s.logout)
+
+	m.HandleFunc("GET /api/me", s.full(s.getMe))
+	m.HandleFunc("PUT /api/me/pin", s.full(s.putPIN))
+	m.HandleFunc("PUT /api/me/password", s.full(s.putPassword))
+	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
+	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))
+	m.HandleFunc("DELETE /api/me/face", s.full(s.deleteMyFace))
+
+	m.HandleFunc("GET /api/invites/{token}", s.getInvite)
+	m.HandleFunc("POST /api/enroll", s.enroll)
+
+	m.HandleFunc("GET /api/admin/users", s.admin(s.adminUsers))
+	m.HandleFunc("DELETE /api/admin/users/{id}", s.admin(s.adminDeleteUser))
+	m.HandleFunc("DELETE /api/admin/users/{id}/face", s.admin(s.adminDeleteFace))
+	m.HandleFunc("POST /api/admin/invites", s.admin(s.adminCreateInvite))
+	m.HandleFunc("GET /api/admin/invites", s.admin(s.adminInvites))
+
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "There is no such API endpoint.")
+	})
+	s.mux = http.NewServeMux()
+	s.mux.Handle("/", s.logged(m))
+}
+
+// apiError is an error answer: an HTTP status, a stable code and one sentence for people.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+var (
+	errUnauthorized = errorf(http.StatusUnauthorized, "unauthorized", "Sign in first.")
+	errForbidden    = errorf(http.StatusForbidden, "forbidden", "Only administrators may do this.")
+)
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with the error format {"error":{"code","message"}}.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": message}})
+}
+
+// fail answers err: an *apiError as itself, anything else as a logged 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.FailureWindow.Seconds()/4)))
+		}
+		writeError(w, ae.status, ae.code, ae.message)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.log.Error("request failed", "route", r.Pattern, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal", "Something went wrong on our side; please try again.")
+}
+
+// decodeJSON reads a JSON request body into v: it must be declared as application/json,
+// hold no unknown fields and nothing after the value, and fit maxJSONBytes.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := needType(r, "application/json"); err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSONBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &mbe):
+			return errorf(http.StatusRequestEntityTooLarge, "too_large", "The request body is larger than %d KB.", maxJSONBytes>>10)
+		case errors.Is(err, io.EOF):
+			return errorf(http.StatusBadRequest, "bad_request", "The request body is empty; send a JSON object.")
+		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
+			return errorf(http.StatusBadRequest, "bad_request", "The request body is not valid JSON.")
+		case errors.As(err, &te):
+			return errorf(http.StatusBadRequest, "bad_request", "The field %q must be a %s.", te.Field, te.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return errorf(http.StatusBadRequest, "bad_request", "The request has an unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return errorf(http.StatusBadRequest, "bad_request", "The request body could not be read.")
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "bad_request", "The request body holds more than one JSON value.")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(http.StatusBadRequest, "bad_request", "The request body holds data after the JSON object.")
+	}
+	return nil
+}
+
+// needType checks the request's Content-Type is one of types (the CSRF defence: a cross-site
+// form cannot send these).
+func needType(r *http.Request, types ...string) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err == nil {
+		for _, t := range types {
+			if mt == t {
+				return nil
+			}
+		}
+	}
+	return errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the request body as %s.", strings.Join(types, " or "))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz reports whether this replica can serve: models loaded (New did that) and the
+// store reachable.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		s.log.Warn("readiness: store unreachable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "models": true, "descriptors": s.index.Len()})
+}
+
+// statusWriter remembers the status code for the request log. It passes Hijack through
+// for WebSocket upgrades.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logged logs one line per request: method, route pattern (never the raw path, which may
+// hold an invitation token), status, duration and client.
+func (s *Server) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" {
+			return
+		}
+		s.log.Info("request", "route", route, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds(), "client", s.clientIP(r))
+	})
+}
+
+// clientIP is the address failures are counted under.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.opts.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientSummary describes the client for the login history: browser family and address.
+func (s *Server) clientSummary(r *http.Request) string {
+	ua := r.UserAgent()
+	browser := "Unknown browser"
+	for _, b := range []struct{ key, name string }{
+		{"Edg/", "Edge"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"}, {"Go-http-client", "Go client"},
+	} {
+		if strings.Contains(ua, b.key) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ key, name string }{
+		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iOS"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.key) {
+			browser += " on " + o.name
+			break
+		}
+	}
+	return browser + ", " + s.clientIP(r)
+}

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/store"
+)
+
+// userJSON is a person as the API shows them.
+type userJSON struct {
+	ID             int64      `json:"id"`
+	Name           string     `json:"name"`
+	Email          string     `json:"email"`
+	Role           string     `json:"role"`
+	FaceEnrolledAt *time.Time `json:"face_enrolled_at"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+func toUserJSON(u store.User) userJSON {
+	j := userJSON{ID: int64(u.ID), Name: u.Name, Email: u.Email, Role: string(u.Role), CreatedAt: u.CreatedAt}
+	if !u.FaceEnrolledAt.IsZero() {
+		t := u.FaceEnrolledAt
+		j.FaceEnrolledAt = &t
+	}
+	return j
+}
+
+type loginJSON struct {
+	At      time.Time `json:"at"`
+	Method  string    `json:"method"`
+	Client  string    `json:"client"`
+	Success bool      `json:"success"`
+}
+
+// historyLen is how many logins the profile shows.
+const historyLen = 20
+
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, c caller) {
+	events, err := s.st.Logins(r.Context(), c.user.ID, historyLen)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read login history: %w", err))
+		return
+	}
+	logins := make([]loginJSON, 0, len(events))
+	for _, e := range events {
+		logins = append(logins, loginJSON{At: e.At, Method: e.Method, Client: e.Client, Success: e.Success})
+	}
+	writeJSON(w, http.StatusOK, struct {
+		userJSON
+		Logins []loginJSON `json:"logins"`
+	}{toUserJSON(c.user), logins})
+}
+
+// putPIN changes the PIN after checking the current one.
+func (s *Server) putPIN(w http.ResponseWriter, r *http.Request, c caller) {
+	var req struct {
+		Current string `json:"current"`
+		PIN     string `json:"pin"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkNewPIN(req.PIN); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.checkCurrent(r, c, pinKey(c.user.ID), c.user.PINHash, req.Current, errWrongPIN); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c.user.PINHash = hashSecret(s.opts.Pepper, req.PIN)
+	if err := s.st.UpdateUser(r.Context(), c.user); err != nil {
+		s.fail(w, r, fmt.Errorf("update PIN: %w", err))
+		return
+	}
+	s.log.Info("PIN changed", "user", c.user.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// putPassword changes the password after checking the current one.
+func (s *Server) putPassword(w http.ResponseWriter, r *http.Request, c caller) {
+	var req struct {
+		Current  string `json:"current"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkNewPassword(req.Password); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	wrong := errorf(http.StatusUnauthorized, "wrong_password", "The current password is not correct.")
+	if err := s.checkCurrent(r, c, passKey(c.user.ID), c.user.PasswordHash, req.Current, wrong); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c.user.PasswordHash = hashSecret(s.opts.Pepper, req.Password)
+	if err := s.st.UpdateUser(r.Context(), c.user); err != nil {
+		s.fail(w, r, fmt.Errorf("update password: %w", err))
+		return
+	}
+	s.log.Info("password changed", "user", c.user.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkCurrent verifies a current secret before it is changed, counting failures like a
+// login does (a stolen session must not become a PIN oracle).
+func (s *Server) checkCurrent(r *http.Request, c caller, account, hash, current string, wrong *apiError) error {
+	ctx := r.Context()
+	ip := s.clientIP(r)
+	if err := s.allow(ctx, ip, account); err != nil {
+		return err
+	}
+	ok := false
+	if hash != "" {
+		var err error
+		if ok, err = checkSecret(s.opts.Pepper, hash, current); err != nil {
+			return fmt.Errorf("check secret of user %d: %w", c.user.ID, err)
+		}
+	}
+	if !ok {
+		return errors.Join(s.failed(ctx, clientKey(ip), account), wrong)
+	}
+	return nil
+}

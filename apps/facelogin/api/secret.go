@@ -1,0 +1,104 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+const (
+	argonMemory  = 19 * 1024
+	argonTime    = 2
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// hashSecret returns an argon2id PHC string of secret, peppered with an HMAC under pepper
+// so a stolen database alone does not allow guessing the short PINs offline.
+func hashSecret(pepper []byte, secret string) string {
+	salt := make([]byte, argonSaltLen)
+	rand.Read(salt)
+	key := argon2.IDKey(pepped(pepper, secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// checkSecret reports whether secret matches the PHC string phc made by hashSecret.
+func checkSecret(pepper []byte, phc, secret string) (bool, error) {
+	parts := strings.Split(phc, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errors.New("stored hash is not an argon2id PHC string")
+	}
+	var version int
+	var mem, iters uint32
+	var threads uint8
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, errors.New("stored hash has an unsupported argon2 version")
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iters, &threads); err != nil {
+		return false, fmt.Errorf("stored hash parameters: %w", err)
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false, fmt.Errorf("stored hash salt: %w", err)
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil {
+		return false, fmt.Errorf("stored hash: %w", err)
+	}
+	got := argon2.IDKey(pepped(pepper, secret), salt, iters, mem, threads, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+func pepped(pepper []byte, secret string) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte(secret))
+	return m.Sum(nil)
+}
+
+// dummyHash is checked against when an account does not exist, so the answer takes as
+// long as for a wrong password.
+var dummyHash = hashSecret([]byte("dummy pepper for timing only"), "x")
+
+// validPIN reports whether pin is 4–12 digits.
+func validPIN(pin string) bool {
+	if len(pin) < 4 || len(pin) > 12 {
+		return false
+	}
+	for _, c := range pin {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Password length bounds (ASVS 2.1.1 and 2.1.2).
+const (
+	minPasswordLen = 12
+	maxPasswordLen = 128
+)
+
+func checkNewPassword(p string) error {
+	n := len([]rune(p))
+	if n < minPasswordLen || n > maxPasswordLen {
+		return errorf(400, "weak_password", "Choose a password of %d to %d characters.", minPasswordLen, maxPasswordLen)
+	}
+	return nil
+}
+
+func checkNewPIN(p string) error {
+	if !validPIN(p) {
+		return errorf(400, "bad_pin", "Choose a PIN of 4 to 12 digits.")
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
+)
+
+// guidance is the answer to one frame.
+type guidance struct {
+	Type    string `json:"type"` // "guidance"
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// result ends a login attempt.
+type result struct {
+	Type   string `json:"type"`   // "result"
+	Status string `json:"status"` // "recognized" or "unknown"
+	Next   string `json:"next,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// allowedOrigin reports whether a WebSocket may be opened from origin: one of the configured
+// origins or the request's own host. Requests without Origin do not come from a browser
+// page and are left to the cookie check.
+func (s *Server) allowedOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] {
+		return true
+	}
+	return strings.EqualFold(u.Host, r.Host) && (u.Scheme == "http" || u.Scheme == "https")
+}
+
+// wsLogin identifies the person in front of the camera from a stream of frames.
+func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.allowedOrigin(r) {
+		s.metrics.rejects.WithLabelValues("origin").Inc()
+		s.log.Warn("login WebSocket refused: origin not allowed", "client", s.clientIP(r))
+		writeError(w, http.StatusForbidden, "origin_not_allowed", "This page may not open the login connection.")
+		return
+	}
+	sess, err := s.session(r)
+	if errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, errorf(http.StatusUnauthorized, "unauthorized", "Open the login page first: the login connection needs its session cookie (POST /api/session)."))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ip := s.clientIP(r)
+	if err := s.allow(r.Context(), ip, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Every attempt gets a fresh session id, so the id that is raised to signed-in was issued
+	// for this attempt only.
+	sess, err = s.startSession(w, r, &sess, 0, store.StageAnonymous, "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin checked above
+	if err != nil {
+		s.log.Info("login WebSocket upgrade failed", "err", err)
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(s.opts.MaxFrameBytes)
+	s.metrics.wsOpen.Inc()
+	defer s.metrics.wsOpen.Dec()
+
+	timer := time.AfterFunc(s.opts.MaxLoginDuration, func() {
+		c.Close(websocket.StatusPolicyViolation, "The login took too long; start again.")
+	})
+	defer timer.Stop()
+	ctx := context.WithoutCancel(r.Context())
+
+	l := &wsAttempt{s: s, c: c, sess: sess, r: r, ip: ip}
+	code, reason := l.run(ctx)
+	c.Close(code, reason)
+}
+
+// wsAttempt is one login over a WebSocket.
+type wsAttempt struct {
+	s       *Server
+	c       *websocket.Conn
+	sess    store.Session
+	r       *http.Request
+	ip      string
+	frames  int
+	recent  []time.Time // read times of the frames of the last second
+	prev    image.Rectangle
+	unknown int
+}
+
+// run reads and answers frames until a result, a violation or the end of the connection,
+// and returns the close status.
+func (l *wsAttempt) run(ctx context.Context) (websocket.StatusCode, string) {
+	s := l.s
+	for {
+		typ, frame, err := l.c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				s.metrics.rejects.WithLabelValues("frame_too_large").Inc()
+			}
+			return websocket.StatusNormalClosure, ""
+		}
+		now := time.Now()
+		l.frames++
+		if l.frames > s.opts.MaxFrames {
+			s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
+			return websocket.StatusPolicyViolation, fmt.Sprintf("At most %d frames per login; start again.", s.opts.MaxFrames)
+		}
+		l.recent = append(l.recent, now)
+		for len(l.recent) > 0 && now.Sub(l.recent[0]) > time.Second {
+			l.recent = l.recent[1:]
+		}
+		if len(l.recent) > s.opts.MaxFramesPerSec {
+			s.metrics.rejects.WithLabelValues("frame_rate").Inc()
+			s.log.Warn("login WebSocket closed: frame flood", "client", l.ip, "frames", l.frames)
+			return websocket.StatusPolicyViolation, fmt.Sprintf("Too many frames: send at most %d per second.", s.opts.MaxFramesPerSec)
+		}
+		if typ != websocket.MessageBinary {
+			return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG)."
+		}
+		done, err := l.frame(ctx, frame)
+		clear(frame)
+		if err != nil {
+			s.log.Error("login frame failed", "err", err)
+			return websocket.StatusInternalError, "Something went wrong on our side; please try again."
+		}
+		if done {
+			return websocket.StatusNormalClosure, ""
+		}
+	}
+}
+
+// frame answers one frame; done reports that the attempt has its result.
+func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err error) {
+	s := l.s
+	say := func(code, msg string) error {
+		return wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: code, Message: msg})
+	}
+	if len(frame) == 0 {
+		l.prev = image.Rectangle{}
+		return false, say("bad_image", "The frame is empty; send a JPEG or PNG picture.")
+	}
+	f, err := s.analyze(ctx, frame)
+	var fe *face.Error
+	if errors.As(err, &fe) {
+		l.prev = image.Rectangle{}
+		return false, say(guidanceCode(fe.Reason), fe.Msg)
+	}
+	if err != nil {
+		return false, err
+	}
+	steady := steady(l.prev, f.Box)
+	l.prev = f.Box
+	if !steady {
+		return false, say("hold_still", "Hold still for a moment.")
+	}
+	res := s.search(f.Descriptor)
+	clear(f.Descriptor[:])
+	if !res.Known {
+		l.unknown++
+		if l.unknown < s.opts.UnknownFrames {
+			return false, say("unknown", "Not recognised yet; keep looking into the camera.")
+		}
+		s.metrics.results.WithLabelValues("unknown").Inc()
+		s.log.Info("login: face unknown", "client", l.ip)
+		if err := s.failed(ctx, clientKey(l.ip)); err != nil {
+			return false, err
+		}
+		return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "unknown"})
+	}
+	u, err := s.st.User(ctx, res.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted since the index last heard of them.
+		s.index.Delete(res.ID)
+		return false, say("unknown", "Not recognised yet; keep looking into the camera.")
+	}
+	if err != nil {
+		return false, fmt.Errorf("read recognised user: %w", err)
+	}
+	s.metrics.results.WithLabelValues("recognized").Inc()
+	next := "done"
+	l.sess.UserID = u.ID
+	l.sess.Method = "face"
+	l.sess.LastSeen = time.Now()
+	if s.needPIN(u) {
+		next = "pin"
+		l.sess.Stage = store.StagePending
+	} else {
+		l.sess.Stage = store.StageFull
+	}
+	if err := s.st.UpdateSession(ctx, l.sess); err != nil {
+		return false, fmt.Errorf("raise session: %w", err)
+	}
+	if next == "done" {
+		if err := s.st.AddLogin(ctx, store.LoginEvent{UserID: u.ID, At: time.Now(), Method: "face", Client: s.clientSummary(l.r), Success: true}); err != nil {
+			return false, fmt.Errorf("record login: %w", err)
+		}
+	}
+	s.log.Info("login: face recognised", "user", u.ID, "next", next)
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "recognized", Next: next, Name: u.Name})
+}
+
+// steady reports whether the face moved little between two frames: its centre by at most
+// a sixth of its width and its width by at most a sixth. A zero prev is never steady.
+func steady(prev, cur image.Rectangle) bool {
+	if prev.Empty() || cur.Empty() {
+		return false
+	}
+	tol := prev.Dx() / 6
+	cp := prev.Min.Add(prev.Max).Div(2)
+	cc := cur.Min.Add(cur.Max).Div(2)
+	d := cp.Sub(cc)
+	return abs(d.X) <= tol && abs(d.Y) <= tol && abs(prev.Dx()-cur.Dx()) <= tol
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
