@@ -39,18 +39,19 @@ if (form) {
     if (pin !== pin2) return fail('form.pin_mismatch', '#new-pin2');
     if (!password) return fail('form.required', '#new-password');
     if (password !== password2) return fail('form.password_mismatch', '#new-password2');
+    const body = { token: consent.dataset.token, consent_version: form.dataset.consentVersion, accept: true, pin, password };
+    const nameField = form.querySelector('#new-name');
+    if (nameField) {
+      // The bootstrap invitation names nobody: the first admin says who they are.
+      body.name = nameField.value.trim();
+      body.email = form.querySelector('#new-email').value.trim();
+      if (!body.name) return fail('form.required', '#new-name');
+      if (!body.email) return fail('form.required', '#new-email');
+    }
     say('enroll-error', '');
     await busy(form, async () => {
       try {
-        await api('POST', '/api/enroll', {
-          json: {
-            token: consent.dataset.token,
-            consent_version: form.dataset.consentVersion,
-            accept: true,
-            pin,
-            password,
-          },
-        });
+        await api('POST', '/api/enroll', { json: body });
       } catch (e) {
         say('enroll-error', errorText(e));
         return;
