@@ -176,35 +176,40 @@ func probe(ctx context.Context, ex remote.Executor) (hostInfo, error) {
 	return info, nil
 }
 
-// apply uploads the configuration and files and runs the install script.
+// apply uploads the configuration (and, air-gapped, k3s itself) in one go and runs the
+// install script.
 func (p plan) apply(ctx context.Context, ex remote.Executor) error {
-	if err := ex.Upload(ctx, remote.File{Path: ConfigPath, Content: bytes.NewReader(p.config), Mode: 0o600, Intent: "write the k3s configuration"}); err != nil {
-		return err
-	}
+	files := []remote.File{{Path: ConfigPath, Content: bytes.NewReader(p.config), Mode: 0o600, Intent: "write the k3s configuration"}}
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	if p.air != nil {
-		uploads := []struct {
-			local, remote, intent string
-			mode                  os.FileMode
+		local := []struct {
+			src, dest, intent string
+			mode              os.FileMode
 		}{
 			{p.air.Binary, BinaryPath, "upload the k3s binary", 0o755},
 			{p.air.Script, ScriptPath, "upload the k3s install script", 0o755},
 		}
 		if p.air.Images != "" {
-			uploads = append(uploads, struct {
-				local, remote, intent string
-				mode                  os.FileMode
+			local = append(local, struct {
+				src, dest, intent string
+				mode              os.FileMode
 			}{p.air.Images, path.Join(AirGapImagesDir, path.Base(p.air.Images)), "upload the k3s images", 0o644})
 		}
-		for _, u := range uploads {
-			if err := uploadFile(ctx, ex, u.local, u.remote, u.intent, u.mode); err != nil {
-				return err
+		for _, l := range local {
+			f, err := os.Open(l.src)
+			if err != nil {
+				return fmt.Errorf("%s: %w", l.intent, err)
 			}
+			defer f.Close()
+			files = append(files, remote.File{Path: l.dest, Content: f, Mode: l.mode, Intent: l.intent})
 		}
 	} else {
 		fmt.Fprintf(&b, "curl -fsSL --retry 3 -o %s.part %s\nchmod 0755 %s.part\nmv -f %s.part %s\n",
 			ScriptPath, remote.Quote(p.script), ScriptPath, ScriptPath, ScriptPath)
+	}
+	if err := ex.Upload(ctx, files...); err != nil {
+		return err
 	}
 	b.WriteString("env")
 	for _, e := range p.env {
@@ -215,15 +220,7 @@ func (p plan) apply(ctx context.Context, ex remote.Executor) error {
 	return err
 }
 
-func uploadFile(ctx context.Context, ex remote.Executor, local, dest, intent string, mode os.FileMode) error {
-	f, err := os.Open(local)
-	if err != nil {
-		return fmt.Errorf("%s: %w", intent, err)
-	}
-	defer f.Close()
-	return ex.Upload(ctx, remote.File{Path: dest, Content: f, Mode: mode, Intent: intent})
-}
-
+// writeState records s on the host, last, once everything it describes is done.
 func writeState(ctx context.Context, ex remote.Executor, s state) error {
 	b, err := json.Marshal(s)
 	if err != nil {

@@ -110,7 +110,7 @@ func (u untouchable) Run(context.Context, remote.Command) (remote.Result, error)
 	u.t.Fatal("a remote command ran despite invalid input")
 	return remote.Result{}, nil
 }
-func (u untouchable) Upload(context.Context, remote.File) error {
+func (u untouchable) Upload(context.Context, ...remote.File) error {
 	u.t.Fatal("an upload ran despite invalid input")
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -58,38 +59,55 @@ func (l localExecutor) Run(ctx context.Context, c Command) (Result, error) {
 	return res, ce
 }
 
-func (l localExecutor) Upload(ctx context.Context, f File) error {
-	if err := validateFile(f); err != nil {
+func (l localExecutor) Upload(ctx context.Context, files ...File) error {
+	if err := validateFiles(files); err != nil {
 		return err
 	}
+	var stages []string
+	cleanup := func() {
+		for _, st := range stages {
+			os.Remove(st)
+		}
+	}
+	var script strings.Builder
+	for _, f := range files {
+		stage, err := l.stage(f)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		stages = append(stages, stage)
+		script.WriteString(uploadScript(stage, f.Path, f.Mode, f.Owner) + "\n")
+	}
+	if _, err := l.Run(ctx, Command{Intent: uploadIntent(files), Cmd: script.String(), Sudo: true}); err != nil {
+		cleanup()
+		return err
+	}
+	return nil
+}
+
+// stage copies f's content to a temporary file, next to the destination when we may write
+// there.
+func (l localExecutor) stage(f File) (string, error) {
 	dir := filepath.Dir(f.Path)
 	stageDir := os.TempDir()
 	if l.root {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("local: create %s: %w", dir, err)
+			return "", fmt.Errorf("local: create %s: %w", dir, err)
 		}
 		stageDir = dir
 	}
 	w, err := os.CreateTemp(stageDir, ".edgeline-upload-")
 	if err != nil {
-		return fmt.Errorf("local: stage %s: %w", f.Path, err)
+		return "", fmt.Errorf("local: stage %s: %w", f.Path, err)
 	}
-	stage := w.Name()
 	_, err = io.Copy(w, f.Content)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(stage)
-		return fmt.Errorf("local: write %s: %w", f.Path, err)
+		os.Remove(w.Name())
+		return "", fmt.Errorf("local: write %s: %w", f.Path, err)
 	}
-	intent := f.Intent
-	if intent == "" {
-		intent = "upload " + f.Path
-	}
-	if _, err := l.Run(ctx, Command{Intent: intent, Cmd: uploadScript(stage, f.Path, f.Mode, f.Owner), Sudo: true}); err != nil {
-		os.Remove(stage)
-		return err
-	}
-	return nil
+	return w.Name(), nil
 }

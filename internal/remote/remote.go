@@ -6,6 +6,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,9 +22,10 @@ type Executor interface {
 	// Run runs one command. A command that exits non-zero returns its Result and a
 	// *CommandError naming the host, the intent and the tail of stderr.
 	Run(ctx context.Context, cmd Command) (Result, error)
-	// Upload writes a file atomically with the given mode and owner, creating its directory.
-	// Files are written as root (through sudo when the login user is not root).
-	Upload(ctx context.Context, f File) error
+	// Upload writes files, each atomically with its mode and owner, creating their
+	// directories. Files are written as root (through sudo when the login user is not
+	// root). Several files in one call cost one command on the host.
+	Upload(ctx context.Context, files ...File) error
 	// Close releases the connection.
 	Close() error
 }
@@ -140,19 +142,40 @@ func uploadScript(stage, dest string, mode fs.FileMode, owner string) string {
 		owner = "root:root"
 	}
 	dir := dest[:strings.LastIndexByte(dest, '/')+1]
-	return fmt.Sprintf("set -e; mkdir -p %s; chown %s %s; chmod %04o %s; mv -f %s %s",
+	return fmt.Sprintf("mkdir -p %s && chown %s %s && chmod %04o %s && mv -f %s %s || exit 1",
 		Quote(dir), Quote(owner), Quote(stage), mode.Perm(), Quote(stage), Quote(stage), Quote(dest))
 }
 
-func validateFile(f File) error {
-	if !strings.HasPrefix(f.Path, "/") {
-		return fmt.Errorf("upload path %q is not absolute", f.Path)
+func validateFiles(files []File) error {
+	if len(files) == 0 {
+		return errors.New("upload: no files")
 	}
-	if strings.HasSuffix(f.Path, "/") {
-		return fmt.Errorf("upload path %q names a directory, not a file", f.Path)
-	}
-	if f.Content == nil {
-		return fmt.Errorf("upload %s: no content", f.Path)
+	for _, f := range files {
+		if !strings.HasPrefix(f.Path, "/") {
+			return fmt.Errorf("upload path %q is not absolute", f.Path)
+		}
+		if strings.HasSuffix(f.Path, "/") {
+			return fmt.Errorf("upload path %q names a directory, not a file", f.Path)
+		}
+		if f.Content == nil {
+			return fmt.Errorf("upload %s: no content", f.Path)
+		}
 	}
 	return nil
+}
+
+func fileIntent(f File) string {
+	if f.Intent != "" {
+		return f.Intent
+	}
+	return "upload " + f.Path
+}
+
+// uploadIntent describes an upload of files for messages.
+func uploadIntent(files []File) string {
+	var parts []string
+	for _, f := range files {
+		parts = append(parts, fileIntent(f))
+	}
+	return strings.Join(parts, ", ")
 }

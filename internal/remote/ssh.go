@@ -310,7 +310,7 @@ func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.
 		return fail(ctx.Err())
 	}
 	defer func() { <-e.sessions }()
-	sess, err := e.client.NewSession()
+	sess, err := e.newSession(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("open session: %w", err))
 	}
@@ -351,6 +351,25 @@ func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.
 	}
 	res.ExitCode = ce.ExitCode
 	return res, ce
+}
+
+// newSession opens a session, retrying briefly when sshd refuses it for lack of a free
+// slot: sshd frees a closed session's slot a moment after the client sees it close.
+func (e *sshExecutor) newSession(ctx context.Context) (*ssh.Session, error) {
+	for attempt := 1; ; attempt++ {
+		sess, err := e.client.NewSession()
+		var oce *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &oce) || attempt == 10 {
+			return sess, err
+		}
+		t := time.NewTimer(time.Duration(attempt) * 20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // sudoWrap turns c into the command line to send, going through sudo when needed.
@@ -412,31 +431,87 @@ func (e *sshExecutor) sftpClient() (*sftp.Client, error) {
 	return c, nil
 }
 
-func (e *sshExecutor) Upload(ctx context.Context, f File) error {
-	if err := validateFile(f); err != nil {
+func (e *sshExecutor) Upload(ctx context.Context, files ...File) error {
+	if err := validateFiles(files); err != nil {
 		return err
-	}
-	intent := f.Intent
-	if intent == "" {
-		intent = "upload " + f.Path
 	}
 	sc, err := e.sftpClient()
 	if err != nil {
 		return err
 	}
-	// Stage next to the destination when we may write there, so the final rename is
-	// atomic; a non-root user stages in /tmp and sudo moves the file into place.
+	var stages []string
+	cleanup := func() {
+		for _, st := range stages {
+			sc.Remove(st)
+		}
+	}
+	var script strings.Builder
+	direct := make([]bool, len(files))
+	for i, f := range files {
+		stage, err := e.stage(ctx, sc, f)
+		if err != nil {
+			cleanup()
+			return err
+		}
+		stages = append(stages, stage)
+		if e.user == "root" && rootOwned(f.Owner) {
+			direct[i] = true
+			continue
+		}
+		script.WriteString(uploadScript(stage, f.Path, f.Mode, f.Owner) + "\n")
+	}
+	// Root's files owned by root need no shell: chmod and an atomic rename over sftp.
+	for i, f := range files {
+		if !direct[i] {
+			continue
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		err := sc.Chmod(stages[i], mode.Perm())
+		if err == nil {
+			err = sc.PosixRename(stages[i], f.Path)
+		}
+		if err != nil {
+			cleanup()
+			return fmt.Errorf("%s: %s: %w", e.host, fileIntent(f), err)
+		}
+	}
+	if script.Len() == 0 {
+		return nil
+	}
+	if _, err := e.Run(ctx, Command{Intent: uploadIntent(files), Cmd: script.String(), Sudo: true}); err != nil {
+		cleanup()
+		return err
+	}
+	return nil
+}
+
+func rootOwned(owner string) bool {
+	switch owner {
+	case "", "root", "root:root", "0", "0:0":
+		return true
+	}
+	return false
+}
+
+// stage copies f's content to a temporary file on the host and returns its path. Root
+// stages next to the destination, so the final rename is atomic; other users stage in
+// /tmp and sudo moves the file into place.
+func (e *sshExecutor) stage(ctx context.Context, sc *sftp.Client, f File) (string, error) {
+	intent := fileIntent(f)
 	stage := "/tmp/.edgeline-upload-" + randomSuffix()
 	if e.user == "root" {
 		dir := path.Dir(f.Path)
 		if err := sc.MkdirAll(dir); err != nil {
-			return fmt.Errorf("%s: %s: create %s: %w", e.host, intent, dir, err)
+			return "", fmt.Errorf("%s: %s: create %s: %w", e.host, intent, dir, err)
 		}
 		stage = path.Join(dir, "."+path.Base(f.Path)+".edgeline-"+randomSuffix())
 	}
 	w, err := sc.OpenFile(stage, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return fmt.Errorf("%s: %s: create %s: %w", e.host, intent, stage, err)
+		return "", fmt.Errorf("%s: %s: create %s: %w", e.host, intent, stage, err)
 	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	err = w.Chmod(0o600)
@@ -452,13 +527,9 @@ func (e *sshExecutor) Upload(ctx context.Context, f File) error {
 	}
 	if err != nil {
 		sc.Remove(stage)
-		return fmt.Errorf("%s: %s: copy: %w", e.host, intent, err)
+		return "", fmt.Errorf("%s: %s: copy: %w", e.host, intent, err)
 	}
-	if _, err := e.Run(ctx, Command{Intent: intent, Cmd: uploadScript(stage, f.Path, f.Mode, f.Owner), Sudo: true}); err != nil {
-		sc.Remove(stage)
-		return err
-	}
-	return nil
+	return stage, nil
 }
 
 func randomSuffix() string {

@@ -373,6 +373,25 @@ func setupVeth(pid int, hostIP, peerIP string) error {
 	name := fmt.Sprintf("esh%d", pid)
 	peer := name + "p"
 	p := strconv.Itoa(pid)
+	// Wait until the process has entered its new network namespace, or the peer would
+	// land in ours.
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		ns, err := os.Readlink("/proc/" + p + "/ns/net")
+		if err != nil {
+			return err
+		}
+		if ns != self {
+			break
+		}
+		if i == 500 {
+			return errors.New("the host did not enter its network namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	steps := [][]string{
 		{"ip", "link", "add", name, "type", "veth", "peer", "name", peer, "netns", p},
 		{"ip", "addr", "add", hostIP + "/30", "dev", name},
@@ -382,6 +401,7 @@ func setupVeth(pid int, hostIP, peerIP string) error {
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
+			exec.Command("ip", "link", "del", name).Run()
 			return fmt.Errorf("%s: %v: %s", strings.Join(s, " "), err, out)
 		}
 	}

@@ -14,7 +14,7 @@ if [ -e "$rec/fail-next" ]; then
 fi
 {
   echo "args: $*"
-  env | grep -E '^(INSTALL_K3S_|K3S_)' | sort
+  env | grep -E '^(INSTALL_K3S_|K3S_)' | LC_ALL=C sort
 } > "$rec/install.last"
 echo x >> "$rec/install.count"
 
