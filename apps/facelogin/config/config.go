@@ -1,0 +1,314 @@
+// Package config reads the facelogin command line: a subcommand, its flags and their
+// FACELOGIN_* environment twins, into one Config that is validated once, here. Everything
+// after Parse trusts the Config.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Command names a subcommand.
+type Command string
+
+// The subcommands.
+const (
+	Serve     Command = "serve"            // web and api in one process, SQLite by default
+	API       Command = "api"              // the recognition API alone
+	Web       Command = "web"              // the web front end alone, proxying /api/ to --api-url
+	Invite    Command = "admin invite"     // print a one-time invitation link
+	RotateKey Command = "admin rotate-key" // re-seal every descriptor with the primary key
+)
+
+// Config is the validated configuration of one facelogin run.
+type Config struct {
+	Command Command
+
+	Addr    string // listen address
+	DataDir string // serve: where the SQLite file, key and pepper live
+	DB      string // store DSN: sqlite:/path or postgres://...
+	Models  string // dlib models directory
+	KeyFile string // descriptor keyring file
+	// CreateSecrets: the key file and pepper file may be generated when missing (serve and
+	// admin commands working on the data dir).
+	CreateSecrets bool
+	PepperFile    string // file holding the PIN/password pepper
+	Pepper        string // the pepper itself, from FACELOGIN_PIN_PEPPER (environment only)
+
+	Origins         []string
+	BootstrapToken  string
+	PublicURL       string
+	APIURL          string
+	Workers         int
+	CNN             bool
+	RequirePIN      bool
+	InsecureCookies bool
+	TrustProxy      bool
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	LogLevel        string
+
+	// admin invite
+	Name, Email, Role string
+	InviteTTL         time.Duration
+	// admin rotate-key
+	NewKey, DropOldKeys bool
+}
+
+// Usage is the overview printed for a missing or unknown subcommand.
+const Usage = `usage: facelogin <command> [flags]
+
+commands:
+  serve              web and api in one process (SQLite in --data-dir), for make run
+  api                the recognition API alone (--db postgres://... for several replicas)
+  web                the web front end alone, forwarding /api/ to --api-url
+  admin invite       print a one-time invitation link (--role admin for the first admin)
+  admin rotate-key   re-seal every face descriptor with the key file's primary key
+
+Every flag has an environment twin: --data-dir is FACELOGIN_DATA_DIR, and so on.
+Run facelogin <command> -h for the flags of a command.
+`
+
+// ErrHelp is returned when -h was asked for; the usage has been written.
+var ErrHelp = flag.ErrHelp
+
+// Parse reads args (without the program name) and the environment through getenv into a
+// validated Config. Flags win over environment variables, which win over defaults. Usage
+// and flag errors are written to out.
+func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	if len(args) == 0 {
+		fmt.Fprint(out, Usage)
+		return Config{}, errors.New("no command given: run facelogin serve, api, web or admin")
+	}
+	var c Config
+	switch args[0] {
+	case "serve", "api", "web":
+		c.Command, args = Command(args[0]), args[1:]
+	case "admin":
+		if len(args) < 2 || (args[1] != "invite" && args[1] != "rotate-key") {
+			fmt.Fprint(out, Usage)
+			return Config{}, errors.New("admin needs a subcommand: invite or rotate-key")
+		}
+		c.Command, args = Command("admin "+args[1]), args[2:]
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(out, Usage)
+		return Config{}, ErrHelp
+	default:
+		fmt.Fprint(out, Usage)
+		return Config{}, fmt.Errorf("unknown command %q: run facelogin serve, api, web or admin", args[0])
+	}
+
+	fs := flag.NewFlagSet("facelogin "+string(c.Command), flag.ContinueOnError)
+	fs.SetOutput(out)
+	var origins, detector string
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage) }
+	switch c.Command {
+	case Serve:
+		str(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+		str(&c.DataDir, "data-dir", "./data", "folder for the SQLite file, descriptor.key and pin.pepper (created if missing)")
+		str(&c.DB, "db", "", "store DSN (default sqlite:<data-dir>/facelogin.db)")
+		str(&c.KeyFile, "key-file", "", "descriptor key file (default <data-dir>/descriptor.key, generated once)")
+		str(&c.PepperFile, "pin-pepper-file", "", "PIN and password pepper file (default <data-dir>/pin.pepper, generated once)")
+	case API:
+		str(&c.Addr, "addr", ":8081", "listen address")
+		str(&c.DB, "db", "", "store DSN: postgres://... or sqlite:/path/file.db (required)")
+		str(&c.KeyFile, "key-file", "", "descriptor key file (required; see docs/security.md)")
+		str(&c.PepperFile, "pin-pepper-file", "", "PIN and password pepper file (required, or FACELOGIN_PIN_PEPPER)")
+	case Web:
+		str(&c.Addr, "addr", ":8080", "listen address")
+		str(&c.APIURL, "api-url", "http://facelogin-api:8081", "address of the recognition API")
+	case Invite, RotateKey:
+		str(&c.DataDir, "data-dir", "./data", "data folder of `facelogin serve` (used when --db is not given)")
+		str(&c.DB, "db", "", "store DSN (default sqlite:<data-dir>/facelogin.db)")
+		str(&c.KeyFile, "key-file", "", "descriptor key file (default <data-dir>/descriptor.key)")
+	}
+	if c.Command == Serve || c.Command == API {
+		str(&c.Models, "models", "./models", "folder holding the dlib models")
+		str(&origins, "origins", "", "comma-separated extra origins allowed to open the login WebSocket (scheme://host[:port])")
+		str(&c.BootstrapToken, "bootstrap-token", "", "secret that works as an admin invitation while no admin exists")
+		str(&c.PublicURL, "public-url", "", "address people open, e.g. https://login.example.com (invitation links)")
+		fs.IntVar(&c.Workers, "workers", 0, "face recognizers, each ≈ 360 MB (0: one per CPU)")
+		str(&detector, "detector", "hog", "face detector: hog or cnn (≈ 20× slower)")
+		fs.BoolVar(&c.RequirePIN, "require-pin", true, "ask for the PIN after the face or password")
+		fs.BoolVar(&c.InsecureCookies, "insecure-cookies", false, "plain-http session cookies, only for a loopback --addr (serve sets it itself there)")
+		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind the web service or an ingress)")
+		fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions idle this long")
+		fs.DurationVar(&c.AbsoluteTimeout, "absolute-timeout", 12*time.Hour, "end any session after this long")
+	}
+	if c.Command == Invite {
+		str(&c.Name, "name", "", "the person's name (required)")
+		str(&c.Email, "email", "", "the person's e-mail address (required)")
+		str(&c.Role, "role", "user", "user or admin")
+		str(&c.PublicURL, "public-url", "", "address people open (default http://127.0.0.1:8080)")
+		fs.DurationVar(&c.InviteTTL, "ttl", 7*24*time.Hour, "how long the link stays valid")
+	}
+	if c.Command == RotateKey {
+		fs.BoolVar(&c.NewKey, "new-key", false, "only add a new primary key on top of the key file (step 2 of docs/security.md), then restart the replicas")
+		fs.BoolVar(&c.DropOldKeys, "drop-old-keys", false, "after re-sealing, remove every key but the primary from the key file (step 5)")
+	}
+	str(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q: facelogin %s takes flags only", fs.Arg(0), c.Command)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		name := EnvName(f.Name)
+		if v := getenv(name); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				envErr = errors.Join(envErr, fmt.Errorf("%s=%q: %v", name, v, err))
+			}
+			set[f.Name] = true
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	c.Pepper = getenv("FACELOGIN_PIN_PEPPER")
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.Origins = append(c.Origins, o)
+		}
+	}
+	switch detector {
+	case "hog", "":
+	case "cnn":
+		c.CNN = true
+	default:
+		return Config{}, fmt.Errorf("--detector %q: use hog or cnn (FACELOGIN_DETECTOR)", detector)
+	}
+	if err := c.complete(set); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// EnvName returns the environment twin of a flag: FACELOGIN_ and the name in upper case
+// with dashes as underscores.
+func EnvName(flagName string) string {
+	return "FACELOGIN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// complete fills the defaults that depend on other values and validates the result.
+func (c *Config) complete(set map[string]bool) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.DataDir != "" && (c.Command == Serve || c.Command == Invite || c.Command == RotateKey) {
+		if c.DB == "" {
+			c.DB = "sqlite:" + filepath.Join(c.DataDir, "facelogin.db")
+			c.CreateSecrets = true
+		}
+		if c.KeyFile == "" {
+			c.KeyFile = filepath.Join(c.DataDir, "descriptor.key")
+		}
+		if c.Command == Serve && c.PepperFile == "" && c.Pepper == "" {
+			c.PepperFile = filepath.Join(c.DataDir, "pin.pepper")
+		}
+	}
+	switch c.Command {
+	case API:
+		if c.DB == "" {
+			bad("--db is required for `api` (e.g. postgres://facelogin@db:5432/facelogin, or FACELOGIN_DB)")
+		}
+		if c.KeyFile == "" {
+			bad("--key-file is required for `api`: the descriptor key file every replica shares (FACELOGIN_KEY_FILE; see docs/security.md)")
+		}
+		if c.PepperFile == "" && c.Pepper == "" {
+			bad("--pin-pepper-file is required for `api`: a file of at least 16 random bytes every replica shares (FACELOGIN_PIN_PEPPER_FILE, or FACELOGIN_PIN_PEPPER)")
+		}
+	case Web:
+		u, err := url.Parse(c.APIURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("--api-url %q is not an http(s) URL (e.g. http://facelogin-api:8081)", c.APIURL)
+		}
+	case Invite:
+		if strings.TrimSpace(c.Name) == "" {
+			bad("--name is required for `admin invite` (the person's name)")
+		}
+		if strings.TrimSpace(c.Email) == "" {
+			bad("--email is required for `admin invite` (e.g. amy@example.com)")
+		}
+		if c.Role != "user" && c.Role != "admin" {
+			bad("--role %q: use user or admin", c.Role)
+		}
+		if c.PublicURL == "" {
+			c.PublicURL = "http://127.0.0.1:8080"
+		}
+	case RotateKey:
+		if c.NewKey && c.DropOldKeys {
+			bad("--new-key and --drop-old-keys are separate steps with a restart between them: give one")
+		}
+	}
+	if c.Command == Serve || c.Command == API {
+		if c.Models == "" {
+			bad("--models is required: the folder holding the dlib models (run make models)")
+		}
+		if c.Workers < 0 {
+			bad("--workers %d: use 0 (one per CPU) or a positive number", c.Workers)
+		}
+		if c.IdleTimeout <= 0 || c.AbsoluteTimeout <= 0 || c.IdleTimeout > c.AbsoluteTimeout {
+			bad("--idle-timeout (%v) and --absolute-timeout (%v) must be positive, idle not above absolute", c.IdleTimeout, c.AbsoluteTimeout)
+		}
+		for _, o := range c.Origins {
+			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				bad("--origins entry %q is not an origin such as https://login.example.com", o)
+			}
+		}
+		if c.PublicURL != "" {
+			u, err := url.Parse(c.PublicURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("--public-url %q is not an http(s) URL such as https://login.example.com", c.PublicURL)
+			} else {
+				c.Origins = append(c.Origins, u.Scheme+"://"+u.Host)
+			}
+		}
+		loop := isLoopback(c.Addr)
+		if c.Command == Serve && !set["insecure-cookies"] && loop && !strings.HasPrefix(c.PublicURL, "https://") {
+			c.InsecureCookies = true
+		}
+		if c.InsecureCookies && !loop {
+			bad("--insecure-cookies is only for a loopback --addr such as 127.0.0.1:8080; serve over HTTPS (behind an ingress) instead")
+		}
+		if c.Command == Serve && c.PublicURL == "" {
+			c.PublicURL = "http://" + c.Addr
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); c.Addr != "" && err != nil {
+		bad("--addr %q is not host:port (e.g. 127.0.0.1:8080 or :8081)", c.Addr)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// isLoopback reports whether addr listens on a loopback address only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
