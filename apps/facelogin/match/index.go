@@ -7,15 +7,20 @@ import (
 )
 
 // Result is the answer of Index.Search.
+//
+// Only distances below the index's cutoff, threshold + margin, are measured exactly: a
+// sample farther away can change neither the answer nor the margin test, so Search stops
+// summing its distance as soon as the partial sum passes the cutoff. Distance and Second are
+// +Inf when nobody, or nobody else, is nearer than the cutoff.
 type Result struct {
-	// ID is the nearest enrolled person; it is meaningful only when Known is true, or as a
-	// hint (such as "looks like someone already enrolled") when the index is not empty.
+	// ID is the nearest enrolled person (0 if nobody is nearer than the cutoff). It is the
+	// probe's identity only when Known is true.
 	ID UserID
-	// Distance is the Euclidean distance to ID's nearest sample (+Inf for an empty index).
+	// Distance is the Euclidean distance to ID's nearest sample.
 	Distance float32
-	// Second is the distance to the nearest sample of any other person (+Inf if none).
+	// Second is the distance to the nearest sample of any other person.
 	Second float32
-	// Known reports that Distance is within the threshold and at least the margin nearer
+	// Known reports that Distance is within the threshold and at least the margin smaller
 	// than Second: the probe is ID. Otherwise the probe is an unknown face.
 	Known bool
 }
@@ -141,57 +146,67 @@ func (ix *Index) Search(q Descriptor) Result {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	n := len(ix.owner)
+	cutoff := ix.threshold + ix.margin
+	start := best{d1: cutoff * cutoff, d2: cutoff * cutoff}
 	var b best
 	if p := runtime.GOMAXPROCS(0); n >= parallelRows && p > 1 {
-		b = ix.scanParallel(&q, p)
+		b = ix.scanParallel(q, min(p, maxParts), start)
 	} else {
-		b = scan(&q, ix.vecs, ix.owner, newBest())
+		b = scan(&q, ix.vecs, ix.owner, start)
 	}
-	r := Result{
-		ID:       b.id1,
-		Distance: sqrt32(b.d1),
-		Second:   sqrt32(b.d2),
+	r := Result{Distance: inf32, Second: inf32}
+	if b.found {
+		r.ID, r.Distance = b.id1, sqrt32(b.d1)
+		if b.d2 < start.d2 {
+			r.Second = sqrt32(b.d2)
+		}
 	}
-	r.Known = n > 0 && r.Distance <= ix.threshold && r.Second-r.Distance >= ix.margin
+	r.Known = b.found && r.Distance <= ix.threshold && r.Second-r.Distance >= ix.margin
 	return r
 }
 
-func (ix *Index) scanParallel(q *Descriptor, parts int) best {
+// maxParts bounds the goroutines of one search.
+const maxParts = 8
+
+// scanParallel splits the rows into parts scanned concurrently.
+func (ix *Index) scanParallel(q Descriptor, parts int, start best) best {
 	n := len(ix.owner)
-	results := make([]best, parts)
+	var results [maxParts]best
 	var wg sync.WaitGroup
 	for p := range parts {
 		lo, hi := n*p/parts, n*(p+1)/parts
 		wg.Go(func() {
-			results[p] = scan(q, ix.vecs[lo*Dim:hi*Dim], ix.owner[lo:hi], newBest())
+			q := q
+			results[p] = scan(&q, ix.vecs[lo*Dim:hi*Dim], ix.owner[lo:hi], start)
 		})
 	}
 	wg.Wait()
 	b := results[0]
-	for _, o := range results[1:] {
+	for _, o := range results[1:parts] {
 		b = b.merge(o)
 	}
 	return b
 }
 
-// best tracks the nearest person and the nearest other person, in squared distances.
+// best tracks, in squared distances, the nearest person and the nearest other person. It
+// starts with both distances at the squared cutoff, so farther samples are never counted.
 type best struct {
 	id1    UserID
+	found  bool // id1 and d1 are a real sample's
 	d1, d2 float32
 }
 
-func newBest() best {
-	inf := float32(math.Inf(1))
-	return best{d1: inf, d2: inf}
-}
-
-// add accounts for a sample of person id at squared distance d.
+// add accounts for a sample of person id at squared distance d < b.d2 (or < b.d1 if id is
+// the current best person).
 func (b *best) add(id UserID, d float32) {
 	switch {
-	case id == b.id1 && b.d1 != float32(math.Inf(1)):
+	case b.found && id == b.id1:
 		b.d1 = min(b.d1, d)
 	case d < b.d1:
-		b.d2, b.d1, b.id1 = b.d1, d, id
+		if b.found {
+			b.d2 = b.d1
+		}
+		b.d1, b.id1, b.found = d, id, true
 	case d < b.d2:
 		b.d2 = d
 	}
@@ -200,7 +215,7 @@ func (b *best) add(id UserID, d float32) {
 // merge combines the results of two scans over disjoint rows. o.d2 may belong to b.id1, but
 // then o.d1 (another person, and no farther) already bounds the second distance.
 func (b best) merge(o best) best {
-	if o.d1 != float32(math.Inf(1)) {
+	if o.found {
 		b.add(o.id1, o.d1)
 	}
 	b.d2 = min(b.d2, o.d2)
@@ -213,7 +228,7 @@ func scan(q *Descriptor, vecs []float32, owner []UserID, b best) best {
 	for r, id := range owner {
 		row := vecs[r*Dim : (r+1)*Dim : (r+1)*Dim]
 		bound := b.d2
-		if id == b.id1 {
+		if b.found && id == b.id1 {
 			bound = b.d1
 		}
 		d, ok := sqDistBounded(q[:], row, bound)
@@ -227,21 +242,9 @@ func scan(q *Descriptor, vecs []float32, owner []UserID, b best) best {
 // sqDistBounded returns the squared distance of a and b and true, or false as soon as a
 // partial sum reaches bound.
 func sqDistBounded(a, b []float32, bound float32) (float32, bool) {
-	a, b = a[:Dim], b[:Dim]
 	var s float32
-	for k := 0; k < Dim; k += 32 {
-		var s0, s1, s2, s3 float32
-		for i := k; i < k+32; i += 4 {
-			d0 := a[i] - b[i]
-			d1 := a[i+1] - b[i+1]
-			d2 := a[i+2] - b[i+2]
-			d3 := a[i+3] - b[i+3]
-			s0 += d0 * d0
-			s1 += d1 * d1
-			s2 += d2 * d2
-			s3 += d3 * d3
-		}
-		s += (s0 + s1) + (s2 + s3)
+	for k := 0; k < Dim; k += 16 {
+		s += sqDist16((*[16]float32)(a[k:k+16]), (*[16]float32)(b[k:k+16]))
 		if s >= bound {
 			return s, false
 		}
@@ -249,4 +252,19 @@ func sqDistBounded(a, b []float32, bound float32) (float32, bool) {
 	return s, true
 }
 
+// sqDist16 is the squared distance of 16 components, unrolled without bounds checks.
+func sqDist16(a, b *[16]float32) float32 {
+	d0, d1, d2, d3 := a[0]-b[0], a[1]-b[1], a[2]-b[2], a[3]-b[3]
+	s0, s1, s2, s3 := d0*d0, d1*d1, d2*d2, d3*d3
+	d0, d1, d2, d3 = a[4]-b[4], a[5]-b[5], a[6]-b[6], a[7]-b[7]
+	s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
+	d0, d1, d2, d3 = a[8]-b[8], a[9]-b[9], a[10]-b[10], a[11]-b[11]
+	s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
+	d0, d1, d2, d3 = a[12]-b[12], a[13]-b[13], a[14]-b[14], a[15]-b[15]
+	s0, s1, s2, s3 = s0+d0*d0, s1+d1*d1, s2+d2*d2, s3+d3*d3
+	return (s0 + s1) + (s2 + s3)
+}
+
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }
+
+var inf32 = float32(math.Inf(1))

@@ -22,7 +22,7 @@ const (
 	// still counts as that person.
 	DefaultThreshold float32 = 0.5
 	// DefaultMargin is how much nearer the best person must be than the second-best person.
-	DefaultMargin float32 = 0.05
+	DefaultMargin float32 = 0.06
 )
 
 // Distance returns the Euclidean distance between a and b.
@@ -32,17 +32,9 @@ func Distance(a, b *Descriptor) float32 {
 
 // sqDist returns the squared Euclidean distance between two 128-component vectors.
 func sqDist(a, b []float32) float32 {
-	a, b = a[:Dim], b[:Dim]
-	var s0, s1, s2, s3 float32
-	for i := 0; i < Dim; i += 4 {
-		d0 := a[i] - b[i]
-		d1 := a[i+1] - b[i+1]
-		d2 := a[i+2] - b[i+2]
-		d3 := a[i+3] - b[i+3]
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
+	var s float32
+	for k := 0; k < Dim; k += 16 {
+		s += sqDist16((*[16]float32)(a[k:k+16]), (*[16]float32)(b[k:k+16]))
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
