@@ -1,0 +1,475 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/jackc/pgx/v5"
+	_ "modernc.org/sqlite"
+
+	"github.com/edgeline/edgeline/apps/facelogin/api"
+	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+	"github.com/edgeline/edgeline/apps/facelogin/seal"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
+)
+
+var (
+	engineOnce sync.Once
+	engine     *face.Engine
+	engineErr  error
+)
+
+// realEngine returns the face engine on the real dlib models, loaded once per test binary.
+func realEngine(t *testing.T) *face.Engine {
+	t.Helper()
+	dir := os.Getenv("EDGELINE_MODELS")
+	if dir == "" {
+		t.Skip("set EDGELINE_MODELS to the dlib models folder (make test does)")
+	}
+	engineOnce.Do(func() { engine, engineErr = face.New(face.Options{ModelsDir: dir, Workers: 2}) })
+	if engineErr != nil {
+		t.Fatal(engineErr)
+	}
+	return engine
+}
+
+// photo returns person's n-th photo from EDGELINE_FACES as an RGB JPEG, the tight 150×150
+// crop padded with a 75 px grey border as a camera would show a face.
+func photo(t *testing.T, person string, n int) []byte {
+	t.Helper()
+	dir := os.Getenv("EDGELINE_FACES")
+	if dir == "" {
+		t.Skip("set EDGELINE_FACES to ../shared/faces (make test does when the folder exists)")
+	}
+	f, err := os.Open(filepath.Join(dir, "people", person, fmt.Sprintf("%s%d.png", person, n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("decode %s%d.png: %v", person, n, err)
+	}
+	const pad = 75
+	b := src.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()+2*pad, b.Dy()+2*pad))
+	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.Gray{Y: 128}), image.Point{}, draw.Src)
+	draw.Draw(dst, b.Sub(b.Min).Add(image.Pt(pad, pad)), src, b.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+const postgresSkip = "set EDGELINE_TEST_POSTGRES to a PostgreSQL DSN (make test does)"
+
+// forEachStore runs fn against a fresh SQLite file and a fresh schema on the PostgreSQL
+// server named by EDGELINE_TEST_POSTGRES.
+func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "facelogin.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, postgresSchema(t))
+	})
+}
+
+// postgresSchema creates an empty schema for this test and returns a DSN whose search_path
+// points at it; the schema is dropped when the test ends.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("EDGELINE_TEST_POSTGRES")
+	if base == "" {
+		t.Skip(postgresSkip)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to EDGELINE_TEST_POSTGRES: %v", err)
+	}
+	defer c.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "facelogin_api_test_" + hex.EncodeToString(b[:])
+	if _, err := c.Exec(ctx, "create schema "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "drop schema "+schema+" cascade"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+// rawSamples counts the rows of face_samples of a user straight from the database,
+// bypassing the store.
+func rawSamples(t *testing.T, dsn string, id match.UserID) int {
+	t.Helper()
+	ctx := context.Background()
+	const q = "select count(*) from face_samples where user_id = $1"
+	var n int
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.QueryRowContext(ctx, strings.Replace(q, "$1", "?", 1), int64(id)).Scan(&n); err != nil {
+			t.Fatalf("count face_samples: %v", err)
+		}
+		return n
+	}
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := c.QueryRow(ctx, q, int64(id)).Scan(&n); err != nil {
+		t.Fatalf("count face_samples: %v", err)
+	}
+	return n
+}
+
+// secrets shared by the replicas of one test, as a cluster Secret would hold them.
+type secrets struct {
+	keys   *seal.Keyring
+	pepper []byte
+}
+
+func newSecrets(t *testing.T) secrets {
+	t.Helper()
+	k, err := seal.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := seal.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pepper := make([]byte, 32)
+	rand.Read(pepper)
+	return secrets{keys: keys, pepper: pepper}
+}
+
+// replica is one api.Server on its own store connection, served over real HTTP.
+type replica struct {
+	t       *testing.T
+	st      store.Store
+	srv     *api.Server
+	ts      *httptest.Server
+	cookies *cookieLog
+}
+
+// newReplica starts an api.Server on dsn. opts.Store, Engine and Pepper are filled in.
+func newReplica(t *testing.T, dsn string, sec secrets, opts api.Options) *replica {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn, sec.keys)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	opts.Store, opts.Engine, opts.Pepper = st, realEngine(t), sec.pepper
+	opts.InsecureCookies = true
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 100 * time.Millisecond
+	}
+	srv, err := api.New(opts)
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		srv.Close()
+	})
+	return &replica{t: t, st: st, srv: srv, ts: ts, cookies: &cookieLog{}}
+}
+
+// cookieLog records every cookie value a replica's clients were given.
+type cookieLog struct {
+	mu     sync.Mutex
+	values []string
+}
+
+func (l *cookieLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.values...)
+}
+
+// RoundTrip records the Set-Cookie values of the answer.
+func (l *cookieLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err == nil {
+		l.mu.Lock()
+		for _, c := range res.Cookies() {
+			if c.Value != "" {
+				l.values = append(l.values, c.Value)
+			}
+		}
+		l.mu.Unlock()
+	}
+	return res, err
+}
+
+// client is a browser: a cookie jar and the replica it talks to.
+type client struct {
+	t    *testing.T
+	base string
+	hc   *http.Client
+	xff  string // X-Forwarded-For, for replicas that trust a proxy
+}
+
+func (r *replica) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: r.t, base: r.ts.URL, hc: &http.Client{Jar: jar, Transport: r.cookies}}
+}
+
+// on returns a client for another replica sharing this client's cookies (a load balancer).
+func (c *client) on(r *replica) *client {
+	return &client{t: c.t, base: r.ts.URL, hc: c.hc, xff: c.xff}
+}
+
+// response is a buffered answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errorCode returns the "error.code" of a JSON error answer.
+func (r response) errorCode() string {
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// do sends a request with a body of the given content type ("" for none).
+func (c *client) do(method, path, contentType string, body []byte) response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.xff != "" {
+		req.Header.Set("X-Forwarded-For", c.xff)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// json sends v as a JSON body.
+func (c *client) json(method, path string, v any) response {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(method, path, "application/json", b)
+}
+
+// want fails the test unless res has the status (and, if code is given, the error code).
+func want(t *testing.T, what string, res response, status int, code string) {
+	t.Helper()
+	if res.status != status || (code != "" && res.errorCode() != code) {
+		t.Fatalf("%s: got %d %s, want %d %s", what, res.status, res.body, status, code)
+	}
+}
+
+// samples builds a multipart body with one "sample" part per image.
+func samples(t *testing.T, images ...[]byte) (contentType string, body []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for i, img := range images {
+		w, err := mw.CreateFormFile("sample", fmt.Sprintf("sample%d.jpg", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(img)
+	}
+	mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// person is someone the tests enroll.
+type person struct {
+	name, email, pin, password string
+	photos                     string // folder name under people/
+}
+
+var (
+	amy   = person{"Amy Farrah Fowler", "amy@example.com", "4711", "correct horse battery staple", "amy"}
+	penny = person{"Penny", "penny@example.com", "1234", "penny's long password", "penny"}
+)
+
+// enroll invites p, enrolls them over HTTP with photos 1–3, and returns their signed-in
+// client and user id.
+func enroll(t *testing.T, r *replica, p person, role store.Role) (*client, match.UserID) {
+	t.Helper()
+	inv, err := api.CreateInvite(context.Background(), r.st, api.InviteOptions{Name: p.name, Email: p.email, Role: role})
+	if err != nil {
+		t.Fatalf("invite %s: %v", p.email, err)
+	}
+	c := r.client()
+	res := c.do("GET", "/api/invites/"+inv.Token, "", nil)
+	want(t, "open invitation", res, http.StatusOK, "")
+	var details struct {
+		Name    string
+		Consent struct{ Version, Text string }
+	}
+	res.decode(t, &details)
+	if details.Name != p.name || details.Consent.Version == "" || details.Consent.Text == "" {
+		t.Fatalf("invitation details %s", res.body)
+	}
+	res = c.json("POST", "/api/enroll", map[string]any{"token": inv.Token, "consent_version": details.Consent.Version,
+		"accept": true, "pin": p.pin, "password": p.password})
+	want(t, "enroll", res, http.StatusCreated, "")
+	var created struct{ User struct{ ID int64 } }
+	res.decode(t, &created)
+	ct, body := samples(t, photo(t, p.photos, 1), photo(t, p.photos, 2), photo(t, p.photos, 3))
+	want(t, "enroll face", c.do("PUT", "/api/me/face", ct, body), http.StatusOK, "")
+	return c, match.UserID(created.User.ID)
+}
+
+// wsMsg is any message of the login WebSocket.
+type wsMsg struct {
+	Type, Code, Message, Status, Next, Name string
+}
+
+// dialLogin opens the login WebSocket with the client's cookies and the given Origin
+// (the replica's own origin when "").
+func (c *client) dialLogin(ctx context.Context, origin string) (*websocket.Conn, *http.Response, error) {
+	if origin == "" {
+		origin = c.base
+	}
+	h := http.Header{"Origin": {origin}}
+	if c.xff != "" {
+		h.Set("X-Forwarded-For", c.xff)
+	}
+	return websocket.Dial(ctx, "ws"+strings.TrimPrefix(c.base, "http")+"/api/ws/login",
+		&websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: h})
+}
+
+// faceLogin runs a login attempt: a session, then the frame sent until the server gives a
+// result (at most 10 frames). It returns every message received.
+func (c *client) faceLogin(frame []byte) []wsMsg {
+	c.t.Helper()
+	want(c.t, "start session", c.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	conn, _, err := c.dialLogin(ctx, "")
+	if err != nil {
+		c.t.Fatalf("dial login WebSocket: %v", err)
+	}
+	defer conn.CloseNow()
+	var msgs []wsMsg
+	for range 10 {
+		if err := conn.Write(ctx, websocket.MessageBinary, frame); err != nil {
+			c.t.Fatalf("send frame: %v", err)
+		}
+		var m wsMsg
+		if err := wsjson.Read(ctx, conn, &m); err != nil {
+			c.t.Fatalf("read answer after %v: %v", msgs, err)
+		}
+		msgs = append(msgs, m)
+		if m.Type == "result" {
+			return msgs
+		}
+	}
+	c.t.Fatalf("no result after 10 frames: %v", msgs)
+	return nil
+}
+
+func last(msgs []wsMsg) wsMsg { return msgs[len(msgs)-1] }
+
+// logBuffer collects a Server's JSON log lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// eventually waits up to 30 s for cond, polling; it fails the test with what otherwise.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s still not: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
