@@ -164,7 +164,7 @@ func probe(ctx context.Context, ex remote.Executor) (hostInfo, error) {
 	}
 	parts := strings.SplitN(string(res.Stdout), probeSep+"\n", 3)
 	if len(parts) != 3 {
-		return hostInfo{}, fmt.Errorf("%s: read the k3s state: unexpected output", ex.Host())
+		return hostInfo{}, &remote.CommandError{Host: ex.Host(), Intent: "read the k3s state", ExitCode: -1, Err: errors.New("unexpected output")}
 	}
 	info := hostInfo{hostname: strings.TrimSpace(parts[0]), binary: strings.TrimSpace(parts[1]) == "present"}
 	if s := bytes.TrimSpace([]byte(parts[2])); len(s) > 0 {
@@ -284,13 +284,27 @@ func logf(w io.Writer, format string, args ...any) {
 	}
 }
 
+// hostError makes err name host once: errors from the executor already do.
+func hostError(op, host string, err error) error {
+	var ce *remote.CommandError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("%s on %s: %w", op, host, err)
+}
+
 // Run installs or updates the server and returns what agents need to join.
 func (op InstallServer) Run(ctx context.Context) (ServerResult, error) {
 	if op.Exec == nil {
 		return ServerResult{}, errors.New("install k3s server: no executor")
 	}
+	res, err := op.run(ctx)
+	return res, hostError("install k3s server", op.Exec.Host(), err)
+}
+
+func (op InstallServer) run(ctx context.Context) (ServerResult, error) {
 	if err := op.Config.Validate(); err != nil {
-		return ServerResult{}, fmt.Errorf("k3s server on %s: %w", op.Exec.Host(), err)
+		return ServerResult{}, err
 	}
 	c := op.Config
 	p, err := newPlan("server", renderServer(c), c.Install, c.Labels, c.Taints)
@@ -355,7 +369,7 @@ cat %[2]s; echo %[3]s; cat %[1]s`, KubeconfigPath, NodeTokenPath, probeSep)
 	}
 	token, kc, ok := strings.Cut(string(res.Stdout), probeSep+"\n")
 	if !ok {
-		return "", nil, fmt.Errorf("%s: read the k3s token and kubeconfig: unexpected output", ex.Host())
+		return "", nil, &remote.CommandError{Host: ex.Host(), Intent: "read the k3s token and kubeconfig", ExitCode: -1, Err: errors.New("unexpected output")}
 	}
 	return strings.TrimSpace(token), []byte(kc), nil
 }
@@ -397,9 +411,14 @@ func (op JoinAgent) Run(ctx context.Context) (AgentResult, error) {
 	if op.Exec == nil {
 		return AgentResult{}, errors.New("join k3s agent: no executor")
 	}
+	res, err := op.run(ctx)
+	return res, hostError("join k3s agent", op.Exec.Host(), err)
+}
+
+func (op JoinAgent) run(ctx context.Context) (AgentResult, error) {
 	host := op.Exec.Host()
 	if err := op.validate(); err != nil {
-		return AgentResult{}, fmt.Errorf("k3s agent on %s: %w", host, err)
+		return AgentResult{}, err
 	}
 	c := op.Config
 	labels, taints := c.labels(), sorted(c.taints())

@@ -39,7 +39,8 @@ func JoinAll(ctx context.Context, agents []JoinAgent, concurrency int, progress 
 			line := ""
 			switch {
 			case err != nil:
-				line = fmt.Sprintf("%s: failed: %v", hostOf(a), err)
+				// The error names the host already.
+				line = err.Error()
 			case res.Changed:
 				line = fmt.Sprintf("%s: node %s joined or updated (%.1fs)", hostOf(a), res.NodeName, time.Since(start).Seconds())
 			default:

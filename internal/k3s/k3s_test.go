@@ -305,6 +305,11 @@ func TestJoinAll(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ex[2].Host()) {
 		t.Fatalf("err = %v, want the failing host named", err)
 	}
+	for _, l := range strings.Split(strings.TrimSpace(progress.String()), "\n") {
+		if strings.Count(l, ex[2].Host()) > 0 && (strings.Count(l, ex[2].Host()) != 1 || !strings.Contains(l, "install k3s agent failed")) {
+			t.Errorf("failure line should name the host once and the intent: %q", l)
+		}
+	}
 	if n := strings.Count(progress.String(), "joined or updated"); n != 2 {
 		t.Errorf("the other hosts did not converge:\n%s", progress.String())
 	}

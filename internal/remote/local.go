@@ -93,13 +93,13 @@ func (l localExecutor) stage(f File) (string, error) {
 	stageDir := os.TempDir()
 	if l.root {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", fmt.Errorf("local: create %s: %w", dir, err)
+			return "", fileError(f, fmt.Errorf("create %s: %w", dir, err))
 		}
 		stageDir = dir
 	}
 	w, err := os.CreateTemp(stageDir, ".edgeline-upload-")
 	if err != nil {
-		return "", fmt.Errorf("local: stage %s: %w", f.Path, err)
+		return "", fileError(f, err)
 	}
 	_, err = io.Copy(w, f.Content)
 	if cerr := w.Close(); err == nil {
@@ -107,7 +107,12 @@ func (l localExecutor) stage(f File) (string, error) {
 	}
 	if err != nil {
 		os.Remove(w.Name())
-		return "", fmt.Errorf("local: write %s: %w", f.Path, err)
+		return "", fileError(f, err)
 	}
 	return w.Name(), nil
+}
+
+// fileError reports a failed local write of f like a failed command.
+func fileError(f File, err error) error {
+	return &CommandError{Host: "local", Intent: fileIntent(f), ExitCode: -1, Err: err}
 }

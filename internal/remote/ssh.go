@@ -475,7 +475,7 @@ func (e *sshExecutor) Upload(ctx context.Context, files ...File) error {
 		}
 		if err != nil {
 			cleanup()
-			return fmt.Errorf("%s: %s: %w", e.host, fileIntent(f), err)
+			return e.fileError(f, err)
 		}
 	}
 	if script.Len() == 0 {
@@ -486,6 +486,11 @@ func (e *sshExecutor) Upload(ctx context.Context, files ...File) error {
 		return err
 	}
 	return nil
+}
+
+// fileError reports a failed upload of f like a failed command.
+func (e *sshExecutor) fileError(f File, err error) error {
+	return &CommandError{Host: e.host, Intent: fileIntent(f), ExitCode: -1, Err: err}
 }
 
 func rootOwned(owner string) bool {
@@ -500,18 +505,17 @@ func rootOwned(owner string) bool {
 // stages next to the destination, so the final rename is atomic; other users stage in
 // /tmp and sudo moves the file into place.
 func (e *sshExecutor) stage(ctx context.Context, sc *sftp.Client, f File) (string, error) {
-	intent := fileIntent(f)
 	stage := "/tmp/.edgeline-upload-" + randomSuffix()
 	if e.user == "root" {
 		dir := path.Dir(f.Path)
 		if err := sc.MkdirAll(dir); err != nil {
-			return "", fmt.Errorf("%s: %s: create %s: %w", e.host, intent, dir, err)
+			return "", e.fileError(f, fmt.Errorf("create %s: %w", dir, err))
 		}
 		stage = path.Join(dir, "."+path.Base(f.Path)+".edgeline-"+randomSuffix())
 	}
 	w, err := sc.OpenFile(stage, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		return "", fmt.Errorf("%s: %s: create %s: %w", e.host, intent, stage, err)
+		return "", e.fileError(f, fmt.Errorf("create %s: %w", stage, err))
 	}
 	stop := context.AfterFunc(ctx, func() { w.Close() })
 	err = w.Chmod(0o600)
@@ -527,7 +531,7 @@ func (e *sshExecutor) stage(ctx context.Context, sc *sftp.Client, f File) (strin
 	}
 	if err != nil {
 		sc.Remove(stage)
-		return "", fmt.Errorf("%s: %s: copy: %w", e.host, intent, err)
+		return "", e.fileError(f, fmt.Errorf("copy: %w", err))
 	}
 	return stage, nil
 }

@@ -248,6 +248,24 @@ func TestSudo(t *testing.T) {
 		}
 	})
 
+	t.Run("passwordless sudo", func(t *testing.T) {
+		h := sshtest.Start(t, keys, sshtest.Options{User: "deploy"})
+		cfg := baseConfig(h, keys, sshtest.WriteKnownHosts(t, h))
+		cfg.User = "deploy"
+		ex := dial(t, cfg)
+		res, err := ex.Run(ctx, remote.Command{Cmd: "cat; id -u", Stdin: strings.NewReader("in\n"), Sudo: true})
+		if err != nil || string(res.Stdout) != "in\n0\n" {
+			t.Fatalf("sudo without a password: %q, %v", res.Stdout, err)
+		}
+		if err := ex.Upload(ctx, remote.File{Path: "/etc/edgeline-test/owned", Content: strings.NewReader("x"), Owner: "deploy", Mode: 0o600}); err != nil {
+			t.Fatal(err)
+		}
+		res, err = ex.Run(ctx, remote.Command{Cmd: "stat -c '%a %U' /etc/edgeline-test/owned"})
+		if err != nil || string(res.Stdout) != "600 deploy\n" {
+			t.Fatalf("upload owned by the login user: %q, %v", res.Stdout, err)
+		}
+	})
+
 	t.Run("wrong password", func(t *testing.T) {
 		cfg := cfg
 		cfg.SudoPassword = "not-the-password"

@@ -94,8 +94,8 @@ type Options struct {
 	Port int
 	// Forwarding allows TCP forwarding, for a bastion.
 	Forwarding bool
-	// User, when set, is created on the host (inside its namespace only) with Password
-	// and sudo rights that ask for the password.
+	// User, when set, is created on the host (inside its namespace only) with sudo
+	// rights: with Password, sudo asks for it; without, sudo asks for none (NOPASSWD).
 	User, Password string
 	// OwnNetwork puts the host in a new network namespace reached through a veth pair:
 	// IP is then the namespace's end of the pair and Port 22.
@@ -165,8 +165,14 @@ done
 if [ -n "$EDGELINE_SSHTEST_USER" ]; then
   u="$EDGELINE_SSHTEST_USER"
   id "$u" >/dev/null 2>&1 || useradd -m -s /bin/sh "$u"
-  printf '%s:%s\n' "$u" "$EDGELINE_SSHTEST_PASSWORD" | chpasswd
-  printf '%s ALL=(ALL:ALL) ALL\n' "$u" > "/etc/sudoers.d/edgeline-test-$u"
+  if [ -n "$EDGELINE_SSHTEST_PASSWORD" ]; then
+    printf '%s:%s\n' "$u" "$EDGELINE_SSHTEST_PASSWORD" | chpasswd
+    printf '%s ALL=(ALL:ALL) ALL\n' "$u" > "/etc/sudoers.d/edgeline-test-$u"
+  else
+    # No password at all, yet not a locked account (sshd refuses those without PAM).
+    usermod -p '*' "$u"
+    printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\n' "$u" > "/etc/sudoers.d/edgeline-test-$u"
+  fi
   chmod 0440 "/etc/sudoers.d/edgeline-test-$u"
 fi
 unset EDGELINE_SSHTEST_PASSWORD
