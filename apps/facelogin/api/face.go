@@ -14,6 +14,11 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
+// sameSampleBound is the largest distance between two enrollment samples of one person:
+// dlib's own same-person bound, looser than the login threshold because enrollment samples
+// differ on purpose (the person turns their head a little between them).
+const sameSampleBound = 0.6
+
 // Enrollment takes this many samples.
 const (
 	minSamples = 3
@@ -194,7 +199,7 @@ func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) (
 			return ds, errorf(http.StatusConflict, "duplicate", "Sample %d: %s", i, msgDuplicate)
 		}
 		for j := range ds {
-			if match.Distance(&ds[j], &f.Descriptor) > s.opts.Threshold {
+			if match.Distance(&ds[j], &f.Descriptor) > sameSampleBound {
 				s.metrics.rejects.WithLabelValues("samples_differ").Inc()
 				return ds, errorf(http.StatusUnprocessableEntity, "samples_differ", "Samples %d and %d do not show the same person; take all samples of yourself alone.", j+1, i)
 			}
