@@ -14,6 +14,7 @@ package helm
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +123,11 @@ func (r *Rendered) String() string {
 	return b.String()
 }
 
+// DefaultKubeVersion is the Kubernetes version a Render assumes when none is
+// given: the release this module's client-go belongs to (Helm's own default,
+// v1.20, fails every chart that asks for a current cluster).
+const DefaultKubeVersion = "v1.37.0"
+
 // Render renders a chart locally, without contacting a cluster. Templates
 // that call `lookup` see an empty cluster.
 type Render struct {
@@ -130,7 +136,7 @@ type Render struct {
 	// Namespace is the release namespace templates see; "default" if empty.
 	Namespace string
 	// KubeVersion is the Kubernetes version templates see (e.g. "v1.37.2");
-	// Helm's default if empty.
+	// DefaultKubeVersion if empty.
 	KubeVersion string
 	// APIVersions are extra API versions templates see as available
 	// (e.g. "gateway.networking.k8s.io/v1").
@@ -156,13 +162,11 @@ func (r *Render) Run(ch *Chart, values map[string]any) (*Rendered, error) {
 	}
 	in.IsUpgrade = r.IsUpgrade
 	in.APIVersions = r.APIVersions
-	if r.KubeVersion != "" {
-		kv, err := parseKubeVersion(r.KubeVersion)
-		if err != nil {
-			return nil, err
-		}
-		in.KubeVersion = kv
+	kv, err := parseKubeVersion(cmp.Or(r.KubeVersion, DefaultKubeVersion))
+	if err != nil {
+		return nil, err
 	}
+	in.KubeVersion = kv
 	rr, err := in.Run(ch.c, copyValues(values))
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", ch.Name(), err)
