@@ -336,6 +336,13 @@ func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.
 		if errors.Is(err, context.DeadlineExceeded) && c.Timeout > 0 {
 			err = fmt.Errorf("timed out after %s", c.Timeout)
 		}
+		// Let the session stop writing to the buffers before reading them; a connection
+		// that does not even answer the close leaves them unread.
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			return Result{ExitCode: -1}, &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Err: err}
+		}
 	}
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if err == nil {
