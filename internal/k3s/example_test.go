@@ -1,0 +1,53 @@
+package k3s_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/edgeline/edgeline/internal/k3s"
+	"github.com/edgeline/edgeline/internal/remote"
+)
+
+// A VPS becomes the server, two Pis behind a factory's jump host join as edge agents, and
+// one of them is removed again.
+func Example() {
+	ctx := context.Background()
+	install := k3s.Install{Version: "v1.33.4+k3s1"}
+
+	vps, err := remote.Dial(ctx, remote.Config{Host: "203.0.113.7", User: "root", KeyFiles: []string{"/home/ops/.ssh/id_ed25519"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer vps.Close()
+	server, err := k3s.InstallServer{Exec: vps, Log: os.Stderr, Config: k3s.ServerConfig{
+		TLSSANs:        []string{"k3s.example.com", "203.0.113.7"},
+		NodeExternalIP: "203.0.113.7",
+		FlannelBackend: k3s.FlannelWireguardNative, FlannelExternalIP: true,
+		Install: install,
+	}}.Run(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	bastion := remote.Config{Host: "bastion.berlin.example.com", User: "ops"}
+	var joins []k3s.JoinAgent
+	for _, addr := range []string{"192.168.10.21", "192.168.10.22"} {
+		pi, err := remote.Dial(ctx, remote.Config{Host: addr, User: "pi", UseAgent: true, Jump: []remote.Config{bastion}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer pi.Close()
+		joins = append(joins, k3s.JoinAgent{Exec: pi, Server: vps, ServerURL: "https://203.0.113.7:6443", Token: server.Token,
+			Config: k3s.AgentConfig{Site: "berlin", NodeExternalIP: "198.51.100.20", Install: install}})
+	}
+	results, err := k3s.JoinAll(ctx, joins, 10, os.Stdout)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	err = k3s.RemoveAgent{Server: vps, Agent: joins[1].Exec, NodeName: results[1].NodeName}.Run(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+}
