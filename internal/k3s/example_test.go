@@ -32,14 +32,15 @@ func Example() {
 
 	bastion := remote.Config{Host: "bastion.berlin.example.com", User: "ops"}
 	var joins []k3s.JoinAgent
-	for _, addr := range []string{"192.168.10.21", "192.168.10.22"} {
+	// Each Pi has a public address of its own (wireguard-native needs one per node).
+	for addr, public := range map[string]string{"192.168.10.21": "198.51.100.21", "192.168.10.22": "198.51.100.22"} {
 		pi, err := remote.Dial(ctx, remote.Config{Host: addr, User: "pi", UseAgent: true, Jump: []remote.Config{bastion}})
 		if err != nil {
 			log.Fatal(err)
 		}
 		defer pi.Close()
 		joins = append(joins, k3s.JoinAgent{Exec: pi, Server: vps, ServerURL: "https://203.0.113.7:6443", Token: server.Token,
-			Config: k3s.AgentConfig{Site: "berlin", NodeExternalIP: "198.51.100.20", Install: install}})
+			Config: k3s.AgentConfig{Site: "berlin", NodeExternalIP: public, Install: install}})
 	}
 	results, err := k3s.JoinAll(ctx, joins, 10, os.Stdout)
 	if err != nil {
