@@ -68,6 +68,9 @@ func (p Prepare) validate() error {
 	if p.KnownHostsFile == "" {
 		return errors.New("prepare edge nodes: no known_hosts file; host keys are always checked")
 	}
+	if strings.ContainsAny(p.KnownHostsFile, " \t'\"") {
+		return errors.New("prepare edge nodes: the known_hosts path contains a space or quote")
+	}
 	if _, err := os.Stat(p.KnownHostsFile); err != nil {
 		return fmt.Errorf("prepare edge nodes: %w", err)
 	}
