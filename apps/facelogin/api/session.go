@@ -51,7 +51,7 @@ func (s *Server) session(r *http.Request) (store.Session, error) {
 		}
 		return store.Session{}, store.ErrNotFound
 	}
-	if now.Sub(sess.LastSeen) > touchEvery {
+	if now.Sub(sess.LastSeen) > min(touchEvery, s.opts.IdleTimeout/10) {
 		sess.LastSeen = now
 		if err := s.st.UpdateSession(ctx, sess); err != nil {
 			return store.Session{}, fmt.Errorf("touch session: %w", err)
