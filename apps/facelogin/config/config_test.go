@@ -1,0 +1,107 @@
+package config
+
+import (
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(c *Config) // the fields that matter; nil when an error is expected
+		err  string          // part of the error
+	}{
+		{
+			name: "serve defaults",
+			args: []string{"serve"},
+			want: func(c *Config) {
+				c.Command, c.Addr, c.DataDir, c.Models = Serve, "127.0.0.1:8080", "./data", "./models"
+				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
+				c.CreateSecrets, c.InsecureCookies, c.RequirePIN = true, true, true
+				c.PublicURL = "http://127.0.0.1:8080"
+			},
+		},
+		{
+			name: "serve on a public https address keeps secure cookies",
+			args: []string{"serve", "--public-url", "https://login.example.com"},
+			want: func(c *Config) {
+				c.Command, c.Addr, c.DataDir, c.Models = Serve, "127.0.0.1:8080", "./data", "./models"
+				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
+				c.CreateSecrets, c.RequirePIN = true, true
+				c.PublicURL, c.Origins = "https://login.example.com", []string{"https://login.example.com"}
+			},
+		},
+		{
+			name: "api from the environment, flags win",
+			args: []string{"api", "--addr", "127.0.0.1:9000"},
+			env: map[string]string{"FACELOGIN_DB": "postgres://db/facelogin", "FACELOGIN_KEY_FILE": "/secret/key",
+				"FACELOGIN_PIN_PEPPER_FILE": "/secret/pepper", "FACELOGIN_ADDR": ":1", "FACELOGIN_REQUIRE_PIN": "false",
+				"FACELOGIN_DETECTOR": "cnn", "FACELOGIN_WORKERS": "3", "FACELOGIN_ORIGINS": "https://a.example, https://b.example",
+				"FACELOGIN_INSECURE_COOKIES": "true"},
+			want: func(c *Config) {
+				c.Command, c.Addr, c.Models, c.DB, c.KeyFile, c.PepperFile = API, "127.0.0.1:9000", "./models", "postgres://db/facelogin", "/secret/key", "/secret/pepper"
+				c.CNN, c.Workers, c.InsecureCookies, c.RequirePIN = true, 3, true, false
+				c.Origins = []string{"https://a.example", "https://b.example"}
+			},
+		},
+		{name: "api needs a database", args: []string{"api"}, env: map[string]string{"FACELOGIN_KEY_FILE": "k", "FACELOGIN_PIN_PEPPER_FILE": "p"},
+			err: "--db is required for `api` (e.g. postgres://"},
+		{name: "api needs the key", args: []string{"api", "--db", "postgres://x"}, err: "--key-file is required"},
+		{name: "insecure cookies only on loopback", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--insecure-cookies", "--addr", ":8081"},
+			err: "--insecure-cookies is only for a loopback --addr"},
+		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
+		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
+		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
+		{name: "idle above absolute", args: []string{"serve", "--idle-timeout", "2h", "--absolute-timeout", "1h"}, err: "idle not above absolute"},
+		{
+			name: "invite",
+			args: []string{"admin", "invite", "--email", "amy@example.com", "--name", "Amy", "--role", "admin"},
+			env:  map[string]string{"FACELOGIN_DATA_DIR": "/var/lib/facelogin"},
+			want: func(c *Config) {
+				c.Command, c.DataDir, c.Name, c.Email, c.Role = Invite, "/var/lib/facelogin", "Amy", "amy@example.com", "admin"
+				c.DB, c.KeyFile, c.CreateSecrets = "sqlite:/var/lib/facelogin/facelogin.db", "/var/lib/facelogin/descriptor.key", true
+				c.PublicURL, c.InviteTTL = "http://127.0.0.1:8080", 7*24*time.Hour
+			},
+		},
+		{name: "invite needs an e-mail", args: []string{"admin", "invite", "--name", "Amy"}, err: "--email is required for `admin invite`"},
+		{name: "invite role", args: []string{"admin", "invite", "--name", "A", "--email", "a@b.c", "--role", "root"}, err: `--role "root"`},
+		{name: "unknown command", args: []string{"deploy"}, err: `unknown command "deploy"`},
+		{name: "admin without task", args: []string{"admin"}, err: "invite or rotate-key"},
+		{name: "stray argument", args: []string{"web", "extra"}, err: `unexpected argument "extra"`},
+		{name: "web api url", args: []string{"web", "--api-url", "facelogin-api:8081"}, err: "--api-url"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Config{LogLevel: "info"}
+			if got.Command == Serve || got.Command == API {
+				want.IdleTimeout, want.AbsoluteTimeout, want.RequirePIN = 30*time.Minute, 12*time.Hour, true
+			}
+			tc.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for flag, env := range map[string]string{"data-dir": "FACELOGIN_DATA_DIR", "pin-pepper-file": "FACELOGIN_PIN_PEPPER_FILE", "api-url": "FACELOGIN_API_URL", "db": "FACELOGIN_DB"} {
+		if got := EnvName(flag); got != env {
+			t.Errorf("EnvName(%q) = %q, want %q", flag, got, env)
+		}
+	}
+}
