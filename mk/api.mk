@@ -1,0 +1,8 @@
+# Face-login recognition API (apps/facelogin/api) and the facelogin command (cmd/facelogin,
+# apps/facelogin/config, apps/facelogin/command). The api tests run the real dlib models on
+# ../shared/faces against SQLite and the PostgreSQL of EDGELINE_TEST_POSTGRES; `make test`
+# sets all three variables already.
+
+.PHONY: bench-api
+bench-api: models ## Benchmark one login frame through the api against the bare engine (docs/benchmarks.md).
+	env $(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./apps/facelogin/api
