@@ -76,6 +76,7 @@ func kubectlLog(t testing.TB, ex remote.Executor) []string {
 }
 
 func TestServerAndAgentLifecycle(t *testing.T) {
+	t.Parallel()
 	sshtest.SSHD(t)
 	th := newTestHosts(t)
 	ex := th.start(t, sshtest.Options{}, sshtest.Options{})
@@ -213,6 +214,7 @@ func TestServerAndAgentLifecycle(t *testing.T) {
 // TestOnlineInstall downloads the install script on the host from an HTTP server on
 // loopback, which stands in for the k3s download site.
 func TestOnlineInstall(t *testing.T) {
+	t.Parallel()
 	sshtest.SSHD(t)
 	th := newTestHosts(t)
 	ex := th.start(t, sshtest.Options{}, sshtest.Options{})
@@ -257,6 +259,7 @@ func TestOnlineInstall(t *testing.T) {
 }
 
 func TestJoinAll(t *testing.T) {
+	t.Parallel()
 	sshtest.SSHD(t)
 	th := newTestHosts(t)
 	ex := th.start(t, sshtest.Options{}, sshtest.Options{}, sshtest.Options{}, sshtest.Options{})

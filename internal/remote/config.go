@@ -29,8 +29,11 @@ type Config struct {
 	// passphrase belong in ssh-agent. Empty means ssh_config's IdentityFile, else
 	// ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when they exist.
 	KeyFiles []string
-	// UseAgent also offers the keys held by the ssh-agent at $SSH_AUTH_SOCK.
+	// UseAgent also offers the keys held by ssh-agent.
 	UseAgent bool
+	// AgentSocket is ssh-agent's socket; empty means ssh_config's IdentityAgent, else
+	// $SSH_AUTH_SOCK.
+	AgentSocket string
 	// KnownHostsFile verifies host keys; empty means ssh_config's UserKnownHostsFile,
 	// else ~/.ssh/known_hosts.
 	KnownHostsFile string
@@ -45,7 +48,7 @@ type Config struct {
 	TOFUOutput io.Writer
 	// Jump lists bastions to go through, first to last (like ProxyJump). Empty means
 	// ssh_config's ProxyJump. Jump hosts inherit KnownHostsFile, SSHConfigFile, KeyFiles,
-	// UseAgent, Timeout and Retries when they leave them unset.
+	// UseAgent, AgentSocket, Timeout and Retries when they leave them unset.
 	Jump []Config
 	// Timeout bounds each connection attempt (TCP connect and SSH handshake); zero
 	// means 15 seconds.
@@ -81,6 +84,7 @@ type resolved struct {
 	user         string
 	keyFiles     []string
 	useAgent     bool
+	agentSocket  string
 	knownHosts   string
 	fingerprint  string
 	tofu         bool
@@ -148,6 +152,7 @@ func (c Config) resolve() (resolved, error) {
 		port:         c.Port,
 		user:         c.User,
 		useAgent:     c.UseAgent,
+		agentSocket:  c.AgentSocket,
 		knownHosts:   c.KnownHostsFile,
 		fingerprint:  c.HostKeyFingerprint,
 		tofu:         c.TrustOnFirstUse,
@@ -208,6 +213,14 @@ func (c Config) resolve() (resolved, error) {
 	for i, k := range r.keyFiles {
 		r.keyFiles[i] = expand(k)
 	}
+	if r.agentSocket == "" {
+		if a := get("IdentityAgent"); a != "" && a != "none" && a != "SSH_AUTH_SOCK" {
+			r.agentSocket = expand(a)
+		}
+	}
+	if r.agentSocket == "" {
+		r.agentSocket = os.Getenv("SSH_AUTH_SOCK")
+	}
 	if r.knownHosts == "" {
 		if f := strings.Fields(get("UserKnownHostsFile")); len(f) > 0 {
 			r.knownHosts = expand(f[0])
@@ -256,6 +269,9 @@ func (c Config) resolve() (resolved, error) {
 			j.KeyFiles = c.KeyFiles
 		}
 		j.UseAgent = j.UseAgent || c.UseAgent
+		if j.AgentSocket == "" {
+			j.AgentSocket = c.AgentSocket
+		}
 		if j.Timeout == 0 {
 			j.Timeout = c.Timeout
 		}

@@ -187,9 +187,9 @@ func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 	var closer io.Closer
 	var ag agent.ExtendedAgent
 	if r.useAgent {
-		sock := os.Getenv("SSH_AUTH_SOCK")
+		sock := r.agentSocket
 		if sock == "" {
-			return nil, nil, errors.New("UseAgent is set but SSH_AUTH_SOCK is not: start ssh-agent and add your key with ssh-add")
+			return nil, nil, errors.New("UseAgent is set but no agent socket is known (SSH_AUTH_SOCK is empty): start ssh-agent and add your key with ssh-add, or set AgentSocket")
 		}
 		conn, err := net.Dial("unix", sock)
 		if err != nil {

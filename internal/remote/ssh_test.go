@@ -44,6 +44,7 @@ func baseConfig(h *sshtest.Host, keys *sshtest.Keys, knownHosts string) remote.C
 }
 
 func TestRunUploadAndFailure(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	h := sshtest.Start(t, keys, sshtest.Options{})
 	ex := dial(t, baseConfig(h, keys, sshtest.WriteKnownHosts(t, h)))
@@ -115,6 +116,7 @@ func TestRunUploadAndFailure(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	h := sshtest.Start(t, keys, sshtest.Options{})
 	ex := dial(t, baseConfig(h, keys, sshtest.WriteKnownHosts(t, h)))
@@ -129,6 +131,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestKeyTypes(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	h := sshtest.Start(t, keys, sshtest.Options{})
 	kh := sshtest.WriteKnownHosts(t, h)
@@ -148,11 +151,10 @@ func TestKeyTypes(t *testing.T) {
 	})
 
 	t.Run("agent", func(t *testing.T) {
-		sock := startAgent(t, keys.ED25519)
-		t.Setenv("SSH_AUTH_SOCK", sock)
 		cfg := baseConfig(h, keys, kh)
 		cfg.KeyFiles = nil
 		cfg.UseAgent = true
+		cfg.AgentSocket = startAgent(t, keys.ED25519)
 		ex := dial(t, cfg)
 		if _, err := ex.Run(context.Background(), remote.Command{Cmd: "true"}); err != nil {
 			t.Fatal(err)
@@ -197,6 +199,7 @@ func startAgent(t *testing.T, key string) string {
 }
 
 func TestSudo(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	const password = "s3cret-Pa55word"
 	h := sshtest.Start(t, keys, sshtest.Options{User: "edgeline", Password: password})
@@ -278,6 +281,7 @@ func TestSudo(t *testing.T) {
 }
 
 func TestHostKeys(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	h := sshtest.Start(t, keys, sshtest.Options{})
 	other := sshtest.Start(t, keys, sshtest.Options{})
@@ -360,6 +364,7 @@ func TestHostKeys(t *testing.T) {
 }
 
 func TestProxyJump(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	// The bastion lives in its own network namespace, reached over a veth pair; the
 	// target listens on that namespace's loopback, so only the bastion can reach it.
@@ -412,6 +417,7 @@ func TestProxyJump(t *testing.T) {
 }
 
 func TestSSHConfigFile(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	h := sshtest.Start(t, keys, sshtest.Options{Port: 2022})
 	kh := sshtest.WriteKnownHosts(t, h)
@@ -438,6 +444,7 @@ func TestSSHConfigFile(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
+	t.Parallel()
 	keys := sshtest.NewKeys(t)
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(kh, nil, 0o600)
@@ -517,6 +524,7 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		cfg  remote.Config
