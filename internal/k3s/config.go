@@ -108,7 +108,8 @@ type ServerConfig struct {
 	// Disable lists packaged components not to deploy (traefik, servicelb, ...).
 	Disable []string
 	// APIServerURL is the API address written into the returned kubeconfig; empty means
-	// https://FIRST-TLS-SAN:6443 (or the node's external IP).
+	// https://FIRST-TLS-SAN:6443 (skipping wildcards), else the node's external IP, else
+	// the address SSH reached.
 	APIServerURL string
 	// Install says where k3s comes from.
 	Install Install

@@ -379,9 +379,14 @@ func apiServerURL(c ServerConfig, host string) string {
 		return c.APIServerURL
 	}
 	h := ""
+	for _, san := range c.TLSSANs {
+		if !strings.HasPrefix(san, "*.") {
+			h = san
+			break
+		}
+	}
 	switch {
-	case len(c.TLSSANs) > 0:
-		h = c.TLSSANs[0]
+	case h != "":
 	case c.NodeExternalIP != "":
 		h, _, _ = strings.Cut(c.NodeExternalIP, ",")
 	default:
