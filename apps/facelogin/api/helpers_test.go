@@ -45,7 +45,7 @@ var (
 )
 
 // realEngine returns the face engine on the real dlib models, loaded once per test binary.
-func realEngine(t *testing.T) *face.Engine {
+func realEngine(t testing.TB) *face.Engine {
 	t.Helper()
 	dir := os.Getenv("EDGELINE_MODELS")
 	if dir == "" {
@@ -60,7 +60,7 @@ func realEngine(t *testing.T) *face.Engine {
 
 // photo returns person's n-th photo from EDGELINE_FACES as an RGB JPEG, the tight 150×150
 // crop padded with a 75 px grey border as a camera would show a face.
-func photo(t *testing.T, person string, n int) []byte {
+func photo(t testing.TB, person string, n int) []byte {
 	t.Helper()
 	dir := os.Getenv("EDGELINE_FACES")
 	if dir == "" {
@@ -173,7 +173,7 @@ type secrets struct {
 	pepper []byte
 }
 
-func newSecrets(t *testing.T) secrets {
+func newSecrets(t testing.TB) secrets {
 	t.Helper()
 	k, err := seal.Generate()
 	if err != nil {
