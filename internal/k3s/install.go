@@ -239,8 +239,7 @@ func nodeMetaChanged(s state, labels map[string]string, taints []string) bool {
 func applyNodeMeta(ctx context.Context, server remote.Executor, node string, had state, labels map[string]string, taints []string) error {
 	var b strings.Builder
 	n := remote.Quote(node)
-	fmt.Fprintf(&b, "set -e\ni=0\nuntil k3s kubectl get node %s >/dev/null 2>&1; do\n", n)
-	fmt.Fprintf(&b, "  i=$((i+1)); if [ $i -ge 90 ]; then echo \"node %s did not register with the server within 3 minutes\" >&2; exit 1; fi\n  sleep 2\ndone\n", node)
+	b.WriteString("set -e\n")
 	var args []string
 	for _, kv := range labelList(labels, func(string) bool { return true }) {
 		args = append(args, remote.Quote(kv))
@@ -253,9 +252,20 @@ func applyNodeMeta(ctx context.Context, server remote.Executor, node string, had
 	}
 	sort.Strings(gone)
 	args = append(args, gone...)
+	// A freshly installed agent registers within seconds: retry the first call while the
+	// node is not found. Every kubectl call costs the server a process start, so the
+	// label call doubles as the wait.
+	first := fmt.Sprintf("k3s kubectl get node %s -o name", n)
 	if len(args) > 0 {
-		fmt.Fprintf(&b, "k3s kubectl label node %s --overwrite %s\n", n, strings.Join(args, " "))
+		first = fmt.Sprintf("k3s kubectl label node %s --overwrite %s", n, strings.Join(args, " "))
 	}
+	fmt.Fprintf(&b, `i=0
+until out=$(%s 2>&1); do
+  case "$out" in *NotFound*|*"not found"*) ;; *) echo "$out" >&2; exit 1 ;; esac
+  i=$((i+1)); if [ $i -ge 90 ]; then echo "node %s did not register with the server within 3 minutes" >&2; exit 1; fi
+  sleep 2
+done
+`, first, node)
 	want := map[string]bool{}
 	if len(taints) > 0 {
 		var ts []string

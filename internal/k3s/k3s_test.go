@@ -246,8 +246,13 @@ func TestOnlineInstall(t *testing.T) {
 	}
 	j := JoinAgent{Exec: pi, Server: srv, ServerURL: "https://203.0.113.7:6443", Token: sres.Token,
 		Config: AgentConfig{NodeName: "pi-1", Site: "berlin", Install: in}}
+	// The node registers a moment after the install: labelling waits for it.
+	run(t, srv, "mkdir -p /var/lib/k3s-standin/unregistered && touch /var/lib/k3s-standin/unregistered/pi-1")
 	if _, err := j.Run(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if n := strings.Count(strings.Join(kubectlLog(t, srv), "\n"), "kubectl label node pi-1"); n != 2 {
+		t.Errorf("label calls = %d, want 2 (one while the node was missing, one after)", n)
 	}
 	golden(t, "host/online-agent-install.txt", []byte(run(t, pi, "cat /var/lib/k3s-standin/install.last")))
 	if got := run(t, pi, "sha256sum "+BinaryPath+" | cut -c1-64"); strings.TrimSpace(got) != sha256Hex(binary) {
