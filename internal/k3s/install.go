@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgeline/edgeline/internal/remote"
@@ -127,17 +128,31 @@ func newPlan(role string, config []byte, in Install, labels map[string]string, t
 	return p, nil
 }
 
+// sums caches file hashes by path, size and modification time: a fan-out to many agents
+// hashes the (large) k3s binary once, not once per agent.
+var sums sync.Map
+
 func fileSum(name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", name, fi.Size(), fi.ModTime().UnixNano())
+	if s, ok := sums.Load(key); ok {
+		return s.(string), nil
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", name, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := hex.EncodeToString(h.Sum(nil))
+	sums.Store(key, sum)
+	return sum, nil
 }
 
 // hostInfo is what one probe learns about a host.
