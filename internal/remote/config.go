@@ -108,6 +108,9 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.Host, " \t\n@/") {
 		return fmt.Errorf("ssh config: host %q is not a host name or address (put the user in User, the port in Port)", c.Host)
 	}
+	if strings.Contains(c.Host, ":") && net.ParseIP(strings.Trim(c.Host, "[]")) == nil {
+		return fmt.Errorf("ssh config: host %q contains a colon; put the port in Port", c.Host)
+	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("ssh config: port %d for %s is out of range", c.Port, c.Host)
 	}

@@ -533,6 +533,7 @@ func TestConfigValidate(t *testing.T) {
 		{"empty host", remote.Config{}, "Host is empty"},
 		{"user in host", remote.Config{Host: "pi@10.0.0.2"}, "not a host name"},
 		{"port", remote.Config{Host: "h", Port: 70000}, "out of range"},
+		{"port in host", remote.Config{Host: "h:2222"}, "put the port in Port"},
 		{"fingerprint", remote.Config{Host: "h", HostKeyFingerprint: "MD5:aa"}, "not a SHA256 fingerprint"},
 		{"pin and tofu", remote.Config{Host: "h", HostKeyFingerprint: "SHA256:" + strings.Repeat("A", 43), TrustOnFirstUse: true}, "set only one"},
 		{"jump", remote.Config{Host: "h", Jump: []remote.Config{{}}}, "jump host 1 of h"},
