@@ -151,7 +151,7 @@ func (c Config) resolve() (resolved, error) {
 	}
 	r := resolved{
 		alias:        c.Host,
-		hostName:     c.Host,
+		hostName:     strings.Trim(c.Host, "[]"),
 		port:         c.Port,
 		user:         c.User,
 		useAgent:     c.UseAgent,
