@@ -46,9 +46,7 @@ func SSHD(t testing.TB) string {
 type Keys struct {
 	// ED25519 and RSA are private key files (OpenSSH format, unencrypted).
 	ED25519, RSA string
-	// Signers are the same keys, parsed.
-	ED25519Signer, RSASigner ssh.Signer
-	authorized               []byte
+	authorized   []byte
 }
 
 // NewKeys makes an ed25519 and an RSA client key in a temporary directory.
@@ -67,8 +65,7 @@ func NewKeys(t testing.TB) *Keys {
 	for _, kk := range []struct {
 		file string
 		key  any
-		s    *ssh.Signer
-	}{{k.ED25519, edPriv, &k.ED25519Signer}, {k.RSA, rsaPriv, &k.RSASigner}} {
+	}{{k.ED25519, edPriv}, {k.RSA, rsaPriv}} {
 		blk, err := ssh.MarshalPrivateKey(kk.key, "edgeline test")
 		if err != nil {
 			t.Fatal(err)
@@ -80,7 +77,6 @@ func NewKeys(t testing.TB) *Keys {
 		if err != nil {
 			t.Fatal(err)
 		}
-		*kk.s = s
 		k.authorized = append(k.authorized, ssh.MarshalAuthorizedKey(s.PublicKey())...)
 	}
 	return k
@@ -119,8 +115,6 @@ type Host struct {
 	Dir string
 	// PID is sshd's process id.
 	PID int
-
-	cmd *exec.Cmd
 }
 
 // KnownHostsLine is the known_hosts line for the host.
@@ -318,7 +312,7 @@ Subsystem sftp internal-sftp
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start sshd: %w", err)
 	}
-	h.cmd, h.PID = cmd, cmd.Process.Pid
+	h.PID = cmd.Process.Pid
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
