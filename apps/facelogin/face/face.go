@@ -30,7 +30,7 @@ var ModelFiles = []string{
 const (
 	DefaultMaxBytes      = 8 << 20    // bytes of an encoded frame
 	DefaultMaxPixels     = 12_000_000 // width × height
-	DefaultMinFaceSize   = 80         // px, the smallest face dlib's HOG detector finds
+	DefaultMinFaceSize   = 100        // px; HOG finds faces from ≈ 80 px, descriptors want more
 	DefaultMinBrightness = 40         // mean luma 0–255 of the face box
 )
 
@@ -142,7 +142,9 @@ func (e *Engine) Close() error {
 
 // Analyze finds exactly one face in frame (JPEG or PNG, colour or grey) and returns its
 // descriptor. A frame that cannot give one is rejected with a *Error; other errors
-// (cancellation, a closed engine, a dlib failure) are the server's.
+// (cancellation, a closed engine, a dlib failure) are the server's. When the face is
+// rejected as too small or too dark, the returned Face still tells where it is and how
+// bright it is.
 func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
 	f, rerr := decode(data, e.lim)
 	if rerr != nil {

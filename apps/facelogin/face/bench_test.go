@@ -1,0 +1,199 @@
+package face
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goface "github.com/Kagami/go-face"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+)
+
+// benchFrame is a 640×480 colour JPEG with one face: a photo of ../shared/faces at twice
+// its size on a plain wall, made in memory.
+func benchFrame(b *testing.B) []byte {
+	return inFrame(decodeImage(b, personPhoto(b, "amy", 1)), 640, 480, 2, warm)
+}
+
+// BenchmarkFrame compares, frame by frame, the service path (Analyze: check, decode,
+// convert, detect, describe, measure brightness; then a 1:N search over 1 000 people) with
+// a bare go-face Recognize of the same JPEG on a recognizer of its own, and reports the
+// ratio of their times. The "png" case sends the same frame as PNG, which Analyze must
+// convert to JPEG for dlib, against the bare Recognize of the JPEG.
+func BenchmarkFrame(b *testing.B) {
+	dir := modelsDir(b)
+	jpg := benchFrame(b)
+	frames := map[string][]byte{"jpeg": jpg, "png": encodePNG(b, decodeImage(b, jpg))}
+	e, err := New(Options{ModelsDir: dir, Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	bare, err := goface.NewRecognizer(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bare.Close()
+	ix := match.NewIndex(match.DefaultThreshold, match.DefaultMargin)
+	for id := range match.UserID(1000) {
+		var d match.Descriptor
+		for i := range d {
+			d[i] = float32(int(id)*(i+1)%97) / 400
+		}
+		ix.Set(id, []match.Descriptor{d})
+	}
+	ctx := context.Background()
+	for _, format := range []string{"jpeg", "png"} {
+		b.Run(format, func(b *testing.B) {
+			frame := frames[format]
+			var service, plain time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				f, err := e.Analyze(ctx, frame)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ix.Search(f.Descriptor)
+				t1 := time.Now()
+				faces, err := bare.Recognize(jpg)
+				if err != nil || len(faces) != 1 {
+					b.Fatalf("bare Recognize: %d faces, %v", len(faces), err)
+				}
+				service, plain = service+t1.Sub(t0), plain+time.Since(t1)
+			}
+			b.ReportMetric(float64(service.Milliseconds())/float64(b.N), "service-ms")
+			b.ReportMetric(float64(plain.Milliseconds())/float64(b.N), "bare-ms")
+			b.ReportMetric(float64(service)/float64(plain), "service/bare")
+		})
+	}
+}
+
+// BenchmarkWorkers measures throughput with one and with two recognizers, four goroutines
+// feeding 640×480 frames, alternating between the two engines on every iteration so both
+// see the same machine load, and reports frames per second and the ratio.
+func BenchmarkWorkers(b *testing.B) {
+	dir := modelsDir(b)
+	frame := benchFrame(b)
+	var engines [2]*Engine
+	for i := range engines {
+		e, err := New(Options{ModelsDir: dir, Workers: i + 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		engines[i] = e
+	}
+	const frames = 8
+	var took [2]time.Duration
+	for b.Loop() {
+		for i, e := range engines {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for g := range 4 {
+				wg.Go(func() {
+					for range frames / 4 {
+						if _, err := e.Analyze(context.Background(), frame); err != nil {
+							b.Errorf("goroutine %d: %v", g, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			took[i] += time.Since(start)
+		}
+	}
+	fps := func(d time.Duration) float64 { return float64(frames*b.N) / d.Seconds() }
+	b.ReportMetric(fps(took[0]), "fps-1worker")
+	b.ReportMetric(fps(took[1]), "fps-2workers")
+	b.ReportMetric(fps(took[1])/fps(took[0]), "speedup")
+}
+
+// BenchmarkRSS starts this test binary again as a process that loads the models (with one
+// and with two workers) and reports its resident memory right after New ("RSS-MB") and
+// after every worker has analysed a 640×480 frame ("warm-RSS-MB": dlib allocates its
+// network's buffers on first use).
+func BenchmarkRSS(b *testing.B) {
+	dir := modelsDir(b)
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			var kb, warm int
+			for b.Loop() {
+				cmd := exec.Command(os.Args[0], "-test.run=^TestRSSChild$")
+				cmd.Env = append(os.Environ(), "EDGELINE_MODELS="+dir, "FACE_RSS_CHILD="+strconv.Itoa(workers))
+				out, err := cmd.Output()
+				if err != nil {
+					b.Fatalf("%v: %s", err, out)
+				}
+				for line := range strings.Lines(string(out)) {
+					if v, ok := strings.CutPrefix(line, "VmRSS-kB "); ok {
+						kb, _ = strconv.Atoi(strings.TrimSpace(v))
+					}
+					if v, ok := strings.CutPrefix(line, "warm-VmRSS-kB "); ok {
+						warm, _ = strconv.Atoi(strings.TrimSpace(v))
+					}
+				}
+			}
+			if kb == 0 || warm == 0 {
+				b.Fatal("the child reported no VmRSS")
+			}
+			b.ReportMetric(float64(kb)/1024, "RSS-MB")
+			b.ReportMetric(float64(warm)/1024, "warm-RSS-MB")
+		})
+	}
+}
+
+// TestRSSChild is BenchmarkRSS's child process; it is skipped unless FACE_RSS_CHILD is set.
+func TestRSSChild(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("FACE_RSS_CHILD"))
+	if n == 0 {
+		t.Skip("the child process of BenchmarkRSS (run go test -bench RSS)")
+	}
+	e, err := New(Options{ModelsDir: modelsDir(t), Workers: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	fmt.Printf("VmRSS-kB %d\n", vmRSS(t))
+	frame := inFrame(decodeImage(t, personPhoto(t, "amy", 1)), 640, 480, 2, warm)
+	// Take every recognizer out of the pool so that each one analyses a frame.
+	recs := make([]*goface.Recognizer, n)
+	for i := range recs {
+		recs[i] = <-e.pool
+		if faces, err := recs[i].Recognize(frame); err != nil || len(faces) != 1 {
+			t.Fatalf("recognizer %d: %d faces, %v", i, len(faces), err)
+		}
+	}
+	for _, rec := range recs {
+		e.pool <- rec
+	}
+	fmt.Printf("warm-VmRSS-kB %d\n", vmRSS(t))
+}
+
+// vmRSS reads this process's resident set size in kB from /proc/self/status.
+func vmRSS(t testing.TB) int {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}

@@ -1,0 +1,225 @@
+package face
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"testing"
+)
+
+// testLimits are small enough that the fuzzer meets them.
+var testLimits = limits{maxBytes: 1 << 20, maxPixels: 1 << 20}
+
+func encodeJPEG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func encodePNG(t testing.TB, img image.Image) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// gradient is a small test picture.
+func gradient(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(x + y), 255})
+		}
+	}
+	return img
+}
+
+// pngHeader returns a PNG whose IHDR claims w×h pixels, followed by the chunks of body (an
+// encoded PNG whose own IHDR is skipped), so the header lies about the real data.
+func pngHeader(w, h uint32, body []byte) []byte {
+	var out bytes.Buffer
+	out.Write(pngMagic)
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 0 // 8-bit grey
+	writeChunk(&out, "IHDR", ihdr)
+	if body != nil {
+		out.Write(body[8+25:]) // skip magic and the 25-byte IHDR chunk
+	}
+	return out.Bytes()
+}
+
+func writeChunk(w *bytes.Buffer, typ string, data []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+	w.Write(n[:])
+	crc := crc32.NewIEEE()
+	crc.Write([]byte(typ))
+	crc.Write(data)
+	w.WriteString(typ)
+	w.Write(data)
+	binary.BigEndian.PutUint32(n[:], crc.Sum32())
+	w.Write(n[:])
+}
+
+// pngBomb is a valid, tiny PNG of a huge all-black image: zlib squeezes its pixels ≈ 1000:1.
+func pngBomb(t testing.TB, w, h int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestCompression}
+	if err := enc.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// jpegHeader50MP is the first bytes of a 8660×5776 (50 MP) JPEG: every segment up to the
+// start of the scan, and none of the compressed data.
+func jpegHeader50MP(t testing.TB) []byte {
+	t.Helper()
+	small := encodeJPEG(t, gradient(16, 16))
+	sof := bytes.Index(small, []byte{0xff, 0xc0})
+	sos := bytes.Index(small, []byte{0xff, 0xda})
+	if sof < 0 || sos < 0 {
+		t.Fatal("no SOF0 or SOS in encoded JPEG")
+	}
+	out := bytes.Clone(small[:sos+2+int(binary.BigEndian.Uint16(small[sos+2:]))])
+	binary.BigEndian.PutUint16(out[sof+5:], 5776)
+	binary.BigEndian.PutUint16(out[sof+7:], 8660)
+	return out
+}
+
+func TestDecodeRejects(t *testing.T) {
+	good := encodeJPEG(t, gradient(500, 400))
+	goodPNG := encodePNG(t, gradient(64, 64))
+	corruptPNG := bytes.Clone(goodPNG)
+	corruptPNG[len(corruptPNG)/2] ^= 0xff // breaks the IDAT checksum
+	var gifBuf bytes.Buffer
+	if err := gif.Encode(&gifBuf, gradient(8, 8), nil); err != nil {
+		t.Fatal(err)
+	}
+	bomb := pngBomb(t, 8000, 8000) // 64 MP in ≈ 60 KB
+	tests := []struct {
+		name string
+		data []byte
+		want Reason
+	}{
+		{"zero bytes", nil, BadImage},
+		{"truncated JPEG", good[:len(good)/2], BadImage},
+		{"JPEG header only", good[:20], BadImage},
+		{"corrupt PNG", corruptPNG, BadImage},
+		{"PNG without data", pngHeader(64, 64, nil), BadImage},
+		{"PNG bomb", bomb, TooLarge},
+		{"50 MP JPEG header", jpegHeader50MP(t), TooLarge},
+		{"over the byte cap", append(bytes.Clone(good), make([]byte, testLimits.maxBytes)...), TooLarge},
+		{"GIF", gifBuf.Bytes(), UnsupportedFormat},
+		{"text", []byte("hello, this is not an image"), UnsupportedFormat},
+		{"BMP", []byte("BM\x36\x00\x00\x00\x00\x00\x00\x00\x36\x00\x00\x00"), UnsupportedFormat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decode(tt.data, testLimits)
+			if err == nil {
+				t.Fatalf("decode accepted %s", tt.name)
+			}
+			if err.Reason != tt.want {
+				t.Fatalf("reason %q (%v), want %q", err.Reason, err, tt.want)
+			}
+			if err.Msg == "" || err.Reason.Status() < 400 || err.Reason.Status() > 499 {
+				t.Fatalf("error %#v: want a message and a 4xx status", err)
+			}
+		})
+	}
+	if len(bomb) > 200<<10 {
+		t.Errorf("PNG bomb is %d bytes; the test wants one that is small on the wire", len(bomb))
+	}
+}
+
+func TestDecodeConverts(t *testing.T) {
+	grey := image.NewGray(image.Rect(0, 0, 150, 150))
+	for i := range grey.Pix {
+		grey.Pix[i] = 90
+	}
+	big := gradient(640, 480)
+	tests := []struct {
+		name        string
+		data        []byte
+		passthrough bool
+		border      int
+		light       float64
+	}{
+		{"grey PNG crop gets a border", encodePNG(t, grey), false, 75, 90},
+		{"grey JPEG is converted to RGB", encodeJPEG(t, image.NewGray(image.Rect(0, 0, 640, 480))), false, 0, 0},
+		{"RGB JPEG frame goes through", encodeJPEG(t, big), true, 0, -1},
+		{"RGBA PNG frame is converted", encodePNG(t, big), false, 0, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := decode(tt.data, testLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.passthrough != tt.passthrough {
+				t.Errorf("passthrough %v, want %v", f.passthrough, tt.passthrough)
+			}
+			if f.offset != image.Pt(tt.border, tt.border) {
+				t.Errorf("offset %v, want a border of %d", f.offset, tt.border)
+			}
+			// What dlib gets must be a 3-component (RGB) JPEG of the padded size.
+			img, err2 := jpeg.Decode(bytes.NewReader(f.jpeg))
+			if err2 != nil {
+				t.Fatal(err2)
+			}
+			if _, ok := img.(*image.YCbCr); !ok {
+				t.Errorf("dlib gets a %T JPEG, want YCbCr (RGB)", img)
+			}
+			want := f.bounds.Inset(-tt.border).Size()
+			if got := img.Bounds().Size(); got != want {
+				t.Errorf("dlib image %v, want %v", got, want)
+			}
+			if tt.light >= 0 {
+				if got := brightness(f.src, f.bounds); got < tt.light-1 || got > tt.light+1 {
+					t.Errorf("brightness %.1f, want %.0f", got, tt.light)
+				}
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(encodeJPEG(f, gradient(32, 24)))
+	f.Add(encodePNG(f, gradient(20, 30)))
+	f.Add(encodePNG(f, image.NewGray(image.Rect(0, 0, 40, 40))))
+	f.Add(jpegHeader50MP(f))
+	f.Add(pngHeader(1<<20, 1<<20, nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := decode(data, testLimits)
+		if err != nil {
+			if err.Reason.Status()/100 != 4 || err.Msg == "" {
+				t.Fatalf("rejection without a 4xx reason and message: %#v", err)
+			}
+			return
+		}
+		if int64(len(data)) > testLimits.maxBytes {
+			t.Fatalf("accepted %d bytes over the %d cap", len(data), testLimits.maxBytes)
+		}
+		if px := fr.bounds.Dx() * fr.bounds.Dy(); px > testLimits.maxPixels || px == 0 {
+			t.Fatalf("accepted a %v image against a cap of %d pixels", fr.bounds, testLimits.maxPixels)
+		}
+		if !bytes.HasPrefix(fr.jpeg, jpegMagic) {
+			t.Fatal("dlib would get something other than a JPEG")
+		}
+	})
+}

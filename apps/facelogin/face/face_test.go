@@ -1,0 +1,303 @@
+package face
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/gif"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+)
+
+// People are the eight people of ../shared/faces, five photos each.
+var people = []string{"amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"}
+
+var (
+	sharedOnce sync.Once
+	shared     *Engine
+	sharedErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	os.Exit(code)
+}
+
+// modelsDir returns the dlib models directory or skips the test.
+func modelsDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("EDGELINE_MODELS")
+	if dir == "" {
+		t.Skip("needs the dlib models: set EDGELINE_MODELS to their directory (run make test, which does)")
+	}
+	return dir
+}
+
+// facesDir returns ../shared/faces or skips the test.
+func facesDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("EDGELINE_FACES")
+	if dir == "" {
+		t.Skip("needs the photos of ../shared/faces: set EDGELINE_FACES (run make test, which does when the folder exists)")
+	}
+	return dir
+}
+
+// engine returns an Engine shared by the tests, with the default options and two workers.
+func engine(t testing.TB) *Engine {
+	t.Helper()
+	dir := modelsDir(t)
+	sharedOnce.Do(func() { shared, sharedErr = New(Options{ModelsDir: dir, Workers: 2}) })
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+// variant returns an engine sharing e's recognizers with other options.
+func variant(e *Engine, edit func(*Options)) *Engine {
+	v := &Engine{opts: e.opts, lim: e.lim, pool: e.pool, closed: e.closed}
+	edit(&v.opts)
+	return v
+}
+
+func readPhoto(t testing.TB, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(facesDir(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func personPhoto(t testing.TB, name string, n int) []byte {
+	return readPhoto(t, fmt.Sprintf("people/%s/%s%d.png", name, name, n))
+}
+
+func decodeImage(t testing.TB, b []byte) image.Image {
+	t.Helper()
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// inFrame draws photo, scaled, at the centre of a w×h colour frame with a plain background,
+// like a webcam picture of someone in front of a wall. tint, if not nil, recolours the photo.
+func inFrame(photo image.Image, w, h int, scale float64, tint func(color.Color) color.Color) []byte {
+	frame := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(frame, frame.Bounds(), image.NewUniform(color.RGBA{170, 160, 140, 255}), image.Point{}, draw.Src)
+	pb := photo.Bounds()
+	sw, sh := int(float64(pb.Dx())*scale), int(float64(pb.Dy())*scale)
+	at := image.Pt((w-sw)/2, (h-sh)/2)
+	for y := range sh {
+		for x := range sw {
+			c := photo.At(pb.Min.X+int(float64(x)/scale), pb.Min.Y+int(float64(y)/scale))
+			if tint != nil {
+				c = tint(c)
+			}
+			frame.Set(at.X+x, at.Y+y, c)
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, frame, &jpeg.Options{Quality: 90}); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}
+
+// warm gives a grey pixel a skin-like colour, so a grey photo becomes a colour one.
+func warm(c color.Color) color.Color {
+	g := color.GrayModel.Convert(c).(color.Gray).Y
+	return color.RGBA{uint8(min(255, int(g)*11/10)), g, uint8(int(g) * 85 / 100), 255}
+}
+
+func analyze(t testing.TB, e *Engine, frame []byte) Face {
+	t.Helper()
+	f, err := e.Analyze(context.Background(), frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func wantReason(t *testing.T, err error, want Reason) {
+	t.Helper()
+	var fe *Error
+	if !errors.As(err, &fe) {
+		t.Fatalf("got %v, want a *face.Error with reason %q", err, want)
+	}
+	if fe.Reason != want {
+		t.Fatalf("reason %q (%v), want %q", fe.Reason, fe, want)
+	}
+}
+
+// TestAnalyzePeople finds one face in every photo of ../shared/faces and checks that the
+// nearest enrolled person of each fifth photo, among everyone's first four, is its own.
+func TestAnalyzePeople(t *testing.T) {
+	e := engine(t)
+	facesDir(t)
+	ix := match.NewIndex(match.DefaultThreshold, match.DefaultMargin)
+	probes := map[match.UserID]match.Descriptor{}
+	for i, name := range people {
+		var enrolled []match.Descriptor
+		for n := 1; n <= 5; n++ {
+			f := analyze(t, e, personPhoto(t, name, n))
+			if !f.Box.In(f.Frame) || f.Frame != image.Rect(0, 0, 150, 150) {
+				t.Errorf("%s%d: box %v not inside frame %v", name, n, f.Box, f.Frame)
+			}
+			t.Logf("%s%d: box %v (%d px), brightness %.0f", name, n, f.Box, f.Box.Dx(), f.Brightness)
+			if n < 5 {
+				enrolled = append(enrolled, f.Descriptor)
+			} else {
+				probes[match.UserID(i+1)] = f.Descriptor
+			}
+		}
+		ix.Set(match.UserID(i+1), enrolled)
+	}
+	for id, d := range probes {
+		if r := ix.Search(d); r.ID != id {
+			t.Errorf("%s5: nearest person is %s (%.3f), want %s", people[id-1], people[r.ID-1], r.Distance, people[id-1])
+		}
+	}
+}
+
+// TestAnalyzeFormats finds the same face in a grey PNG crop, a grey JPEG, a colour PNG and
+// a 640×480 colour JPEG frame made from it.
+func TestAnalyzeFormats(t *testing.T) {
+	e := engine(t)
+	crop := personPhoto(t, "amy", 1)
+	ref := analyze(t, e, crop)
+	photo := decodeImage(t, crop)
+	colourFrame := inFrame(photo, 640, 480, 2, warm)
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"grey JPEG crop", encodeJPEG(t, photo)},
+		{"colour PNG crop", encodePNG(t, decodeImage(t, inFrame(photo, 150, 150, 1, warm)))},
+		{"colour JPEG 640x480 frame", colourFrame},
+		{"grey PNG 640x480 frame", encodePNG(t, toGray(decodeImage(t, colourFrame)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := analyze(t, e, tt.frame)
+			if d := match.Distance(&ref.Descriptor, &f.Descriptor); d > match.DefaultThreshold {
+				t.Errorf("distance to the grey PNG's descriptor is %.3f, over the threshold %.2f", d, match.DefaultThreshold)
+			}
+			if !f.Box.In(f.Frame) || f.Box.Dx() < e.opts.MinFaceSize {
+				t.Errorf("box %v in frame %v", f.Box, f.Frame)
+			}
+		})
+	}
+}
+
+func toGray(img image.Image) *image.Gray {
+	g := image.NewGray(img.Bounds())
+	draw.Draw(g, g.Bounds(), img, img.Bounds().Min, draw.Src)
+	return g
+}
+
+// TestAnalyzeRejects checks each rejection reason on a real frame through the real models.
+func TestAnalyzeRejects(t *testing.T) {
+	e := engine(t)
+	photo := decodeImage(t, personPhoto(t, "amy", 2))
+	dark := func(c color.Color) color.Color {
+		r, g, b, _ := c.RGBA()
+		return color.RGBA{uint8(r >> 8 / 6), uint8(g >> 8 / 6), uint8(b >> 8 / 6), 255}
+	}
+	var gifBuf bytes.Buffer
+	if err := gif.Encode(&gifBuf, photo, nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		frame []byte
+		want  Reason
+	}{
+		{"empty wall", encodeJPEG(t, gradient(640, 480)), NoFace},
+		{"face far away", inFrame(photo, 640, 480, 0.7, warm), TooSmall},
+		{"face in the dark", inFrame(photo, 640, 480, 2, dark), TooDark},
+		{"zero bytes", nil, BadImage},
+		{"GIF", gifBuf.Bytes(), UnsupportedFormat},
+	}
+	for i := 1; i <= 5; i++ {
+		tests = append(tests, struct {
+			name  string
+			frame []byte
+			want  Reason
+		}{fmt.Sprintf("group photo bbt%d", i), readPhoto(t, fmt.Sprintf("groups/bbt%d.jpg", i)), ManyFaces})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := e.Analyze(context.Background(), tt.frame)
+			wantReason(t, err, tt.want)
+			t.Logf("%v: box %v brightness %.0f", err, f.Box, f.Brightness)
+		})
+	}
+}
+
+// TestAnalyzeConcurrent runs many analyses at once over the two recognizers and checks each
+// gives the descriptor a lone analysis of the same photo gives.
+func TestAnalyzeConcurrent(t *testing.T) {
+	e := engine(t)
+	photos := make([][]byte, len(people))
+	want := make([]match.Descriptor, len(people))
+	for i, name := range people {
+		photos[i] = personPhoto(t, name, 3)
+		want[i] = analyze(t, e, photos[i]).Descriptor
+	}
+	var wg sync.WaitGroup
+	for g := range 12 {
+		wg.Go(func() {
+			for k := range 2 {
+				i := (g + k) % len(people)
+				f, err := e.Analyze(context.Background(), photos[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if f.Descriptor != want[i] {
+					t.Errorf("goroutine %d: %s's descriptor differs from the lone analysis (distance %.4f)", g, people[i], match.Distance(&f.Descriptor, &want[i]))
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestClose checks that a closed engine refuses work instead of blocking or crashing.
+func TestClose(t *testing.T) {
+	e, err := New(Options{ModelsDir: modelsDir(t), Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if _, err := e.Analyze(context.Background(), encodeJPEG(t, gradient(640, 480))); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Analyze after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestNewMissingModels(t *testing.T) {
+	_, err := New(Options{ModelsDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "make models") {
+		t.Fatalf("New on an empty directory: %v, want an error saying to run make models", err)
+	}
+}
