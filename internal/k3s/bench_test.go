@@ -16,7 +16,8 @@ import (
 // BenchmarkJoinFanout joins 1 and then 20 agents (sshd test hosts on 127.0.0.11-30:2222,
 // stand-in k3s as in the tests) in the same iteration and reports the ratio of the two
 // wall times: with the joins fanned out, 20 hosts should take at most about twice as long
-// as one. "connect+join" dials the hosts too; "join" reuses open connections.
+// as one. "connect+join" dials the hosts too; "join" reuses open connections; "run", the
+// baseline, runs one trivial command per host over open connections.
 var benchOut io.Writer = io.Discard
 
 func BenchmarkJoinFanout(b *testing.B) {
@@ -101,9 +102,28 @@ func BenchmarkJoinFanout(b *testing.B) {
 		}
 		return time.Since(start)
 	}
-	var one, twenty, oneC, twentyC time.Duration
+	// Baseline: the same fan-out of the cheapest remote operation, one shell command per
+	// host, shows what the machine allows before any k3s work.
+	baseline := func(n int) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, ex := range open[:n] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := ex.Run(ctx, remote.Command{Cmd: "true"}); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	var one, twenty, oneC, twentyC, oneB, twentyB time.Duration
 	b.ResetTimer()
 	for range b.N {
+		oneB += baseline(1)
+		twentyB += baseline(20)
 		one += measure(1, false)
 		twenty += measure(20, false)
 		oneC += measure(1, true)
@@ -116,5 +136,8 @@ func BenchmarkJoinFanout(b *testing.B) {
 	b.ReportMetric(ms(oneC), "ms/connect+join-1")
 	b.ReportMetric(ms(twentyC), "ms/connect+join-20")
 	b.ReportMetric(float64(twentyC)/float64(oneC), "ratio-connect+join")
+	b.ReportMetric(ms(oneB), "ms/run-1")
+	b.ReportMetric(ms(twentyB), "ms/run-20")
+	b.ReportMetric(float64(twentyB)/float64(oneB), "ratio-run")
 	b.ReportMetric(0, "ns/op")
 }
