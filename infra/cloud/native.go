@@ -252,35 +252,10 @@ func (n *Native) Read(ctx context.Context, spec Spec, prev Outputs) (Outputs, bo
 // Destroy removes the DNS records, the server, the firewall and the SSH key; parts
 // already gone are skipped.
 func (n *Native) Destroy(ctx context.Context, spec Spec, prev Outputs) error {
-	c := n.Client
-	if spec.Zone != "" && len(spec.Hostnames) > 0 {
-		zone, _, err := c.Zone.Get(ctx, spec.Zone)
-		if err != nil {
-			return fmt.Errorf("hetzner dns: look up zone %s: %w", spec.Zone, err)
-		}
-		for _, h := range spec.Hostnames {
-			if zone == nil {
-				break
-			}
-			for _, typ := range []hcloud.ZoneRRSetType{hcloud.ZoneRRSetTypeA, hcloud.ZoneRRSetTypeAAAA} {
-				rr, _, err := c.Zone.GetRRSetByNameAndType(ctx, zone, recordName(h, spec.Zone), typ)
-				if err != nil {
-					return fmt.Errorf("hetzner dns: look up %s %s: %w", h, typ, err)
-				}
-				if rr == nil || !pointsAt(rr, prev) {
-					continue
-				}
-				rr.Zone = zone
-				res, _, err := c.Zone.DeleteRRSet(ctx, rr)
-				if err == nil {
-					err = c.Action.WaitFor(ctx, res.Action)
-				}
-				if err != nil {
-					return fmt.Errorf("hetzner dns: delete %s %s: %w", h, typ, err)
-				}
-			}
-		}
+	if err := n.DestroyRecords(ctx, spec, prev); err != nil {
+		return err
 	}
+	c := n.Client
 	srv, _, err := c.Server.GetByName(ctx, spec.Name)
 	if err != nil {
 		return fmt.Errorf("hetzner: look up server %s: %w", spec.Name, err)
@@ -324,4 +299,40 @@ func pointsAt(rr *hcloud.ZoneRRSet, out Outputs) bool {
 		}
 	}
 	return false
+}
+
+// DestroyRecords removes the A and AAAA records of spec's hostnames that still point at
+// the server described by prev.
+func (n *Native) DestroyRecords(ctx context.Context, spec Spec, prev Outputs) error {
+	c := n.Client
+	if spec.Zone == "" || len(spec.Hostnames) == 0 {
+		return nil
+	}
+	zone, _, err := c.Zone.Get(ctx, spec.Zone)
+	if err != nil {
+		return fmt.Errorf("hetzner dns: look up zone %s: %w", spec.Zone, err)
+	}
+	for _, h := range spec.Hostnames {
+		if zone == nil {
+			break
+		}
+		for _, typ := range []hcloud.ZoneRRSetType{hcloud.ZoneRRSetTypeA, hcloud.ZoneRRSetTypeAAAA} {
+			rr, _, err := c.Zone.GetRRSetByNameAndType(ctx, zone, recordName(h, spec.Zone), typ)
+			if err != nil {
+				return fmt.Errorf("hetzner dns: look up %s %s: %w", h, typ, err)
+			}
+			if rr == nil || !pointsAt(rr, prev) {
+				continue
+			}
+			rr.Zone = zone
+			res, _, err := c.Zone.DeleteRRSet(ctx, rr)
+			if err == nil {
+				err = c.Action.WaitFor(ctx, res.Action)
+			}
+			if err != nil {
+				return fmt.Errorf("hetzner dns: delete %s %s: %w", h, typ, err)
+			}
+		}
+	}
+	return nil
 }

@@ -73,6 +73,12 @@ type Config struct {
 	Charts Charts
 	// App configures the face-login release.
 	App App
+	// Kubeconfig, when set, is used for the Helm releases instead of the one k3s wrote
+	// (a secret): for clusters reached through a tunnel or VPN.
+	Kubeconfig string
+	// HelmWait makes each release wait until its workloads are ready before the next
+	// layer starts; default true.
+	HelmWait bool
 }
 
 // Cloud configures the VPS and its DNS records.
@@ -176,11 +182,11 @@ var Keys = []string{
 	"agents", "network", "vpnAuth",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
 	"certManagerChart", "rancherChart", "faceloginChart",
-	"placement", "dbPassword", "appValues",
+	"placement", "dbPassword", "appValues", "kubeconfig", "helmWait",
 }
 
 // SecretKeys are the keys whose values must be stored as Pulumi secrets.
-var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "dbPassword"}
+var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "dbPassword", "kubeconfig"}
 
 // Parse reads the configuration through get, fills in defaults and validates it. The
 // error lists every problem found, one sentence each, so a user fixes them in one go.
@@ -220,11 +226,13 @@ func Parse(get Getter) (*Config, error) {
 			Rancher:     p.str("rancherVersion", "2.12.1"),
 		},
 		Charts: Charts{
-			CertManager: p.str("certManagerChart", "https://charts.jetstack.io"),
-			Rancher:     p.str("rancherChart", "https://releases.rancher.com/server-charts/stable"),
+			CertManager: p.str("certManagerChart", ""),
+			Rancher:     p.str("rancherChart", ""),
 			Facelogin:   p.str("faceloginChart", "../charts/facelogin"),
 		},
-		App: App{Placement: p.str("placement", "edge-preferred"), DBPassword: p.str("dbPassword", "")},
+		App:        App{Placement: p.str("placement", "edge-preferred"), DBPassword: p.str("dbPassword", "")},
+		Kubeconfig: p.str("kubeconfig", ""),
+		HelmWait:   p.boolean("helmWait", true),
 	}
 	c.AppHost = strings.ToLower(p.str("appHost", prefixed("login", c.Domain)))
 	c.RancherHost = strings.ToLower(p.str("rancherHost", prefixed("rancher", c.Domain)))
@@ -289,6 +297,19 @@ func (p *parser) integer(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v, ok := p.get(key)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		p.errorf("%s:%s %q is neither true nor false", Namespace, key, v)
+		return def
+	}
+	return b
 }
 
 func (p *parser) object(key string, dst any) {
@@ -369,9 +390,18 @@ func (c *Config) validate(p *parser) {
 	if a := c.K3sAirGap; a != nil && (a.Binary == "" || a.Script == "") {
 		p.errorf("edgeline:k3sAirGap needs both binary and script (paths on this machine)")
 	}
-	for _, ch := range []struct{ key, v string }{{"certManagerChart", c.Charts.CertManager}, {"rancherChart", c.Charts.Rancher}, {"faceloginChart", c.Charts.Facelogin}} {
-		if ch.v == "" {
-			p.errorf("edgeline:%s is empty: give a chart repository URL or a local chart path", ch.key)
+	for _, ch := range []struct{ key, v, fetch string }{
+		{"certManagerChart", c.Charts.CertManager, "helm pull oci://quay.io/jetstack/charts/cert-manager --version " + c.Versions.CertManager + " --untar -d vendor"},
+		{"rancherChart", c.Charts.Rancher, "helm repo add rancher-stable https://releases.rancher.com/server-charts/stable && helm pull rancher-stable/rancher --version " + c.Versions.Rancher + " --untar -d vendor"},
+		{"faceloginChart", c.Charts.Facelogin, ""},
+	} {
+		switch {
+		case ch.v == "" && ch.fetch != "":
+			p.errorf("edgeline:%s is missing: fetch the chart once (%s) and set it to the directory", ch.key, ch.fetch)
+		case ch.v == "":
+			p.errorf("edgeline:%s is empty: give the chart's directory", ch.key)
+		case strings.Contains(ch.v, "://"):
+			p.errorf("edgeline:%s %q is a URL: charts are installed from a local directory or .tgz; fetch it with helm pull and give the path", ch.key, ch.v)
 		}
 	}
 	if !slices.Contains(placements, c.App.Placement) {

@@ -8,10 +8,12 @@ import (
 // valid is a minimal complete configuration; each case below changes one thing.
 func valid() map[string]string {
 	return map[string]string{
-		"domain":      "example.org",
-		"acmeEmail":   "ops@example.org",
-		"hcloudToken": "token",
-		"sshKeyFile":  "/home/ops/.ssh/id_ed25519",
+		"domain":           "example.org",
+		"acmeEmail":        "ops@example.org",
+		"hcloudToken":      "token",
+		"sshKeyFile":       "/home/ops/.ssh/id_ed25519",
+		"certManagerChart": "vendor/cert-manager",
+		"rancherChart":     "vendor/rancher",
 		"agents": `[{"name":"pi-hall-1","host":"10.0.0.5","jump":"ops@bastion.example.org:2222",
 			"hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			"labels":{"edgeline.io/site":"hall"},"taints":["edgeline.io/edge=true:NoSchedule"]}]`,
@@ -93,6 +95,9 @@ func TestParseRefuses(t *testing.T) {
 		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},
 		{"half an air gap", map[string]string{"k3sAirGap": `{"binary":"/tmp/k3s"}`}, nil, "edgeline:k3sAirGap needs both binary and script"},
 		{"bad placement", map[string]string{"placement": "moon"}, nil, `edgeline:placement "moon" is not one of cloud-only, edge-preferred, anywhere`},
+		{"no cert-manager chart", nil, []string{"certManagerChart"}, "edgeline:certManagerChart is missing: fetch the chart once (helm pull oci://quay.io/jetstack/charts/cert-manager --version v1.18.2"},
+		{"chart URL", map[string]string{"rancherChart": "https://releases.rancher.com/server-charts/stable"}, nil, "is a URL: charts are installed from a local directory"},
+		{"helmWait not a bool", map[string]string{"helmWait": "maybe"}, nil, `edgeline:helmWait "maybe" is neither true nor false`},
 		{"same host twice", map[string]string{"appHost": "a.example.org", "rancherHost": "a.example.org"}, nil, "give each its own name"},
 	}
 	t.Setenv("HCLOUD_TOKEN", "")
@@ -117,7 +122,7 @@ func TestParseRefuses(t *testing.T) {
 }
 
 func TestParseListsEveryProblem(t *testing.T) {
-	_, err := Parse(getter(map[string]string{"hcloudToken": "t", "sshKeyFile": "k"}))
+	_, err := Parse(getter(map[string]string{"hcloudToken": "t", "sshKeyFile": "k", "certManagerChart": "c", "rancherChart": "r"}))
 	if err == nil {
 		t.Fatal("empty config accepted")
 	}

@@ -1,0 +1,238 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/edgeline/edgeline/infra/cloud"
+)
+
+// CloudHost is the VPS the k3s server runs on, from one of infra/cloud's sources.
+type CloudHost struct{}
+
+// CloudHostArgs are the inputs of a CloudHost.
+type CloudHostArgs struct {
+	// Source is "native", "terraform" or "existing".
+	Source       string   `pulumi:"source"`
+	Name         string   `pulumi:"name"`
+	ServerType   string   `pulumi:"serverType,optional"`
+	Location     string   `pulumi:"location,optional"`
+	Image        string   `pulumi:"image,optional"`
+	SSHPublicKey string   `pulumi:"sshPublicKey,optional"`
+	HostKey      string   `pulumi:"hostKey,optional" provider:"secret"`
+	Zone         string   `pulumi:"zone,optional"`
+	Hostnames    []string `pulumi:"hostnames,optional"`
+	// Address, IPv6 and Fingerprint describe an existing host.
+	Address     string `pulumi:"address,optional"`
+	IPv6        string `pulumi:"ipv6,optional"`
+	Fingerprint string `pulumi:"fingerprint,optional"`
+	// HcloudToken and HcloudEndpoint reach the Hetzner API (native).
+	HcloudToken    string `pulumi:"hcloudToken,optional" provider:"secret"`
+	HcloudEndpoint string `pulumi:"hcloudEndpoint,optional"`
+	// TerraformBinary and TerraformModule run the terraform source.
+	TerraformBinary string `pulumi:"terraformBinary,optional"`
+	TerraformModule string `pulumi:"terraformModule,optional"`
+}
+
+// CloudHostState is a CloudHost's state: the same outputs whatever the source.
+type CloudHostState struct {
+	CloudHostArgs
+	ServerID           string   `pulumi:"serverId"`
+	IPv4Address        string   `pulumi:"ipv4Address"`
+	IPv6Address        string   `pulumi:"ipv6Address"`
+	HostKeyFingerprint string   `pulumi:"hostKeyFingerprint"`
+	DNSNames           []string `pulumi:"dnsNames"`
+	// GeneratedHostKey is the host key made on Create when none was given.
+	GeneratedHostKey string `pulumi:"generatedHostKey" provider:"secret"`
+	// SourceState is the source's own state (Terraform's), kept secret.
+	SourceState string `pulumi:"sourceState" provider:"secret"`
+}
+
+// Annotate documents the resource.
+func (h *CloudHost) Annotate(a infer.Annotator) {
+	a.Describe(h, "The VPS for the k3s server: Hetzner Cloud (native), a Terraform module, or an existing host.")
+	a.SetToken("index", "CloudHost")
+}
+
+func (a CloudHostArgs) source() (cloud.Source, error) {
+	switch a.Source {
+	case "native":
+		if a.HcloudToken == "" {
+			return nil, fmt.Errorf("cloud host %s: no Hetzner Cloud API token", a.Name)
+		}
+		return cloud.NewNative(a.HcloudToken, a.HcloudEndpoint), nil
+	case "terraform":
+		bin := a.TerraformBinary
+		if bin == "" {
+			bin = "tofu"
+		}
+		return &cloud.Terraform{Binary: bin, Module: a.TerraformModule}, nil
+	case "existing":
+		return cloud.Existing{}, nil
+	}
+	return nil, fmt.Errorf("cloud host %s: source %q is not native, terraform or existing", a.Name, a.Source)
+}
+
+func (a CloudHostArgs) spec(hostKey string) cloud.Spec {
+	return cloud.Spec{
+		Name: a.Name, ServerType: a.ServerType, Location: a.Location, Image: a.Image,
+		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Zone, Hostnames: a.Hostnames,
+		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.Fingerprint,
+	}
+}
+
+// hostKey is the key to install: the given one, else the one generated before.
+func (s CloudHostState) hostKey() string {
+	if s.HostKey != "" {
+		return s.HostKey
+	}
+	return s.GeneratedHostKey
+}
+
+func (s *CloudHostState) set(out cloud.Outputs) {
+	s.ServerID, s.IPv4Address, s.IPv6Address = out.ServerID, out.IPv4, out.IPv6
+	s.HostKeyFingerprint, s.DNSNames, s.SourceState = out.HostKeyFingerprint, out.DNSNames, out.State
+	if s.DNSNames == nil {
+		s.DNSNames = []string{}
+	}
+}
+
+func (s CloudHostState) outputs() cloud.Outputs {
+	return cloud.Outputs{ServerID: s.ServerID, IPv4: s.IPv4Address, IPv6: s.IPv6Address,
+		HostKeyFingerprint: s.HostKeyFingerprint, DNSNames: s.DNSNames, State: s.SourceState}
+}
+
+// Create brings the host up.
+func (h *CloudHost) Create(ctx context.Context, req infer.CreateRequest[CloudHostArgs]) (infer.CreateResponse[CloudHostState], error) {
+	args := req.Inputs
+	src, err := args.source()
+	if err != nil {
+		return infer.CreateResponse[CloudHostState]{}, err
+	}
+	st := CloudHostState{CloudHostArgs: args}
+	if req.DryRun {
+		return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, nil
+	}
+	if args.Source != "existing" && args.HostKey == "" {
+		if st.GeneratedHostKey, err = cloud.NewHostKey(); err != nil {
+			return infer.CreateResponse[CloudHostState]{}, err
+		}
+	}
+	logf(ctx, "bringing up %s (%s)", args.Name, args.Source)
+	out, err := src.Apply(ctx, args.spec(st.hostKey()), nil)
+	if err != nil {
+		if out.State != "" {
+			// Keep what a failed terraform apply made, so destroy can find it.
+			st.set(out)
+			return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+		}
+		return infer.CreateResponse[CloudHostState]{}, err
+	}
+	st.set(out)
+	return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, nil
+}
+
+// Diff replaces the host when the machine itself would change (source, name, type,
+// location, image, host key); DNS names and credentials converge in place.
+func (h *CloudHost) Diff(ctx context.Context, req infer.DiffRequest[CloudHostArgs, CloudHostState]) (infer.DiffResponse, error) {
+	o, n := req.State.CloudHostArgs, req.Inputs
+	return diff(
+		change{"source", o.Source, n.Source, true},
+		change{"name", o.Name, n.Name, true},
+		change{"serverType", o.ServerType, n.ServerType, true},
+		change{"location", o.Location, n.Location, true},
+		change{"image", o.Image, n.Image, true},
+		change{"hostKey", o.HostKey, n.HostKey, true},
+		change{"address", o.Address, n.Address, true},
+		change{"sshPublicKey", o.SSHPublicKey, n.SSHPublicKey, false},
+		change{"zone", o.Zone, n.Zone, false},
+		change{"hostnames", o.Hostnames, n.Hostnames, false},
+		change{"ipv6", o.IPv6, n.IPv6, false},
+		change{"fingerprint", o.Fingerprint, n.Fingerprint, false},
+		change{"hcloudToken", o.HcloudToken, n.HcloudToken, false},
+		change{"hcloudEndpoint", o.HcloudEndpoint, n.HcloudEndpoint, false},
+		change{"terraformBinary", o.TerraformBinary, n.TerraformBinary, false},
+		change{"terraformModule", o.TerraformModule, n.TerraformModule, false},
+	), nil
+}
+
+// Update converges DNS records and firewall with the new inputs.
+func (h *CloudHost) Update(ctx context.Context, req infer.UpdateRequest[CloudHostArgs, CloudHostState]) (infer.UpdateResponse[CloudHostState], error) {
+	st := req.State
+	st.CloudHostArgs = req.Inputs
+	if req.DryRun {
+		return infer.UpdateResponse[CloudHostState]{Output: st}, nil
+	}
+	src, err := req.Inputs.source()
+	if err != nil {
+		return infer.UpdateResponse[CloudHostState]{}, err
+	}
+	// Records that left the list are removed first.
+	if gone := minus(req.State.Hostnames, req.Inputs.Hostnames); len(gone) > 0 && req.Inputs.Source == "native" {
+		old := req.State.CloudHostArgs
+		old.Hostnames = gone
+		if err := removeRecords(ctx, src.(*cloud.Native), old.spec(req.State.hostKey()), req.State.outputs()); err != nil {
+			return infer.UpdateResponse[CloudHostState]{}, err
+		}
+	}
+	prev := req.State.outputs()
+	out, err := src.Apply(ctx, req.Inputs.spec(st.hostKey()), &prev)
+	if err != nil {
+		return infer.UpdateResponse[CloudHostState]{}, err
+	}
+	st.set(out)
+	return infer.UpdateResponse[CloudHostState]{Output: st}, nil
+}
+
+// removeRecords deletes the DNS records of hostnames that are no longer wanted.
+func removeRecords(ctx context.Context, n *cloud.Native, spec cloud.Spec, out cloud.Outputs) error {
+	return n.DestroyRecords(ctx, spec, out)
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			found = found || x == y
+		}
+		if !found {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Read refreshes the addresses from the source; a host that is gone is reported so.
+func (h *CloudHost) Read(ctx context.Context, req infer.ReadRequest[CloudHostArgs, CloudHostState]) (infer.ReadResponse[CloudHostArgs, CloudHostState], error) {
+	src, err := req.State.CloudHostArgs.source()
+	if err != nil {
+		return infer.ReadResponse[CloudHostArgs, CloudHostState]{}, err
+	}
+	out, ok, err := src.Read(ctx, req.State.spec(req.State.hostKey()), req.State.outputs())
+	if err != nil || !ok {
+		return infer.ReadResponse[CloudHostArgs, CloudHostState]{}, err
+	}
+	st := req.State
+	st.set(out)
+	return infer.ReadResponse[CloudHostArgs, CloudHostState]{ID: req.ID, Inputs: req.Inputs, State: st}, nil
+}
+
+// Delete removes the host, its firewall, SSH key and DNS records (nothing for an
+// existing host).
+func (h *CloudHost) Delete(ctx context.Context, req infer.DeleteRequest[CloudHostState]) (infer.DeleteResponse, error) {
+	src, err := req.State.CloudHostArgs.source()
+	if err != nil {
+		return infer.DeleteResponse{}, err
+	}
+	return infer.DeleteResponse{}, src.Destroy(ctx, req.State.spec(req.State.hostKey()), req.State.outputs())
+}
+
+// WireDependencies marks the generated host key and the source's state secret.
+func (*CloudHost) WireDependencies(f infer.FieldSelector, args *CloudHostArgs, state *CloudHostState) {
+	f.OutputField(state).DependsOn(f.InputField(args).Computed())
+	f.OutputField(&state.GeneratedHostKey).AlwaysSecret()
+	f.OutputField(&state.SourceState).AlwaysSecret()
+}

@@ -1,0 +1,190 @@
+package provider
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/edgeline/edgeline/internal/kubetest"
+	"github.com/edgeline/edgeline/internal/remote"
+	"github.com/edgeline/edgeline/internal/remote/sshtest"
+)
+
+// The k3s resources run over real SSH against sshd test hosts (internal/remote/sshtest).
+// No k3s binary can be obtained here: the air-gapped install uploads the stand-in k3s
+// binary and install script of internal/k3s/testdata/standin, which record how they were
+// called instead of starting a cluster. Everything above them is the real code path.
+var standin = map[string]any{
+	"version":      "v1.33.4+k3s1",
+	"airGapBinary": "../../internal/k3s/testdata/standin/k3s",
+	"airGapScript": "../../internal/k3s/testdata/standin/install.sh",
+}
+
+func hostRun(t *testing.T, keys *sshtest.Keys, kh string, h *sshtest.Host, cmd string) string {
+	t.Helper()
+	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh, SSHConfigFile: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	res, err := ex.Run(context.Background(), remote.Command{Cmd: cmd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(res.Stdout)
+}
+
+func TestK3sServerAndAgent(t *testing.T) {
+	sshtest.SSHD(t)
+	keys := sshtest.NewKeys(t)
+	vps := sshtest.Start(t, keys, sshtest.Options{})
+	pi := sshtest.Start(t, keys, sshtest.Options{})
+	kh := sshtest.WriteKnownHosts(t, pi)
+	// The VPS is reached by its pinned fingerprint (as a CloudHost reports it), the Pi
+	// through known_hosts.
+	vpsConn := map[string]any{"host": vps.IP, "port": vps.Port, "keyFile": keys.ED25519, "hostKeyFingerprint": vps.Fingerprint}
+	piConn := map[string]any{"host": pi.IP, "port": pi.Port, "keyFile": keys.ED25519, "knownHostsFile": kh}
+
+	server := map[string]any{
+		"connection": vpsConn, "nodeName": "vps-1", "tlsSans": []any{"k3s.example.org"},
+		"nodeExternalIp": vps.IP, "flannelBackend": "wireguard-native", "install": standin,
+	}
+	sd := newDriver(t, TypeK3sServer)
+	sout := sd.create(props(server))
+	token, kc := sout.Get("token"), sout.Get("kubeconfig")
+	if !token.Secret() || !kc.Secret() || token.AsString() == "" {
+		t.Fatalf("token secret=%v kubeconfig secret=%v", token.Secret(), kc.Secret())
+	}
+	if !strings.Contains(kc.AsString(), "server: https://k3s.example.org:6443") || str(sout, "serverUrl") != "https://k3s.example.org:6443" {
+		t.Errorf("kubeconfig/server URL do not point at the API host name: %s", str(sout, "serverUrl"))
+	}
+	khAll := sshtest.WriteKnownHosts(t, vps, pi)
+	installs := func(h *sshtest.Host) int {
+		return strings.Count(hostRun(t, keys, khAll, h, "cat /var/lib/k3s-standin/install.count 2>/dev/null || true"), "x")
+	}
+	if installs(vps) != 1 {
+		t.Fatalf("server installs = %d", installs(vps))
+	}
+	wantDiff(t, "unchanged server", sd.diff(props(server)))
+	// The engine calls Update only with changes; a converging run with the same inputs
+	// (e.g. after `pulumi refresh`) must still not reinstall.
+	sd.update(props(server))
+	if n := installs(vps); n != 1 {
+		t.Errorf("an update with the same inputs reinstalled k3s (%d installs)", n)
+	}
+
+	agent := map[string]any{
+		"connection": piConn, "server": vpsConn, "serverUrl": str(sout, "serverUrl"), "token": token.AsString(),
+		"nodeName": "pi-hall-1", "site": "hall", "install": standin,
+		"labels": map[string]any{"node-role.kubernetes.io/edge": "true", "edgeline.io/site": "hall", "edgeline.io/camera": "usb"},
+	}
+	ad := newDriver(t, TypeK3sAgent)
+	aout := ad.create(props(agent, "token"))
+	if str(aout, "node") != "pi-hall-1" || !aout.Get("token").Secret() {
+		t.Errorf("agent outputs: node %q, token secret %v", str(aout, "node"), aout.Get("token").Secret())
+	}
+	kubectl := hostRun(t, keys, khAll, vps, "cat /var/lib/k3s-standin/k3s.log")
+	for _, want := range []string{"kubectl label node pi-hall-1 --overwrite edgeline.io/camera=usb", "kubectl taint node pi-hall-1 --overwrite edgeline.io/edge=true:NoSchedule"} {
+		if !strings.Contains(kubectl, want) {
+			t.Errorf("the server's kubectl was not called with %q:\n%s", want, kubectl)
+		}
+	}
+	wantDiff(t, "unchanged agent", ad.diff(props(agent, "token")))
+
+	agent["taints"] = []any{"edgeline.io/edge=true:PreferNoSchedule"}
+	wantDiff(t, "agent taints", ad.diff(props(agent, "token")), "taints")
+	ad.update(props(agent, "token"))
+	if kubectl := hostRun(t, keys, khAll, vps, "cat /var/lib/k3s-standin/k3s.log"); !strings.Contains(kubectl, "edgeline.io/edge=true:PreferNoSchedule") {
+		t.Errorf("the taint change did not reach the node:\n%s", kubectl)
+	}
+	agent["nodeName"] = "pi-hall-2"
+	wantDiff(t, "agent rename", ad.diff(props(agent, "token")), "nodeName!")
+
+	ad.delete()
+	if got := hostRun(t, keys, khAll, pi, "cat /var/lib/k3s-standin/uninstall.log"); !strings.Contains(got, "k3s-agent-uninstall.sh") {
+		t.Errorf("agent delete did not uninstall k3s: %q", got)
+	}
+	if kubectl := hostRun(t, keys, khAll, vps, "cat /var/lib/k3s-standin/k3s.log"); !strings.Contains(kubectl, "kubectl delete node pi-hall-1") {
+		t.Errorf("agent delete did not delete the node:\n%s", kubectl)
+	}
+
+	server["labels"] = map[string]any{"edgeline.io/role": "cloud"}
+	wantDiff(t, "server labels", sd.diff(props(server)), "labels")
+	sd.delete()
+	if got := hostRun(t, keys, khAll, vps, "cat /var/lib/k3s-standin/uninstall.log; ls /etc/rancher/k3s 2>&1 || true"); !strings.Contains(got, "k3s-uninstall.sh") || !strings.Contains(got, "No such file") {
+		t.Errorf("server delete did not uninstall k3s: %q", got)
+	}
+}
+
+func TestK3sRefusesUnverifiedHost(t *testing.T) {
+	d := newDriver(t, TypeK3sServer)
+	in := d.check(props(map[string]any{"connection": map[string]any{"host": "127.0.0.1", "keyFile": "/nonexistent"}, "install": standin}))
+	_, err := d.s.Create(pCreate(d, in))
+	if err == nil || !strings.Contains(err.Error(), "host keys are always verified") {
+		t.Errorf("create without host key verification: %v", err)
+	}
+}
+
+// TestHelmRelease installs testdata/charts/demo into the real API server of
+// internal/kubetest.
+func TestHelmRelease(t *testing.T) {
+	c := kubetest.Get(t)
+	chart, err := filepath.Abs("testdata/charts/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := map[string]any{
+		"kubeconfig": string(c.KubeconfigData), "name": "demo", "namespace": "edgeline-provider-test",
+		"chart": chart, "values": `{"greeting":"hello","password":"s3cret"}`,
+	}
+	d := newDriver(t, TypeHelmRelease)
+	out := d.create(props(args, "kubeconfig", "values"))
+	if out.Get("revision").AsNumber() != 1 || str(out, "status") != "deployed" || str(out, "chartVersion") != "0.1.0" {
+		t.Errorf("create: revision %v status %s chart %s", out.Get("revision").AsNumber(), str(out, "status"), str(out, "chartVersion"))
+	}
+	if !out.Get("values").Secret() || !out.Get("kubeconfig").Secret() {
+		t.Error("values or kubeconfig not secret in the state")
+	}
+	ctx := context.Background()
+	cm, err := c.Client.CoreV1().ConfigMaps("edgeline-provider-test").Get(ctx, "demo", metav1.GetOptions{})
+	if err != nil || cm.Data["greeting"] != "hello" {
+		t.Fatalf("ConfigMap in the cluster: %v, %v", cm, err)
+	}
+
+	wantDiff(t, "unchanged", d.diff(props(args, "kubeconfig", "values")))
+	args["values"] = `{"password": "s3cret", "greeting": "hello"}`
+	wantDiff(t, "reordered values", d.diff(props(args, "kubeconfig", "values")))
+	out = d.update(props(args, "kubeconfig", "values"))
+	if out.Get("revision").AsNumber() != 1 {
+		t.Errorf("an update with equal values recorded revision %v", out.Get("revision").AsNumber())
+	}
+
+	args["values"] = `{"greeting":"moin","password":"s3cret"}`
+	wantDiff(t, "changed values", d.diff(props(args, "kubeconfig", "values")), "values")
+	out = d.update(props(args, "kubeconfig", "values"))
+	if out.Get("revision").AsNumber() != 2 {
+		t.Errorf("upgrade revision = %v, want 2", out.Get("revision").AsNumber())
+	}
+	if cm, _ := c.Client.CoreV1().ConfigMaps("edgeline-provider-test").Get(ctx, "demo", metav1.GetOptions{}); cm == nil || cm.Data["greeting"] != "moin" {
+		t.Errorf("the upgrade did not reach the cluster: %v", cm)
+	}
+	args["namespace"] = "elsewhere"
+	wantDiff(t, "namespace", d.diff(props(args, "kubeconfig", "values")), "namespace!")
+
+	d.delete()
+	if _, err := c.Client.CoreV1().ConfigMaps("edgeline-provider-test").Get(ctx, "demo", metav1.GetOptions{}); err == nil {
+		t.Error("delete left the ConfigMap behind")
+	}
+}
+
+func TestHelmReleaseRefusesRepoURL(t *testing.T) {
+	d := newDriver(t, TypeHelmRelease)
+	in := d.check(props(map[string]any{"kubeconfig": "x", "name": "cm", "namespace": "cert-manager", "chart": "https://charts.jetstack.io"}))
+	_, err := d.s.Create(pCreate(d, in))
+	if err == nil || !strings.Contains(err.Error(), "is a repository URL; fetch it first") {
+		t.Errorf("repository URL: %v", err)
+	}
+}
