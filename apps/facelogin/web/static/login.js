@@ -227,7 +227,10 @@ function recognized(m) {
   if (a) {
     a.timers.forEach(clearTimeout);
     if (a.ws) { a.ws.onclose = null; a.ws.close(1000); }
-    stopCamera(a.stream);
+    // Keep the recognised picture on screen until the next page; the camera goes off then.
+    video.pause();
+    window.addEventListener('pagehide', () => stopCamera(a.stream));
+    setTimeout(() => stopCamera(a.stream), 5000);
   }
   setState('recognized');
   guidanceEl.dataset.code = 'recognized';

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestJourney is the whole life of a face login in a real browser against the real binary:
+// an admin invite from the CLI, Amy enrolls with her camera, signs out, signs in with a
+// different photo of herself and her PIN, sees the login in her profile, the history
+// survives a server restart, Bernadette's face is unknown, Amy deletes her face data and is
+// then unknown too, and can still sign in with her password.
+func TestJourney(t *testing.T) {
+	c := needConfig(t)
+	srv := newServer(t, c)
+	cams := t.TempDir()
+
+	path := invite(t, srv.env(), srv.bin, amyName, amyEmail, "admin")
+
+	// Amy enrolls on the device of her invitation, in English.
+	enrollCam := newChrome(t, c, "amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
+	enrollCam.setLang(srv.base, "en", "/login/password")
+	enroll(enrollCam, c, srv.base, path, "en")
+	enrollCam.do("open the profile", 20*time.Second,
+		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
+	if got := enrollCam.text("#me-name"); got != amyName {
+		t.Errorf("profile after enrollment shows %q, want %q", got, amyName)
+	}
+	if enrollCam.text("#face-status") == "" || eval[bool](enrollCam, `document.getElementById("delete-face").disabled`) {
+		t.Errorf("profile does not show enrolled face data: %s", enrollCam.describe())
+	}
+	logout(enrollCam)
+	enrollCam.close()
+
+	// She comes back at a kiosk whose camera sees a different photo of her.
+	amy := newChrome(t, c, "amy-login", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+	amy.setLang(srv.base, "en", "/login/password")
+	amy.do("open the login page", 20*time.Second,
+		chromedp.EmulateViewport(1000, 760),
+		chromedp.Navigate(srv.base+"/login"))
+	// The greeting shows for a moment before the PIN page; catch it for the README.
+	if amy.try(60*time.Second, chromedp.WaitReady(css(`#login[data-state="recognized"]`), chromedp.RetryInterval(20*time.Millisecond))) == nil {
+		readmeShot(t, c, amy, "en-login-recognized")
+	}
+	if got := amy.loginOutcome(60 * time.Second); got != "pin" {
+		t.Fatalf("Amy's second photo: login ended with %q, want the PIN step: %s", got, amy.describe())
+	}
+	enterPIN(amy, amyPIN)
+	amy.do("desktop size", 10*time.Second, chromedp.EmulateViewport(1280, 900))
+	logout(amy)
+
+	// Again, in German, with a wrong PIN first.
+	amy.setLang(srv.base, "de", "/login/password")
+	amy.screenshot(c, "de-password")
+	if got := faceLogin(amy, srv.base, 60*time.Second); got != "pin" {
+		t.Fatalf("Amy's second photo: login ended with %q, want the PIN step: %s", got, amy.describe())
+	}
+	if hello := amy.waitText("#pin-hello", "Amy", 5*time.Second); !strings.Contains(hello, "Amy") {
+		t.Errorf("PIN page greets %q, want Amy's name", hello)
+	}
+	amy.screenshot(c, "de-pin")
+	// A wrong PIN is refused with a message, and the right one gets her in.
+	amy.do("wrong PIN", 20*time.Second,
+		chromedp.SendKeys(css("#pin"), "0000"),
+		chromedp.Click(css(`#pin-form button[type="submit"]`)),
+		chromedp.WaitVisible(css("#pin-error")),
+	)
+	if msg := amy.text("#pin-error"); msg == "" {
+		t.Error("no message for a wrong PIN")
+	}
+	amy.do("clear PIN", 5*time.Second, chromedp.Clear(css("#pin")))
+	enterPIN(amy, amyPIN)
+	if got := amy.text("#me-name"); got != amyName {
+		t.Fatalf("profile shows %q, want %q", got, amyName)
+	}
+	before := loginHistory(amy)
+	if !hasFaceLogin(before) {
+		t.Fatalf("profile history lacks the face login: %s", describeRows(before))
+	}
+	amy.screenshot(c, "de-profile")
+
+	// Everything is in the database, not in the process.
+	srv.restart()
+	amy.do("reload the profile after the restart", 30*time.Second,
+		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
+	after := loginHistory(amy)
+	if !hasFaceLogin(after) || len(after) < len(before) {
+		t.Fatalf("history after restart:\n%s\nbefore:\n%s", describeRows(after), describeRows(before))
+	}
+
+	// The admin page: Amy is an admin; she invites someone through the page.
+	amy.do("open admin", 20*time.Second,
+		chromedp.Navigate(srv.base+"/admin"), chromedp.WaitVisible(css("#people")))
+	if rows := eval[int](amy, `document.querySelectorAll("#people tbody tr[data-user-id]").length`); rows != 1 {
+		t.Errorf("admin lists %d people, want 1", rows)
+	}
+	amy.do("invite Bernadette", 20*time.Second,
+		chromedp.SendKeys(css("#invite-name"), "Bernadette Rostenkowski"),
+		chromedp.SendKeys(css("#invite-email"), "bernadette@example.com"),
+		chromedp.Click(css(`#invite-form button[type="submit"]`)),
+		chromedp.WaitVisible(css("#invite-result")),
+	)
+	link := eval[string](amy, `document.getElementById("invite-link").value`)
+	if !strings.Contains(link, "/enroll/") {
+		t.Errorf("invitation link %q", link)
+	}
+	amy.screenshot(c, "de-admin")
+	amy.setLang(srv.base, "en", "/admin")
+	amy.screenshot(c, "en-admin")
+	amy.do("open profile", 20*time.Second,
+		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
+	amy.screenshot(c, "en-profile")
+
+	// Bernadette is not enrolled: her face is unknown.
+	bern := newChrome(t, c, "bernadette", photoCamera(t, c, cams, "bernadette", 1), browserOpts{})
+	if got := faceLogin(bern, srv.base, 90*time.Second); got != "unknown" {
+		t.Fatalf("Bernadette: login ended with %q, want unknown: %s", got, bern.describe())
+	}
+	if msg := bern.text("#problem-title"); msg == "" {
+		t.Error("no message for an unknown face")
+	}
+	bern.screenshot(c, "en-login-unknown")
+	bern.close()
+
+	// Amy deletes her face data, with a confirmation.
+	amy.do("delete face data", 30*time.Second,
+		chromedp.Click(css("#delete-face")),
+		chromedp.WaitVisible(css("#confirm-delete")),
+	)
+	amy.viewShot(c, "en-profile-confirm-delete")
+	amy.do("confirm", 30*time.Second,
+		chromedp.Click(css("#confirm-delete-yes")),
+		// The page reloads and offers to set face sign-in up again.
+		chromedp.WaitVisible(css(`#face-status a[href="/profile/face"]`)),
+	)
+	if got := amy.text("#face-status"); !strings.Contains(got, "None stored") {
+		t.Errorf("face status after deletion: %q", got)
+	}
+	logout(amy)
+
+	// Her face no longer opens anything.
+	if got := faceLogin(amy, srv.base, 90*time.Second); got != "unknown" {
+		t.Fatalf("Amy after deleting her face data: login ended with %q, want unknown", got)
+	}
+
+	// The password stays: nobody is forced to use biometrics.
+	amy.do("password login", 30*time.Second,
+		chromedp.Navigate(srv.base+"/login/password"),
+		chromedp.WaitVisible(css("#email")),
+		chromedp.SendKeys(css("#email"), amyEmail),
+		chromedp.SendKeys(css("#password"), amyPassword),
+		chromedp.Click(css(`#password-form button[type="submit"]`)),
+		chromedp.WaitVisible(css("#me, #pin")),
+	)
+	if amy.path() == "/login/pin" {
+		enterPIN(amy, amyPIN)
+	}
+	if got := amy.text("#me-name"); got != amyName {
+		t.Errorf("password login shows %q", got)
+	}
+}
+
+// hasFaceLogin reports whether the history has a successful face login.
+func hasFaceLogin(rows []string) bool {
+	for _, r := range rows {
+		f := strings.Split(r, "|")
+		if len(f) == 3 && (strings.Contains(f[0], "Face") || strings.Contains(f[0], "Gesicht")) &&
+			(f[2] == "Signed in" || f[2] == "Angemeldet") {
+			return true
+		}
+	}
+	return false
+}
