@@ -89,6 +89,7 @@ func TestServerAndAgentLifecycle(t *testing.T) {
 		TLSSANs:        []string{"k3s.example.com", "203.0.113.7"},
 		NodeExternalIP: "203.0.113.7", FlannelBackend: FlannelWireguardNative, FlannelExternalIP: true,
 		Disable: []string{"traefik"},
+		Labels:  map[string]string{"node-role.kubernetes.io/vps": "true", "topology.kubernetes.io/region": "fsn1"},
 		Install: Install{Version: "v1.33.4+k3s1", AirGap: airGap},
 	}
 	var log bytes.Buffer
@@ -187,7 +188,7 @@ func TestServerAndAgentLifecycle(t *testing.T) {
 		t.Error("the version change did not reach the install script")
 	}
 	mustJoin(join, false)
-	golden(t, "host/agent-kubectl.txt", []byte(strings.Join(kubectlLog(t, srv), "\n")+"\n"))
+	golden(t, "host/kubectl.txt", []byte(strings.Join(kubectlLog(t, srv), "\n")+"\n"))
 
 	// Removal: drain, uninstall on the agent, delete the node.
 	log.Reset()
@@ -320,6 +321,18 @@ func TestJoinAll(t *testing.T) {
 	}
 	if n := strings.Count(progress.String(), "joined or updated"); n != 2 {
 		t.Errorf("the other hosts did not converge:\n%s", progress.String())
+	}
+
+	// A Pi that is gone for good: only drained and deleted on the server.
+	if err := (RemoveAgent{Server: srv, NodeName: "pi-c"}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kl := kubectlLog(t, srv)
+	if got := strings.Join(kl[len(kl)-2:], "\n"); !strings.Contains(got, "kubectl drain pi-c") || !strings.Contains(got, "kubectl delete node pi-c") {
+		t.Errorf("removal without the agent host:\n%s", got)
+	}
+	if got := run(t, ex[3], "ls /var/lib/k3s-standin/uninstall.log 2>&1 || true"); !strings.Contains(got, "No such file") {
+		t.Errorf("the uninstall ran on a host that was not given: %q", got)
 	}
 }
 
