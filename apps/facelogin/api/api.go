@@ -111,6 +111,11 @@ type Server struct {
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
+
+	// closing ends the open login WebSockets on Close; sockets tracks them.
+	closing context.Context
+	shut    context.CancelFunc
+	sockets sync.WaitGroup
 }
 
 // New checks opts, builds the index from every enrolled descriptor and starts following
@@ -143,6 +148,7 @@ func New(opts Options) (*Server, error) {
 	if opts.InsecureCookies {
 		s.cookie = "facelogin"
 	}
+	s.closing, s.shut = context.WithCancel(context.Background())
 	for _, o := range opts.Origins {
 		u, err := url.Parse(strings.TrimSpace(o))
 		if err != nil || u.Scheme == "" || u.Host == "" {
@@ -200,10 +206,15 @@ func setDefaults(o *Options) {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close stops following the store. It does not close the store or the engine.
+// Close stops following the store and closes the open login WebSockets (going away), then
+// waits for their handlers. It does not close the store or the engine.
 func (s *Server) Close() error {
-	s.once.Do(func() { close(s.stop) })
+	s.once.Do(func() {
+		close(s.stop)
+		s.shut()
+	})
 	<-s.done
+	s.sockets.Wait()
 	return nil
 }
 

@@ -15,10 +15,15 @@ import (
 // Failure counters. Each factor has its own account counter, so an attacker who exhausts
 // one (guessing passwords for an e-mail) leaves the other path open to its owner; the
 // client counter is stricter and stops one source from trying many accounts.
-func clientKey(ip string) string     { return "client:" + ip }
-func pinKey(id match.UserID) string  { return fmt.Sprintf("account:%d", id) }
-func passKey(id match.UserID) string { return fmt.Sprintf("account:%d:password", id) }
-func (s *Server) since() time.Time   { return time.Now().Add(-s.opts.FailureWindow) }
+func clientKey(ip string) string      { return "client:" + ip }
+func pinKey(id match.UserID) string   { return fmt.Sprintf("account:%d", id) }
+func passKey(id match.UserID) string  { return fmt.Sprintf("account:%d:password", id) }
+func sessionKey(idHash string) string { return "session:" + idHash[:min(len(idHash), 16)] }
+
+// pinTriesPerSession is how many wrong PINs a pending session survives.
+const pinTriesPerSession = 3
+
+func (s *Server) since() time.Time { return time.Now().Add(-s.opts.FailureWindow) }
 func limited(what string) *apiError {
 	return errorf(http.StatusTooManyRequests, "rate_limited", "Too many failed attempts %s; wait a while and try again, or sign in another way.", what)
 }
@@ -101,12 +106,30 @@ func (s *Server) loginPIN(w http.ResponseWriter, r *http.Request) {
 	}
 	method := sess.Method + "+pin"
 	if !ok {
-		err := errors.Join(s.failed(ctx, clientKey(ip), pinKey(u.ID)),
+		skey := sessionKey(sess.IDHash)
+		err := errors.Join(s.failed(ctx, clientKey(ip), pinKey(u.ID), skey),
 			s.st.AddLogin(ctx, store.LoginEvent{UserID: u.ID, At: time.Now(), Method: method, Client: s.clientSummary(r)}))
 		s.metrics.rejects.WithLabelValues("wrong_pin").Inc()
 		s.log.Info("login failed", "user", u.ID, "method", method, "reason", "wrong_pin")
 		if err != nil {
 			s.fail(w, r, err)
+			return
+		}
+		// A few wrong PINs end the pending session: each further guess costs a new face or
+		// password check, not just a request.
+		n, err := s.st.Failures(ctx, skey, s.since())
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("count failures: %w", err))
+			return
+		}
+		if n >= pinTriesPerSession {
+			err := errors.Join(s.st.DeleteSession(ctx, sess.IDHash), s.st.ClearFailures(ctx, skey))
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.fail(w, r, err)
+				return
+			}
+			s.clearCookie(w)
+			s.fail(w, r, errorf(http.StatusUnauthorized, "unauthorized", "That PIN was wrong %d times; sign in again.", n))
 			return
 		}
 		s.fail(w, r, errWrongPIN)

@@ -62,6 +62,18 @@ func TestRateLimits(t *testing.T) {
 		}
 		want(t, "PIN while the password path is limited", amyAtKiosk.json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusOK, "")
 
+		// Three wrong PINs end a pending session: the next guess needs the face again.
+		guesser := r.client()
+		guesser.xff = "203.0.113.99"
+		if got := last(guesser.faceLogin(photo(t, "amy", 5))); got.Status != "recognized" {
+			t.Fatalf("face login: %+v", got)
+		}
+		for i, pin := range []string{"0001", "0002"} {
+			want(t, fmt.Sprintf("wrong PIN %d", i+1), guesser.json("POST", "/api/login/pin", map[string]string{"pin": pin}), http.StatusUnauthorized, "wrong_pin")
+		}
+		want(t, "third wrong PIN", guesser.json("POST", "/api/login/pin", map[string]string{"pin": "0003"}), http.StatusUnauthorized, "unauthorized")
+		want(t, "right PIN after the session ended", guesser.json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusUnauthorized, "unauthorized")
+
 		// The window slides: once the failures are older than it, the password works again.
 		time.Sleep(window - time.Since(lastFailure) + 200*time.Millisecond)
 		want(t, "password after the window", fresh.json("POST", "/api/login/password",

@@ -98,3 +98,29 @@ func TestBootstrapToken(t *testing.T) {
 		"accept": true, "pin": penny.pin, "password": penny.password}), http.StatusCreated, "")
 	want(t, "admin list as a user", p.do("GET", "/api/admin/users", "", nil), http.StatusForbidden, "forbidden")
 }
+
+// TestHealth checks /healthz, /readyz (store reachable) and /metrics after some traffic.
+func TestHealth(t *testing.T) {
+	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{})
+	c, _ := enroll(t, r, amy, store.RoleUser)
+	if got := last(r.client().faceLogin(photo(t, "amy", 4))); got.Status != "recognized" {
+		t.Fatalf("login: %+v", got)
+	}
+	want(t, "face check", c.do("POST", "/api/face/check", "image/jpeg", nil), http.StatusBadRequest, "bad_image")
+	want(t, "healthz", c.do("GET", "/healthz", "", nil), http.StatusOK, "")
+	want(t, "readyz", c.do("GET", "/readyz", "", nil), http.StatusOK, "")
+	res := c.do("GET", "/metrics", "", nil)
+	want(t, "metrics", res, http.StatusOK, "")
+	for _, m := range []string{
+		`facelogin_stage_duration_seconds_count{stage="decode+detect+describe"}`,
+		`facelogin_stage_duration_seconds_count{stage="match"}`,
+		`facelogin_login_results_total{result="recognized"} 1`,
+		`facelogin_index_descriptors 3`,
+	} {
+		if !strings.Contains(string(res.body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	r.st.Close()
+	want(t, "readyz with the store closed", c.do("GET", "/readyz", "", nil), http.StatusServiceUnavailable, "")
+}

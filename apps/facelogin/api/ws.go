@@ -79,12 +79,18 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.sockets.Add(1)
+	defer s.sockets.Done()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin checked above
 	if err != nil {
 		s.log.Info("login WebSocket upgrade failed", "err", err)
 		return
 	}
 	defer c.CloseNow()
+	stopClosing := context.AfterFunc(s.closing, func() {
+		c.Close(websocket.StatusGoingAway, "The server is restarting; please try again.")
+	})
+	defer stopClosing()
 	c.SetReadLimit(s.opts.MaxFrameBytes)
 	s.metrics.wsOpen.Inc()
 	defer s.metrics.wsOpen.Dec()
