@@ -84,7 +84,7 @@ func BenchmarkSearchVsFullScan(b *testing.B) {
 		sink += ix.Search(q).Distance
 		t1 := time.Now()
 		for row := range ix.Len() {
-			sink += sqDist(q[:], ix.vecs[row*Dim:(row+1)*Dim])
+			sink += sqDist(q[:half], ix.head[row*half:(row+1)*half]) + sqDist(q[half:], ix.tail[row*half:(row+1)*half])
 		}
 		search, full = search+t1.Sub(t0), full+time.Since(t1)
 	}

@@ -30,11 +30,17 @@ type Result struct {
 type Index struct {
 	threshold, margin float32
 
+	// The samples, one row each, split in two halves stored apart: most rows are abandoned
+	// within their first half, and then the second half is never read from memory.
 	mu    sync.RWMutex
-	vecs  []float32          // row r is vecs[r*Dim : (r+1)*Dim]
+	head  []float32          // row r's first half is head[r*half : (r+1)*half]
+	tail  []float32          // and its second half tail[r*half : (r+1)*half]
 	owner []UserID           // owner[r] is the person of row r
 	rows  map[UserID][]int32 // the rows of each person
 }
+
+// half is the length of a row's half.
+const half = Dim / 2
 
 // NewIndex returns an empty index that accepts a probe as a person when its distance to that
 // person's nearest sample is at most threshold and at least margin smaller than the distance
@@ -69,7 +75,8 @@ func (ix *Index) Set(id UserID, ds []Descriptor) {
 	rows := make([]int32, 0, len(ds))
 	for i := range ds {
 		rows = append(rows, int32(len(ix.owner)))
-		ix.vecs = append(ix.vecs, ds[i][:]...)
+		ix.head = append(ix.head, ds[i][:half]...)
+		ix.tail = append(ix.tail, ds[i][half:]...)
 		ix.owner = append(ix.owner, id)
 	}
 	ix.rows[id] = rows
@@ -97,7 +104,9 @@ func (ix *Index) remove(id UserID) {
 		last := int32(len(ix.owner) - 1)
 		if r != last {
 			moved := ix.owner[last]
-			copy(ix.vecs[int(r)*Dim:int(r+1)*Dim], ix.vecs[int(last)*Dim:int(last+1)*Dim])
+			for _, v := range [][]float32{ix.head, ix.tail} {
+				copy(v[int(r)*half:int(r+1)*half], v[int(last)*half:int(last+1)*half])
+			}
 			ix.owner[r] = moved
 			mr := ix.rows[moved]
 			for i := range mr {
@@ -109,24 +118,32 @@ func (ix *Index) remove(id UserID) {
 		}
 		ix.owner = ix.owner[:last]
 	}
-	clear(ix.vecs[len(ix.owner)*Dim : old*Dim])
-	ix.vecs = ix.vecs[:len(ix.owner)*Dim]
+	n := len(ix.owner) * half
+	clear(ix.head[n : old*half])
+	clear(ix.tail[n : old*half])
+	ix.head, ix.tail = ix.head[:n], ix.tail[:n]
 }
 
-// grow makes room for n more rows, zeroing the old backing array after the copy.
+// grow makes room for n more rows, zeroing the old backing arrays after the copy.
 func (ix *Index) grow(n int) {
-	need := (len(ix.owner) + n) * Dim
-	if need <= cap(ix.vecs) {
+	need := len(ix.owner) + n
+	if need <= cap(ix.owner) {
 		return
 	}
-	c := max(need, 2*cap(ix.vecs), 64*Dim)
-	vecs := make([]float32, len(ix.vecs), c)
-	copy(vecs, ix.vecs)
-	clear(ix.vecs[:cap(ix.vecs)])
-	ix.vecs = vecs
-	owner := make([]UserID, len(ix.owner), c/Dim)
+	c := max(need, 2*cap(ix.owner), 64)
+	ix.head = regrow(ix.head, c*half)
+	ix.tail = regrow(ix.tail, c*half)
+	owner := make([]UserID, len(ix.owner), c)
 	copy(owner, ix.owner)
 	ix.owner = owner
+}
+
+// regrow returns a copy of v with capacity c and zeroes v's whole backing array.
+func regrow(v []float32, c int) []float32 {
+	w := make([]float32, len(v), c)
+	copy(w, v)
+	clear(v[:cap(v)])
+	return w
 }
 
 func sortDesc(r []int32) {
@@ -152,7 +169,7 @@ func (ix *Index) Search(q Descriptor) Result {
 	if p := runtime.GOMAXPROCS(0); n >= parallelRows && p > 1 {
 		b = ix.scanParallel(q, min(p, maxParts), start)
 	} else {
-		b = scan(&q, ix.vecs, ix.owner, start)
+		b = scan(&q, ix.head, ix.tail, ix.owner, start)
 	}
 	r := Result{Distance: inf32, Second: inf32}
 	if b.found {
@@ -177,7 +194,7 @@ func (ix *Index) scanParallel(q Descriptor, parts int, start best) best {
 		lo, hi := n*p/parts, n*(p+1)/parts
 		wg.Go(func() {
 			q := q
-			results[p] = scan(&q, ix.vecs[lo*Dim:hi*Dim], ix.owner[lo:hi], start)
+			results[p] = scan(&q, ix.head[lo*half:hi*half], ix.tail[lo*half:hi*half], ix.owner[lo:hi], start)
 		})
 	}
 	wg.Wait()
@@ -223,15 +240,18 @@ func (b best) merge(o best) best {
 }
 
 // scan looks at every row and returns the updated best. A row is abandoned as soon as its
-// partial sum reaches the current second-best distance: it can change neither answer then.
-func scan(q *Descriptor, vecs []float32, owner []UserID, b best) best {
+// partial sum reaches the current bound: it can change neither answer then.
+func scan(q *Descriptor, head, tail []float32, owner []UserID, b best) best {
+	qh, qt := q[:half], q[half:]
 	for r, id := range owner {
-		row := vecs[r*Dim : (r+1)*Dim : (r+1)*Dim]
 		bound := b.d2
 		if b.found && id == b.id1 {
 			bound = b.d1
 		}
-		d, ok := sqDistBounded(q[:], row, bound)
+		d, ok := sqDistBounded(qh, head[r*half:(r+1)*half], 0, bound)
+		if ok {
+			d, ok = sqDistBounded(qt, tail[r*half:(r+1)*half], d, bound)
+		}
 		if ok {
 			b.add(id, d)
 		}
@@ -239,11 +259,10 @@ func scan(q *Descriptor, vecs []float32, owner []UserID, b best) best {
 	return b
 }
 
-// sqDistBounded returns the squared distance of a and b and true, or false as soon as a
-// partial sum reaches bound.
-func sqDistBounded(a, b []float32, bound float32) (float32, bool) {
-	var s float32
-	for k := 0; k < Dim; k += 16 {
+// sqDistBounded adds the squared distance of a and b (a multiple of 16 long) to s and
+// returns it and true, or false as soon as the sum reaches bound.
+func sqDistBounded(a, b []float32, s, bound float32) (float32, bool) {
+	for k := 0; k+16 <= len(a); k += 16 {
 		s += sqDist16((*[16]float32)(a[k:k+16]), (*[16]float32)(b[k:k+16]))
 		if s >= bound {
 			return s, false

@@ -188,9 +188,11 @@ func TestSetDeleteLeaveNothingBehind(t *testing.T) {
 	if ix.Len() != 0 {
 		t.Fatalf("Len %d after deleting everybody", ix.Len())
 	}
-	for i, v := range ix.vecs[:cap(ix.vecs)] {
-		if v != 0 {
-			t.Fatalf("component %d of the backing array is %v after deleting everybody", i, v)
+	for _, v := range [][]float32{ix.head, ix.tail} {
+		for i, x := range v[:cap(v)] {
+			if x != 0 {
+				t.Fatalf("component %d of a backing array is %v after deleting everybody", i, x)
+			}
 		}
 	}
 }

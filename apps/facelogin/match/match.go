@@ -30,10 +30,11 @@ func Distance(a, b *Descriptor) float32 {
 	return float32(math.Sqrt(float64(sqDist(a[:], b[:]))))
 }
 
-// sqDist returns the squared Euclidean distance between two 128-component vectors.
+// sqDist returns the squared Euclidean distance between two vectors whose length is a
+// multiple of 16.
 func sqDist(a, b []float32) float32 {
 	var s float32
-	for k := 0; k < Dim; k += 16 {
+	for k := 0; k+16 <= len(a); k += 16 {
 		s += sqDist16((*[16]float32)(a[k:k+16]), (*[16]float32)(b[k:k+16]))
 	}
 	return s
