@@ -1,7 +1,8 @@
 # A real Kubernetes control plane for the chart tests (internal/kubetest):
 # kube-apiserver, kube-controller-manager and kube-scheduler built from the
 # released k8s.io/kubernetes module (tools/kube), kine for storage
-# (tools/kube/kine) and kwok for fake nodes (tools/kube/kwok). Each binary is
+# (tools/kube/kine), kwok for fake nodes (tools/kube/kwok) and the Gateway API
+# HTTPRoute CRD (tools/kube/gatewayapi). Each binary is
 # built into $(BIN) only when it is missing or reports another version, so only
 # the first run on a machine pays for the cold build (≈10 min on 2 cores).
 
@@ -10,6 +11,7 @@ KINE_VERSION := v0.17.5
 KWOK_VERSION := v0.8.0
 KUBE_BINS    := kube-apiserver kube-controller-manager kube-scheduler
 KWOK_STAGES  := $(CACHE)/kwok-stages
+KUBE_CRDS    := $(CACHE)/crds
 
 # Without a stamped version kubectl and Helm's kubeVersion checks see v0.0.0-master.
 KUBE_LDFLAGS := -s -w \
@@ -23,9 +25,9 @@ KWOK_LDFLAGS := -s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$(KWOK_VERSION:v%=%
 TEST_DEPS += kube
 TEST_ENV  += EDGELINE_TEST_KUBE=$(BIN)
 
-.PHONY: kube $(KUBE_BINS) kine kwok kwok-stages
+.PHONY: kube $(KUBE_BINS) kine kwok kwok-stages kube-crds
 
-kube: $(KUBE_BINS) kine kwok kwok-stages ## Build the test control plane (apiserver, controller-manager, scheduler, kine, kwok) into the cache.
+kube: $(KUBE_BINS) kine kwok kwok-stages kube-crds ## Build the test control plane (apiserver, controller-manager, scheduler, kine, kwok) into the cache.
 
 # Each tool is rebuilt only when `--version` does not name the pinned release.
 $(KUBE_BINS):
@@ -54,3 +56,9 @@ kwok-stages:
 		pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do \
 		install -m 0644 "$$dir/kustomize/stage/$$f.yaml" $(KWOK_STAGES)/; \
 	done
+
+# CRDs the control plane installs at start (the chart's optional HTTPRoute).
+kube-crds:
+	@mkdir -p $(KUBE_CRDS)
+	@dir=$$(cd tools/kube/gatewayapi && $(GO) mod download -json sigs.k8s.io/gateway-api | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p') && \
+	install -m 0644 "$$dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" $(KUBE_CRDS)/

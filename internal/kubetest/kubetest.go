@@ -19,7 +19,9 @@
 package kubetest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -80,13 +82,28 @@ type process struct {
 	err  error
 }
 
-// Start starts a control plane from the binaries in binDir and waits until
-// the apiserver is ready and both fake nodes are Ready. stages is the
-// directory with kwok's stage files; if empty, binDir/../kwok-stages.
-func Start(ctx context.Context, binDir, stages string) (c *Cluster, err error) {
-	if stages == "" {
-		stages = filepath.Join(filepath.Dir(binDir), "kwok-stages")
+// Options say where the control plane's parts are.
+type Options struct {
+	// BinDir holds kine, kube-apiserver, kube-controller-manager,
+	// kube-scheduler and kwok (required).
+	BinDir string
+	// StagesDir holds kwok's stage files; BinDir/../kwok-stages if empty.
+	StagesDir string
+	// CRDDir holds CustomResourceDefinitions (*.yaml) installed before the
+	// cluster is handed out; BinDir/../crds if empty. A missing directory
+	// installs none.
+	CRDDir string
+}
+
+// Start starts a control plane and waits until the apiserver is ready, the
+// CRDs are established and both fake nodes are Ready.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	binDir := opts.BinDir
+	if binDir == "" {
+		return nil, errors.New("kubetest: no directory with the control-plane binaries given")
 	}
+	stages := cmp.Or(opts.StagesDir, filepath.Join(filepath.Dir(binDir), "kwok-stages"))
+	crds := cmp.Or(opts.CRDDir, filepath.Join(filepath.Dir(binDir), "crds"))
 	for _, b := range []string{"kine", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
 			return nil, fmt.Errorf("kubetest: %s is missing in %s: run `make kube`", b, binDir)
@@ -166,6 +183,10 @@ func Start(ctx context.Context, binDir, stages string) (c *Cluster, err error) {
 	}
 	if err := c.waitReady(ctx, 90*time.Second); err != nil {
 		return nil, c.failed("kube-apiserver", err)
+	}
+
+	if err := c.installCRDs(ctx, crds); err != nil {
+		return nil, err
 	}
 
 	kc := "--kubeconfig=" + c.Kubeconfig
@@ -451,7 +472,7 @@ var (
 func Main(m *testing.M) int {
 	if dir := os.Getenv(EnvVar); dir != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		shared, startErr = Start(ctx, dir, "")
+		shared, startErr = Start(ctx, Options{BinDir: dir})
 		cancel()
 		if shared != nil {
 			defer shared.Stop()

@@ -102,3 +102,19 @@ func TestSchedulerHonoursTheEdgeTaint(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCRDsInstalled checks that the CRDs from the tool cache are served
+// (make kube puts the Gateway API HTTPRoute there).
+func TestCRDsInstalled(t *testing.T) {
+	c := kubetest.Get(t)
+	rl, err := c.Client.Discovery().ServerResourcesForGroupVersion("gateway.networking.k8s.io/v1")
+	if err != nil {
+		t.Fatalf("Gateway API not served: %v (run make kube)", err)
+	}
+	for _, r := range rl.APIResources {
+		if r.Name == "httproutes" {
+			return
+		}
+	}
+	t.Errorf("gateway.networking.k8s.io/v1 serves %v, want httproutes", rl.APIResources)
+}
