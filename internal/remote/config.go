@@ -29,6 +29,9 @@ type Config struct {
 	// passphrase belong in ssh-agent. Empty means ssh_config's IdentityFile, else
 	// ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when they exist.
 	KeyFiles []string
+	// PrivateKeys are private keys given as content (OpenSSH or PEM format, unencrypted),
+	// e.g. from a secret store; offered before KeyFiles. Secrets: never logged.
+	PrivateKeys [][]byte
 	// UseAgent also offers the keys held by ssh-agent.
 	UseAgent bool
 	// AgentSocket is ssh-agent's socket; empty means ssh_config's IdentityAgent, else
@@ -47,8 +50,8 @@ type Config struct {
 	// TOFUOutput receives the line naming an accepted fingerprint; nil means os.Stderr.
 	TOFUOutput io.Writer
 	// Jump lists bastions to go through, first to last (like ProxyJump). Empty means
-	// ssh_config's ProxyJump. Jump hosts inherit KnownHostsFile, SSHConfigFile, KeyFiles,
-	// UseAgent, AgentSocket, Timeout and Retries when they leave them unset.
+	// ssh_config's ProxyJump. Jump hosts inherit KnownHostsFile, SSHConfigFile, KeyFiles
+	// and PrivateKeys, UseAgent, AgentSocket, Timeout and Retries when they leave them unset.
 	Jump []Config
 	// Timeout bounds each connection attempt (TCP connect and SSH handshake); zero
 	// means 15 seconds.
@@ -83,6 +86,7 @@ type resolved struct {
 	port         int
 	user         string
 	keyFiles     []string
+	privateKeys  [][]byte
 	useAgent     bool
 	agentSocket  string
 	knownHosts   string
@@ -154,6 +158,7 @@ func (c Config) resolve() (resolved, error) {
 		hostName:     strings.Trim(c.Host, "[]"),
 		port:         c.Port,
 		user:         c.User,
+		privateKeys:  c.PrivateKeys,
 		useAgent:     c.UseAgent,
 		agentSocket:  c.AgentSocket,
 		knownHosts:   c.KnownHostsFile,
@@ -205,7 +210,7 @@ func (c Config) resolve() (resolved, error) {
 			r.keyFiles = append(r.keyFiles, expand(id))
 		}
 	}
-	if len(r.keyFiles) == 0 && !r.useAgent {
+	if len(r.keyFiles) == 0 && len(r.privateKeys) == 0 && !r.useAgent {
 		for _, name := range []string{"id_ed25519", "id_rsa"} {
 			p := filepath.Join(home, ".ssh", name)
 			if _, err := os.Stat(p); err == nil {
@@ -268,8 +273,9 @@ func (c Config) resolve() (resolved, error) {
 		if j.SSHConfigFile == "" {
 			j.SSHConfigFile = c.SSHConfigFile
 		}
-		if len(j.KeyFiles) == 0 {
+		if len(j.KeyFiles) == 0 && len(j.PrivateKeys) == 0 {
 			j.KeyFiles = c.KeyFiles
+			j.PrivateKeys = c.PrivateKeys
 		}
 		j.UseAgent = j.UseAgent || c.UseAgent
 		if j.AgentSocket == "" {
@@ -293,8 +299,8 @@ func (c Config) resolve() (resolved, error) {
 		if err != nil {
 			return resolved{}, err
 		}
-		if len(jr.keyFiles) == 0 {
-			jr.keyFiles = r.keyFiles
+		if len(jr.keyFiles) == 0 && len(jr.privateKeys) == 0 {
+			jr.keyFiles, jr.privateKeys = r.keyFiles, r.privateKeys
 		}
 		r.jumps = append(r.jumps, jr)
 	}

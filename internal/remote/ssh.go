@@ -160,6 +160,9 @@ func classifyHandshake(r resolved, err error) error {
 	}
 	if strings.Contains(err.Error(), "unable to authenticate") {
 		what := strings.Join(r.keyFiles, ", ")
+		if len(r.privateKeys) > 0 {
+			what = strings.TrimPrefix(what+fmt.Sprintf(", %d key(s) from PrivateKeys", len(r.privateKeys)), ", ")
+		}
 		if r.useAgent {
 			what = strings.TrimPrefix(what+", ssh-agent", ", ")
 		}
@@ -177,6 +180,13 @@ func classifyHandshake(r resolved, err error) error {
 // authMethods loads the key files and, when asked, the agent's keys.
 func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 	var signers []ssh.Signer
+	for i, k := range r.privateKeys {
+		s, err := parseKey(k, fmt.Sprintf("PrivateKeys[%d]", i))
+		if err != nil {
+			return nil, nil, err
+		}
+		signers = append(signers, s)
+	}
 	for _, f := range r.keyFiles {
 		s, err := loadKey(f)
 		if err != nil {
@@ -223,13 +233,18 @@ func loadKey(file string) (ssh.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read SSH key: %w", err)
 	}
+	return parseKey(b, file)
+}
+
+// parseKey parses an unencrypted private key; name says where it came from.
+func parseKey(b []byte, name string) (ssh.Signer, error) {
 	s, err := ssh.ParsePrivateKey(b)
 	var pp *ssh.PassphraseMissingError
 	if errors.As(err, &pp) {
-		return nil, fmt.Errorf("SSH key %s has a passphrase: add it to ssh-agent (ssh-add %s) and set UseAgent", file, file)
+		return nil, fmt.Errorf("SSH key %s has a passphrase: load it into ssh-agent (ssh-add) and set UseAgent", name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("parse SSH key %s: %w", file, err)
+		return nil, fmt.Errorf("parse SSH key %s: %w", name, err)
 	}
 	return sha2Only(s), nil
 }

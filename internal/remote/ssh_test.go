@@ -161,6 +161,21 @@ func TestKeyTypes(t *testing.T) {
 		}
 	})
 
+	t.Run("key content", func(t *testing.T) {
+		pem, err := os.ReadFile(keys.RSA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := baseConfig(h, keys, kh)
+		cfg.KeyFiles = nil
+		cfg.PrivateKeys = [][]byte{pem}
+		dial(t, cfg)
+		_, err = remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, PrivateKeys: [][]byte{[]byte("not a key")}, KnownHostsFile: kh, SSHConfigFile: "none"})
+		if err == nil || !strings.Contains(err.Error(), "parse SSH key PrivateKeys[0]") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+
 	t.Run("wrong key", func(t *testing.T) {
 		other := sshtest.NewKeys(t)
 		cfg := baseConfig(h, keys, kh)
