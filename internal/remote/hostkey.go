@@ -27,8 +27,10 @@ type HostKeyError struct {
 	msg         string
 }
 
+// Error explains the refusal and names the fix.
 func (e *HostKeyError) Error() string { return e.msg }
 
+// Unwrap returns ErrHostKeyMismatch or ErrHostKeyUnknown.
 func (e *HostKeyError) Unwrap() error { return e.Reason }
 
 // tofuMu serialises appends to known_hosts files within this process.

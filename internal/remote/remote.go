@@ -80,6 +80,7 @@ type CommandError struct {
 	Err      error  // the underlying cause, if any (timeout, connection)
 }
 
+// Error says, in one line, which host failed at what and the tail of its stderr.
 func (e *CommandError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s failed", e.Host, e.intent())
@@ -102,6 +103,7 @@ func (e *CommandError) intent() string {
 	return e.Intent
 }
 
+// Unwrap returns the underlying cause, if any.
 func (e *CommandError) Unwrap() error { return e.Err }
 
 // stderrTailLines is how many lines of stderr a CommandError keeps.
