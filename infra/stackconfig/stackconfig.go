@@ -37,7 +37,7 @@ const (
 // Issuers the ingresses request certificates from.
 const (
 	IssuerStaging    = "letsencrypt-staging"
-	IssuerProduction = "letsencrypt-production"
+	IssuerProduction = "letsencrypt-prod"
 )
 
 // Placement presets of the face-login chart.
@@ -163,8 +163,9 @@ type Charts struct {
 type App struct {
 	// Placement is the chart's placement preset for web and api.
 	Placement string
-	// DBPassword is the built-in database's password (a secret); empty means generated.
-	DBPassword string
+	// DatabaseURL is an external PostgreSQL URL (a secret); empty means the chart's
+	// built-in PostgreSQL, whose password the chart generates and keeps in the cluster.
+	DatabaseURL string
 	// Values are extra chart values (JSON object), merged over the derived ones.
 	Values map[string]any
 }
@@ -182,11 +183,11 @@ var Keys = []string{
 	"agents", "network", "vpnAuth",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
 	"certManagerChart", "rancherChart", "faceloginChart",
-	"placement", "dbPassword", "appValues", "kubeconfig", "helmWait",
+	"placement", "databaseUrl", "appValues", "kubeconfig", "helmWait",
 }
 
 // SecretKeys are the keys whose values must be stored as Pulumi secrets.
-var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "dbPassword", "kubeconfig"}
+var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "databaseUrl", "kubeconfig"}
 
 // Parse reads the configuration through get, fills in defaults and validates it. The
 // error lists every problem found, one sentence each, so a user fixes them in one go.
@@ -230,7 +231,7 @@ func Parse(get Getter) (*Config, error) {
 			Rancher:     p.str("rancherChart", ""),
 			Facelogin:   p.str("faceloginChart", "../charts/facelogin"),
 		},
-		App:        App{Placement: p.str("placement", "edge-preferred"), DBPassword: p.str("dbPassword", "")},
+		App:        App{Placement: p.str("placement", "edge-preferred"), DatabaseURL: p.str("databaseUrl", "")},
 		Kubeconfig: p.str("kubeconfig", ""),
 		HelmWait:   p.boolean("helmWait", true),
 	}
@@ -403,6 +404,9 @@ func (c *Config) validate(p *parser) {
 		case strings.Contains(ch.v, "://"):
 			p.errorf("edgeline:%s %q is a URL: charts are installed from a local directory or .tgz; fetch it with helm pull and give the path", ch.key, ch.v)
 		}
+	}
+	if u := c.App.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		p.errorf("edgeline:databaseUrl is not a postgres:// URL")
 	}
 	if !slices.Contains(placements, c.App.Placement) {
 		p.errorf("edgeline:placement %q is not one of %s", c.App.Placement, strings.Join(placements, ", "))

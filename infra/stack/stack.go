@@ -1,0 +1,150 @@
+// Package stack is edgeline's Pulumi program: four component resources, one per layer,
+// built on the edgeline provider's resources.
+//
+//	cloud     the VPS (CloudHost: Hetzner, Terraform or an existing host) and DNS
+//	cluster   the k3s server on the VPS and the edge agents (K3sServer, K3sAgent)
+//	platform  cert-manager with Let's Encrypt ClusterIssuers, and Rancher
+//	app       the face-login chart
+//
+// infra/main.go runs it for `pulumi up`; cmd/edgeline runs it inline through the
+// Automation API. The stack config is parsed and validated (infra/stackconfig) before
+// any resource is registered, so a bad config changes nothing.
+package stack
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/edgeline/edgeline/infra/provider"
+	"github.com/edgeline/edgeline/infra/stackconfig"
+)
+
+// Component type tokens.
+const (
+	TypeCloud    = "edgeline:cloud:Cloud"
+	TypeCluster  = "edgeline:cluster:Cluster"
+	TypePlatform = "edgeline:platform:Platform"
+	TypeApp      = "edgeline:app:App"
+)
+
+// Program returns the Pulumi program. Relative paths in the config (key files, charts,
+// the Terraform module) are taken from dir, the directory of Pulumi.yaml.
+func Program(dir string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		cfg, err := stackconfig.Parse(func(key string) (string, bool) {
+			return config.Get(ctx, stackconfig.Namespace+":"+key), config.Get(ctx, stackconfig.Namespace+":"+key) != ""
+		})
+		if err != nil {
+			return err
+		}
+		return Deploy(ctx, cfg, dir)
+	}
+}
+
+// Deploy registers the four layers for a validated configuration.
+func Deploy(ctx *pulumi.Context, cfg *stackconfig.Config, dir string) error {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	keyFile := abs(expandHome(cfg.SSH.KeyFile))
+	pub := cfg.SSH.PublicKey
+	if pub == "" {
+		var err error
+		if pub, err = publicKey(keyFile); err != nil {
+			return err
+		}
+	}
+	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs}
+
+	cl, err := newCloud(ctx, in)
+	if err != nil {
+		return err
+	}
+	cluster, err := newCluster(ctx, in, cl)
+	if err != nil {
+		return err
+	}
+	kubeconfig := cluster.Kubeconfig
+	if cfg.Kubeconfig != "" {
+		kubeconfig = pulumi.ToSecret(pulumi.String(cfg.Kubeconfig)).(pulumi.StringOutput)
+	}
+	platform, err := newPlatform(ctx, in, kubeconfig, cluster)
+	if err != nil {
+		return err
+	}
+	app, err := newApp(ctx, in, kubeconfig, platform)
+	if err != nil {
+		return err
+	}
+
+	ctx.Export("ipv4", cl.IPv4)
+	ctx.Export("ipv6", cl.IPv6)
+	ctx.Export("hostKeyFingerprint", cl.Fingerprint)
+	ctx.Export("dnsNames", cl.DNSNames)
+	ctx.Export("kubeconfig", kubeconfig)
+	ctx.Export("nodes", cluster.Nodes)
+	ctx.Export("rancherUrl", pulumi.String("https://"+cfg.RancherHost))
+	ctx.Export("rancherBootstrapPassword", platform.BootstrapPassword)
+	ctx.Export("appUrl", pulumi.String("https://"+cfg.AppHost))
+	ctx.Export("appRelease", app.Status)
+	return nil
+}
+
+// inputs is what every layer reads.
+type inputs struct {
+	cfg          *stackconfig.Config
+	keyFile      string
+	sshPublicKey string
+	abs          func(string) string
+}
+
+func expandHome(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
+
+// publicKey reads the public half of the SSH key the VPS is created with.
+func publicKey(keyFile string) (string, error) {
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", fmt.Errorf("edgeline:sshKeyFile: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		if b, perr := os.ReadFile(keyFile + ".pub"); perr == nil {
+			return strings.TrimSpace(string(b)), nil
+		}
+		return "", fmt.Errorf("edgeline:sshKeyFile %s: %w (for a key with a passphrase, load it into ssh-agent and set edgeline:sshPublicKey)", keyFile, err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
+}
+
+// secret wraps a plain value as a secret output.
+func secret(s string) pulumi.StringOutput {
+	return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput)
+}
+
+// jsonValues turns chart values with outputs inside into a secret JSON string.
+func jsonValues(values pulumi.Map) pulumi.StringOutput {
+	return pulumi.ToSecret(values.ToMapOutput().ApplyT(func(v map[string]any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	})).(pulumi.StringOutput)
+}
+
+// providerVersion pins our plugin's version on every resource.
+var providerVersion = pulumi.Version(provider.Version)

@@ -1,0 +1,298 @@
+package stack
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/edgeline/edgeline/infra/provider"
+)
+
+// These tests run the program against Pulumi's mock engine: no provider runs, the mocks
+// answer each registration with plausible outputs and record what was registered.
+
+type registered struct {
+	typ, name string
+	inputs    resource.PropertyMap
+	parent    string
+}
+
+type mocks struct {
+	mu  sync.Mutex
+	all []registered
+}
+
+func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.all = append(m.all, registered{typ: args.TypeToken, name: args.Name, inputs: args.Inputs, parent: string(args.RegisterRPC.GetParent())})
+	m.mu.Unlock()
+	out := args.Inputs.Copy()
+	switch args.TypeToken {
+	case provider.TypeCloudHost:
+		out["ipv4Address"] = resource.NewStringProperty("203.0.113.7")
+		out["ipv6Address"] = resource.NewStringProperty("2001:db8::1")
+		out["hostKeyFingerprint"] = resource.NewStringProperty("SHA256:test")
+		out["dnsNames"] = resource.NewPropertyValue([]any{"login.example.org"})
+	case provider.TypeK3sServer:
+		out["token"] = resource.MakeSecret(resource.NewStringProperty("K10token"))
+		out["kubeconfig"] = resource.MakeSecret(resource.NewStringProperty("apiVersion: v1"))
+		out["serverUrl"] = resource.NewStringProperty("https://203.0.113.7:6443")
+		out["node"] = resource.NewStringProperty("vps")
+	case provider.TypeK3sAgent:
+		out["node"] = args.Inputs["nodeName"]
+	case provider.TypeHelmRelease:
+		out["status"] = resource.NewStringProperty("deployed")
+		out["revision"] = resource.NewNumberProperty(1)
+	case provider.TypePassword:
+		out["result"] = resource.MakeSecret(resource.NewStringProperty("generated-password-123"))
+	}
+	return args.Name + "-id", out, nil
+}
+
+func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return resource.PropertyMap{}, nil
+}
+
+func (m *mocks) find(t *testing.T, typ, name string) registered {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.all {
+		if r.typ == typ && r.name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s %q registered", typ, name)
+	return registered{}
+}
+
+func (m *mocks) count(typ string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.all {
+		if r.typ == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func testKeyFile(t *testing.T) string {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(f, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func baseConfig(t *testing.T) map[string]string {
+	return map[string]string{
+		"edgeline:domain":           "example.org",
+		"edgeline:acmeEmail":        "ops@example.org",
+		"edgeline:hcloudToken":      "hcloud-secret-token",
+		"edgeline:sshKeyFile":       testKeyFile(t),
+		"edgeline:certManagerChart": "vendor/cert-manager",
+		"edgeline:rancherChart":     "vendor/rancher",
+		"edgeline:databaseUrl":      "postgres://facelogin:db-secret@db.example.org/facelogin",
+		"edgeline:network":          "vpn-auth",
+		"edgeline:vpnAuth":          "name=tailscale,joinKey=tskey-secret",
+		"edgeline:agents": `[
+			{"name":"pi-hall-1","host":"10.0.0.21","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","site":"hall","jump":"ops@bastion:2222"},
+			{"name":"pi-gate","host":"10.0.0.22","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			 "labels":{"edgeline.io/site":"gate","edgeline.io/camera":"usb"},"taints":["edgeline.io/edge=true:PreferNoSchedule"]}]`,
+	}
+}
+
+func run(t *testing.T, cfg map[string]string) (*mocks, error) {
+	t.Helper()
+	t.Setenv("PULUMI_CONFIG", mustJSON(t, cfg))
+	m := &mocks{}
+	err := pulumi.RunErr(Program("/srv/infra"), pulumi.WithMocks("edgeline", "prod", m))
+	return m, err
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestProgramGraph(t *testing.T) {
+	m, err := run(t, baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ typ, name string }{
+		{TypeCloud, "cloud"}, {TypeCluster, "cluster"}, {TypePlatform, "platform"}, {TypeApp, "app"},
+		{provider.TypeCloudHost, "vps"}, {provider.TypeK3sServer, "server"},
+		{provider.TypeHelmRelease, "cert-manager"}, {provider.TypeHelmRelease, "edgeline-issuers"},
+		{provider.TypeHelmRelease, "rancher"}, {provider.TypeHelmRelease, "facelogin"},
+		{provider.TypePassword, "rancher-bootstrap-password"},
+	} {
+		m.find(t, c.typ, c.name)
+	}
+	if n := m.count(provider.TypeK3sAgent); n != 2 {
+		t.Errorf("%d agents registered, want 2", n)
+	}
+	// Each resource sits in its layer.
+	for _, c := range []struct{ typ, name, layer string }{
+		{provider.TypeCloudHost, "vps", TypeCloud}, {provider.TypeK3sServer, "server", TypeCluster},
+		{provider.TypeK3sAgent, "agent-pi-gate", TypeCluster}, {provider.TypeHelmRelease, "rancher", TypePlatform},
+		{provider.TypeHelmRelease, "facelogin", TypeApp},
+	} {
+		if p := m.find(t, c.typ, c.name).parent; !strings.Contains(p, c.layer) {
+			t.Errorf("%s's parent is %q, want the %s component", c.name, p, c.layer)
+		}
+	}
+
+	vps := m.find(t, provider.TypeCloudHost, "vps").inputs
+	if vps["name"].StringValue() != "edgeline-prod" || vps["zone"].StringValue() != "example.org" {
+		t.Errorf("vps inputs: %v", vps)
+	}
+	var names []string
+	for _, h := range vps["hostnames"].ArrayValue() {
+		names = append(names, h.StringValue())
+	}
+	if !slices.Equal(names, []string{"login.example.org", "rancher.example.org", "k3s.example.org"}) {
+		t.Errorf("hostnames = %v", names)
+	}
+	if !strings.HasPrefix(vps["sshPublicKey"].StringValue(), "ssh-ed25519 ") {
+		t.Errorf("the SSH public key was not derived from the key file: %v", vps["sshPublicKey"])
+	}
+
+	rel := m.find(t, provider.TypeHelmRelease, "cert-manager").inputs
+	if rel["chart"].StringValue() != "/srv/infra/vendor/cert-manager" {
+		t.Errorf("relative chart path not resolved against the program dir: %v", rel["chart"])
+	}
+	if rel := m.find(t, provider.TypeHelmRelease, "edgeline-issuers").inputs; rel["chart"].StringValue() != "/srv/infra/charts/issuers" {
+		t.Errorf("issuers chart = %v", rel["chart"])
+	}
+}
+
+func TestProgramSecrets(t *testing.T) {
+	m, err := run(t, baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ typ, name, key, plain string }{
+		{provider.TypeCloudHost, "vps", "hcloudToken", "hcloud-secret-token"},
+		{provider.TypeK3sServer, "server", "vpnAuth", "tskey-secret"},
+		{provider.TypeK3sAgent, "agent-pi-hall-1", "token", "K10token"},
+		{provider.TypeK3sAgent, "agent-pi-hall-1", "vpnAuth", "tskey-secret"},
+		{provider.TypeHelmRelease, "rancher", "kubeconfig", "apiVersion"},
+		{provider.TypeHelmRelease, "rancher", "values", "generated-password-123"},
+		{provider.TypeHelmRelease, "facelogin", "values", "db-secret"},
+	} {
+		v := m.find(t, c.typ, c.name).inputs[resourceKey(c.key)]
+		if !v.IsSecret() && !v.ContainsSecrets() {
+			t.Errorf("%s.%s is not secret", c.name, c.key)
+		}
+		if !strings.Contains(secretText(v), c.plain) {
+			t.Errorf("%s.%s does not carry the expected value", c.name, c.key)
+		}
+	}
+}
+
+func resourceKey(k string) resource.PropertyKey { return resource.PropertyKey(k) }
+
+func secretText(v resource.PropertyValue) string {
+	for v.IsSecret() {
+		v = v.SecretValue().Element
+	}
+	if v.IsString() {
+		return v.StringValue()
+	}
+	return ""
+}
+
+func TestProgramAgents(t *testing.T) {
+	m, err := run(t, baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hall := m.find(t, provider.TypeK3sAgent, "agent-pi-hall-1").inputs
+	// No labels or taints in the config: the provider applies k3s's edge defaults.
+	if _, ok := hall["labels"]; ok {
+		t.Errorf("pi-hall-1 got explicit labels %v; want the defaults", hall["labels"])
+	}
+	if hall["site"].StringValue() != "hall" {
+		t.Errorf("pi-hall-1 site = %v", hall["site"])
+	}
+	jump := hall["connection"].ObjectValue()["jump"].ArrayValue()
+	if len(jump) != 1 || jump[0].ObjectValue()["host"].StringValue() != "bastion" || jump[0].ObjectValue()["port"].NumberValue() != 2222 {
+		t.Errorf("pi-hall-1 jump = %v", jump)
+	}
+
+	gate := m.find(t, provider.TypeK3sAgent, "agent-pi-gate").inputs
+	labels := gate["labels"].ObjectValue()
+	if labels["edgeline.io/camera"].StringValue() != "usb" || labels["edgeline.io/site"].StringValue() != "gate" {
+		t.Errorf("pi-gate labels = %v", labels)
+	}
+	taints := gate["taints"].ArrayValue()
+	if len(taints) != 1 || taints[0].StringValue() != "edgeline.io/edge=true:PreferNoSchedule" {
+		t.Errorf("pi-gate taints = %v", taints)
+	}
+}
+
+func TestProgramAppValues(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg["edgeline:appValues"] = `{"api":{"replicas":3},"web":{"placement":{"preset":"anywhere"}}}`
+	m, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := json.Unmarshal([]byte(secretText(m.find(t, provider.TypeHelmRelease, "facelogin").inputs["values"])), &values); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"api":{"placement":{"preset":"edge-preferred"},"replicas":3},"database":{"url":"postgres://facelogin:db-secret@db.example.org/facelogin"},"host":"login.example.org","ingress":{"clusterIssuer":"letsencrypt-prod"},"postgresql":{"enabled":false},"web":{"placement":{"preset":"anywhere"}}}`
+	if got := mustJSON(t, values); got != want {
+		t.Errorf("facelogin values\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestProgramRefusesBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"no domain", map[string]string{"edgeline:domain": ""}, "edgeline:domain is missing"},
+		{"bad agent taint", map[string]string{"edgeline:agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["x:Never"]}]`}, "effect must be NoSchedule"},
+		{"missing key file", map[string]string{"edgeline:sshKeyFile": "/nonexistent/id_ed25519"}, "edgeline:sshKeyFile: open /nonexistent/id_ed25519"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			for k, v := range tt.set {
+				cfg[k] = v
+			}
+			m, err := run(t, cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
+			}
+			if len(m.all) != 0 {
+				t.Errorf("a refused config still registered %d resources", len(m.all))
+			}
+		})
+	}
+}
