@@ -284,6 +284,15 @@ func Nodes() []*corev1.Node {
 	}
 }
 
+// PIDs returns the process id of each running component by name.
+func (c *Cluster) PIDs() map[string]int {
+	m := make(map[string]int, len(c.procs))
+	for _, p := range c.procs {
+		m[p.name] = p.cmd.Process.Pid
+	}
+	return m
+}
+
 // Stop stops the components newest first, waits for each to exit and
 // removes the cluster's directory.
 func (c *Cluster) Stop() {
