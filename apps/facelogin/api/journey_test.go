@@ -118,9 +118,24 @@ func TestJourney(t *testing.T) {
 		want(t, "PIN after password", pw.json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusOK, "")
 		want(t, "profile after password+PIN", pw.do("GET", "/api/me", "", nil), http.StatusOK, "")
 
+		// A PIN change ends her other sessions and keeps this one, under a new id.
+		before := sessionCookie(t, pw)
+		want(t, "change PIN with a wrong current PIN", pw.json("PUT", "/api/me/pin", map[string]string{"current": "9999", "pin": newPIN}), http.StatusUnauthorized, "wrong_pin")
+		want(t, "change PIN", pw.json("PUT", "/api/me/pin", map[string]string{"current": amy.pin, "pin": newPIN}), http.StatusNoContent, "")
+		if sessionCookie(t, pw) == before {
+			t.Error("the session id was not replaced after the PIN change")
+		}
+		want(t, "profile on this device", pw.do("GET", "/api/me", "", nil), http.StatusOK, "")
+		want(t, "profile on the other device", kiosk.do("GET", "/api/me", "", nil), http.StatusUnauthorized, "unauthorized")
+		want(t, "change password with a wrong current one", pw.json("PUT", "/api/me/password",
+			map[string]string{"current": "wrong password!", "password": "another long password"}), http.StatusUnauthorized, "wrong_password")
+
 		checkLogs(t, logs.String(), secretsOf(t, inv.Token, r.cookies.all(), stored))
 	})
 }
+
+// newPIN is the PIN Amy changes to.
+const newPIN = "8642"
 
 // sessionCookie returns the client's current session cookie value.
 func sessionCookie(t *testing.T, c *client) string {
@@ -139,7 +154,7 @@ func sessionCookie(t *testing.T, c *client) string {
 // every cookie value handed out, and the descriptors' components as text.
 func secretsOf(t *testing.T, token string, cookies []string, samples []store.Sample) []string {
 	t.Helper()
-	s := []string{amy.pin, amy.password, penny.pin, penny.password, token}
+	s := []string{amy.pin, amy.password, penny.pin, penny.password, newPIN, token}
 	s = append(s, cookies...)
 	for _, sm := range samples {
 		s = append(s, descriptorTexts(sm.Descriptor)...)

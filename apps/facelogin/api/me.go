@@ -77,6 +77,10 @@ func (s *Server) putPIN(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, fmt.Errorf("update PIN: %w", err))
 		return
 	}
+	if err := s.restartSessions(w, r, c); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.log.Info("PIN changed", "user", c.user.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -105,6 +109,10 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, fmt.Errorf("update password: %w", err))
 		return
 	}
+	if err := s.restartSessions(w, r, c); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	s.log.Info("password changed", "user", c.user.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -128,4 +136,14 @@ func (s *Server) checkCurrent(r *http.Request, c caller, account, hash, current 
 		return errors.Join(s.failed(ctx, clientKey(ip), account), wrong)
 	}
 	return nil
+}
+
+// restartSessions ends every session of the caller (other devices included) and gives this
+// one a new id, after a credential change.
+func (s *Server) restartSessions(w http.ResponseWriter, r *http.Request, c caller) error {
+	if err := s.st.DeleteUserSessions(r.Context(), c.user.ID); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	_, err := s.startSession(w, r, nil, c.user.ID, store.StageFull, c.sess.Method)
+	return err
 }
