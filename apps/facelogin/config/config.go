@@ -265,6 +265,9 @@ func (c *Config) complete(set map[string]bool) error {
 		if c.IdleTimeout <= 0 || c.AbsoluteTimeout <= 0 || c.IdleTimeout > c.AbsoluteTimeout {
 			bad("--idle-timeout (%v) and --absolute-timeout (%v) must be positive, idle not above absolute", c.IdleTimeout, c.AbsoluteTimeout)
 		}
+		if c.BootstrapToken != "" && len(c.BootstrapToken) < 20 {
+			bad("--bootstrap-token is too short to be a secret: use at least 20 random characters (e.g. openssl rand -base64 24)")
+		}
 		for _, o := range c.Origins {
 			if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				bad("--origins entry %q is not an origin such as https://login.example.com", o)

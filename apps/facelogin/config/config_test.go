@@ -54,6 +54,7 @@ func TestParse(t *testing.T) {
 		{name: "api needs the key", args: []string{"api", "--db", "postgres://x"}, err: "--key-file is required"},
 		{name: "insecure cookies only on loopback", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--insecure-cookies", "--addr", ":8081"},
 			err: "--insecure-cookies is only for a loopback --addr"},
+		{name: "weak bootstrap token", args: []string{"serve"}, env: map[string]string{"FACELOGIN_BOOTSTRAP_TOKEN": "admin"}, err: "--bootstrap-token is too short"},
 		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
 		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
 		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
