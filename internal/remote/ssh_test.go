@@ -420,6 +420,21 @@ func TestProxyJump(t *testing.T) {
 		check(t, dial(t, remote.Config{Host: "factory-pi", SSHConfigFile: sc, KnownHostsFile: kh}))
 	})
 
+	t.Run("two hops", func(t *testing.T) {
+		outer := sshtest.Start(t, keys, sshtest.Options{Forwarding: true})
+		sc := filepath.Join(t.TempDir(), "config")
+		os.WriteFile(sc, fmt.Appendf(nil, `Host inner
+  HostName %s
+Host factory-pi
+  HostName %s
+  Port %d
+  ProxyJump root@%s:%d,root@inner
+`, bastion.IP, target.IP, target.Port, outer.IP, outer.Port), 0o600)
+		cfg := remote.Config{Host: "factory-pi", User: "root", KeyFiles: []string{keys.ED25519}, SSHConfigFile: sc,
+			KnownHostsFile: sshtest.WriteKnownHosts(t, outer, bastion, target)}
+		check(t, dial(t, cfg))
+	})
+
 	t.Run("bastion refuses forwarding", func(t *testing.T) {
 		closed := sshtest.Start(t, keys, sshtest.Options{})
 		cfg := baseConfig(target, keys, sshtest.WriteKnownHosts(t, closed, target))
