@@ -8,7 +8,7 @@
 //
 // The binaries come from the directory in EDGELINE_TEST_KUBE (`make test`
 // builds them into the tool cache, see mk/kube.mk). A test binary shares one
-// control plane through TestMain:
+// control plane, started by the first test that asks for it:
 //
 //	func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 //
@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -469,39 +470,46 @@ func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) er
 	}
 }
 
-// shared is the control plane of this test binary, started by Main.
+// The control plane of this test binary: started by the first Get, stopped
+// when Main's tests are done.
 var (
+	mainRan  bool
+	once     sync.Once
 	shared   *Cluster
 	startErr error
 )
 
-// Main starts one control plane for the test binary when EDGELINE_TEST_KUBE
-// is set, runs the tests and stops it. Use it as TestMain's body:
+// Main runs the tests of a package that uses Get and stops the control
+// plane, if a test started one. Use it as TestMain's body:
 // os.Exit(kubetest.Main(m)).
 func Main(m *testing.M) int {
-	if dir := os.Getenv(EnvVar); dir != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		shared, startErr = Start(ctx, Options{BinDir: dir})
-		cancel()
-		if shared != nil {
-			defer shared.Stop()
-		}
+	mainRan = true
+	code := m.Run()
+	if shared != nil {
+		shared.Stop()
 	}
-	return m.Run()
+	return code
 }
 
-// Get returns the shared control plane. It skips t when EDGELINE_TEST_KUBE
-// is unset and fails it when the control plane did not start.
+// Get returns the test binary's control plane, starting it on first use. It
+// skips t when EDGELINE_TEST_KUBE is unset and fails it when the control
+// plane cannot start.
 func Get(t testing.TB) *Cluster {
 	t.Helper()
-	if os.Getenv(EnvVar) == "" {
+	dir := os.Getenv(EnvVar)
+	if dir == "" {
 		t.Skipf("no Kubernetes control plane: set %s to the directory with kube-apiserver, kube-controller-manager, kube-scheduler, kine and kwok (make test does)", EnvVar)
 	}
+	if !mainRan {
+		t.Fatal("kubetest: call kubetest.Main from TestMain, so that the control plane is stopped")
+	}
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		shared, startErr = Start(ctx, Options{BinDir: dir})
+	})
 	if startErr != nil {
 		t.Fatalf("control plane did not start: %v", startErr)
-	}
-	if shared == nil {
-		t.Fatal("control plane not started: call kubetest.Main from TestMain")
 	}
 	return shared
 }
