@@ -239,24 +239,43 @@ func (b best) merge(o best) best {
 	return b
 }
 
-// scan looks at every row and returns the updated best. A row is abandoned as soon as its
-// partial sum reaches the current bound: it can change neither answer then.
+// block is the number of rows whose first halves scan measures in one go.
+const block = 256
+
+// scan looks at every row and returns the updated best. It measures the first halves of a
+// block of rows at a time (with SIMD instructions where the CPU has them); a row whose first
+// half already reaches the current bound can change neither answer, so only the others have
+// their second half read and added.
 func scan(q *Descriptor, head, tail []float32, owner []UserID, b best) best {
-	qh, qt := q[:half], q[half:]
-	for r, id := range owner {
-		bound := b.d2
-		if b.found && id == b.id1 {
-			bound = b.d1
-		}
-		d, ok := sqDistBounded(qh, head[r*half:(r+1)*half], 0, bound)
-		if ok {
-			d, ok = sqDistBounded(qt, tail[r*half:(r+1)*half], d, bound)
-		}
-		if ok {
-			b.add(id, d)
+	qh, qt := (*[half]float32)(q[:half]), q[half:]
+	var dists [block]float32
+	for lo := 0; lo < len(owner); lo += block {
+		hi := min(lo+block, len(owner))
+		part := dists[:hi-lo]
+		sqDists(qh, head[lo*half:hi*half], part)
+		for i, d := range part {
+			r := lo + i
+			id := owner[r]
+			bound := b.d2
+			if b.found && id == b.id1 {
+				bound = b.d1
+			}
+			if d >= bound {
+				continue
+			}
+			if d, ok := sqDistBounded(qt, tail[r*half:(r+1)*half], d, bound); ok {
+				b.add(id, d)
+			}
 		}
 	}
 	return b
+}
+
+// sqDistsGo is the portable sqDists.
+func sqDistsGo(q *[half]float32, rows []float32, out []float32) {
+	for i := range out {
+		out[i] = sqDist(q[:], rows[i*half:(i+1)*half])
+	}
 }
 
 // sqDistBounded adds the squared distance of a and b (a multiple of 16 long) to s and

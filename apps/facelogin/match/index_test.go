@@ -220,3 +220,24 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSqDistsPortable checks the CPU-specific sqDists against the portable one.
+func TestSqDistsPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	q := randomDescriptor(r)
+	qh := (*[half]float32)(q[:half])
+	for _, n := range []int{0, 1, 3, block} {
+		rows := make([]float32, n*half)
+		for i := range rows {
+			rows[i] = float32(r.NormFloat64() * 0.05)
+		}
+		got, want := make([]float32, n), make([]float32, n)
+		sqDists(qh, rows, got)
+		sqDistsGo(qh, rows, want)
+		for i := range got {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+				t.Fatalf("n=%d row %d: sqDists %v, portable %v", n, i, got[i], want[i])
+			}
+		}
+	}
+}
