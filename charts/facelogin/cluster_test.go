@@ -228,6 +228,15 @@ func checkHPAAndPDBs(t *testing.T, c *kubetest.Cluster, ns string) {
 		hpa.Spec.Metrics[0].Resource.Target.Type != autoscalingv2.UtilizationMetricType || *hpa.Spec.Metrics[0].Resource.Target.AverageUtilization != 70 {
 		t.Errorf("HPA metrics = %+v, want CPU utilization 70%%", hpa.Spec.Metrics)
 	}
+	// The real HPA controller brings the api up to minReplicas (the chart
+	// leaves replicas to it); no metrics server runs, so it goes no further.
+	err = poll(ctx, 60*time.Second, func() bool {
+		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, fullname+"-api", metav1.GetOptions{})
+		return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 2 && d.Status.ReadyReplicas == 2
+	})
+	if err != nil {
+		t.Errorf("the HPA did not scale the api to its 2 minimum replicas: %v", err)
+	}
 	for _, comp := range []string{"api", "web"} {
 		pdb, err := c.Client.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, fullname+"-"+comp, metav1.GetOptions{})
 		if err != nil {
