@@ -12,6 +12,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -136,15 +137,23 @@ func (i *Install) Run(ctx context.Context, ch *Chart, values map[string]any) (*R
 	if i.Name == "" {
 		return nil, errors.New("helm install: no release name given")
 	}
-	if _, err := lastRelease(i.cfg, i.Name); err == nil {
+	replace := false
+	last, err := lastRelease(i.cfg, i.Name)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("helm install %s: %w", i.Name, err)
+	case last.(*release.Release).Info.Status == rcommon.StatusUninstalled:
+		// Uninstalled with KeepHistory: install anew over the old records.
+		replace = true
+	default:
 		up := NewUpgrade(i.cfg)
 		up.Wait, up.Timeout, up.MaxHistory, up.Description = i.Wait, i.Timeout, i.MaxHistory, i.Description
 		return up.Run(ctx, i.Name, ch, values)
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("helm install %s: %w", i.Name, err)
 	}
 
 	in := action.NewInstall(i.cfg.cfg)
+	in.Replace = replace
 	in.ReleaseName = i.Name
 	in.Namespace = i.cfg.namespace
 	in.CreateNamespace = i.CreateNamespace

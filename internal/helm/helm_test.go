@@ -144,6 +144,22 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("history = %+v", hist)
 	}
 
+	keep := helm.NewUninstall(cfg)
+	keep.KeepHistory = true
+	if err := keep.Run(ctx, "greet"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := helm.NewStatus(cfg).Run("greet"); err != nil || st.Status != "uninstalled" {
+		t.Fatalf("status after uninstall keeping history: %+v, %v", st, err)
+	}
+	rel, err = in.Run(ctx, ch, nil)
+	if err != nil {
+		t.Fatalf("install over a kept, uninstalled release: %v", err)
+	}
+	if !rel.Changed || rel.Revision != 4 || rel.Status != "deployed" {
+		t.Errorf("reinstall: changed %v revision %d status %s; want deployed revision 4", rel.Changed, rel.Revision, rel.Status)
+	}
+
 	if err := helm.NewUninstall(cfg).Run(ctx, "greet"); err != nil {
 		t.Fatal(err)
 	}
