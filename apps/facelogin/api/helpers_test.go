@@ -93,9 +93,11 @@ const postgresSkip = "set EDGELINE_TEST_POSTGRES to a PostgreSQL DSN (make test 
 // server named by EDGELINE_TEST_POSTGRES.
 func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "facelogin.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		fn(t, postgresSchema(t))
 	})
 }
