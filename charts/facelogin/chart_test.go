@@ -370,3 +370,14 @@ func TestAppContract(t *testing.T) {
 		t.Errorf("api startup probe allows %ds for model loading, want at least 60s", budget)
 	}
 }
+
+// TestHelmLint runs Helm's own linter, strict, over every preset.
+func TestHelmLint(t *testing.T) {
+	for _, p := range presets {
+		l := helm.Lint{Strict: true}
+		findings, err := l.Run(".", p.values)
+		if err != nil || len(findings) > 0 {
+			t.Errorf("%s: %v\n%s", p.name, err, strings.Join(findings, "\n"))
+		}
+	}
+}

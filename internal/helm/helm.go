@@ -26,6 +26,7 @@ import (
 
 	"helm.sh/helm/v4/pkg/action"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -261,3 +262,37 @@ var ErrNotFound = errors.New("release not found")
 
 // discard is the writer hook output goes to unless a caller sets one.
 var discard = func(_, _, _ string) io.Writer { return io.Discard }
+
+// Lint checks a chart directory as `helm lint` does: Chart.yaml, values
+// against the schema, templates rendering to valid YAML objects.
+type Lint struct {
+	// Strict reports warnings as problems too.
+	Strict bool
+	// KubeVersion is the Kubernetes version templates see; DefaultKubeVersion
+	// if empty.
+	KubeVersion string
+}
+
+// Run lints the chart in dir with values and returns every finding of
+// warning severity or worse ("[WARNING] templates/x.yaml: ..."), and an
+// error if the chart fails the lint.
+func (l *Lint) Run(dir string, values map[string]any) ([]string, error) {
+	kv, err := parseKubeVersion(cmp.Or(l.KubeVersion, DefaultKubeVersion))
+	if err != nil {
+		return nil, err
+	}
+	a := action.NewLint()
+	a.Strict = l.Strict
+	a.KubeVersion = kv
+	res := a.Run([]string{dir}, copyValues(values))
+	var findings []string
+	for _, m := range res.Messages {
+		if m.Severity >= support.WarningSev {
+			findings = append(findings, m.Error())
+		}
+	}
+	if len(res.Errors) > 0 {
+		return findings, fmt.Errorf("lint %s: %w", dir, errors.Join(res.Errors...))
+	}
+	return findings, nil
+}

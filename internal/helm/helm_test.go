@@ -175,3 +175,16 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("uninstalling a missing release with IgnoreNotFound: %v", err)
 	}
 }
+
+func TestLint(t *testing.T) {
+	l := helm.Lint{Strict: true}
+	if findings, err := l.Run("testdata/hello", nil); err != nil || len(findings) > 0 {
+		t.Errorf("clean chart: findings %v, err %v", findings, err)
+	}
+	if _, err := l.Run("testdata/hello", map[string]any{"message": ""}); err == nil || !strings.Contains(err.Error(), "/message") {
+		t.Errorf("bad values: err = %v, want the schema's complaint about /message", err)
+	}
+	if _, err := l.Run("testdata/missing", nil); err == nil {
+		t.Error("a missing chart passed lint")
+	}
+}
