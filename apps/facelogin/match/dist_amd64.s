@@ -1,8 +1,9 @@
 #include "textflag.h"
 
-// func sqDistsAVX2(q *[64]float32, rows *float32, n int, out *float32)
-// out[i] = squared Euclidean distance between q and rows[i*64 : (i+1)*64], for i < n.
-TEXT ·sqDistsAVX2(SB), NOSPLIT, $0-32
+// func sqDistsHalfAVX2(q *[64]float32, rows *uint16, n int, out *float32)
+// out[i] = squared Euclidean distance between q and the 64 half-precision values
+// rows[i*64 : (i+1)*64], for i < n.
+TEXT ·sqDistsHalfAVX2(SB), NOSPLIT, $0-32
 	MOVQ q+0(FP), AX
 	MOVQ rows+8(FP), SI
 	MOVQ n+16(FP), CX
@@ -19,21 +20,29 @@ TEXT ·sqDistsAVX2(SB), NOSPLIT, $0-32
 	JZ done
 
 loop:
-	VSUBPS 0(SI), Y8, Y0
+	VCVTPH2PS 0(SI), Y0
+	VSUBPS Y0, Y8, Y0
 	VMULPS Y0, Y0, Y0
-	VSUBPS 32(SI), Y9, Y1
+	VCVTPH2PS 16(SI), Y1
+	VSUBPS Y1, Y9, Y1
 	VMULPS Y1, Y1, Y1
-	VSUBPS 64(SI), Y10, Y2
+	VCVTPH2PS 32(SI), Y2
+	VSUBPS Y2, Y10, Y2
 	VFMADD231PS Y2, Y2, Y0
-	VSUBPS 96(SI), Y11, Y3
+	VCVTPH2PS 48(SI), Y3
+	VSUBPS Y3, Y11, Y3
 	VFMADD231PS Y3, Y3, Y1
-	VSUBPS 128(SI), Y12, Y2
+	VCVTPH2PS 64(SI), Y2
+	VSUBPS Y2, Y12, Y2
 	VFMADD231PS Y2, Y2, Y0
-	VSUBPS 160(SI), Y13, Y3
+	VCVTPH2PS 80(SI), Y3
+	VSUBPS Y3, Y13, Y3
 	VFMADD231PS Y3, Y3, Y1
-	VSUBPS 192(SI), Y14, Y2
+	VCVTPH2PS 96(SI), Y2
+	VSUBPS Y2, Y14, Y2
 	VFMADD231PS Y2, Y2, Y0
-	VSUBPS 224(SI), Y15, Y3
+	VCVTPH2PS 112(SI), Y3
+	VSUBPS Y3, Y15, Y3
 	VFMADD231PS Y3, Y3, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -43,7 +52,7 @@ loop:
 	VMOVSHDUP X0, X1
 	VADDSS X1, X0, X0
 	VMOVSS X0, (DI)
-	ADDQ $256, SI
+	ADDQ $128, SI
 	ADDQ $4, DI
 	DECQ CX
 	JNZ loop

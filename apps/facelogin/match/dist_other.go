@@ -2,6 +2,6 @@
 
 package match
 
-// sqDists sets out[i] to the squared distance between q and the i-th half row of rows, for
-// every i < len(out).
-func sqDists(q *[half]float32, rows []float32, out []float32) { sqDistsGo(q, rows, out) }
+// sqDistsHalf sets out[i] to the squared distance between q and the i-th row of half
+// precision values in rows, for every i < len(out).
+func sqDistsHalf(q *[half]float32, rows []uint16, out []float32) { sqDistsHalfGo(q, rows, out) }

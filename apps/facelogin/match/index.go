@@ -30,13 +30,16 @@ type Result struct {
 type Index struct {
 	threshold, margin float32
 
-	// The samples, one row each, split in two halves stored apart: most rows are abandoned
-	// within their first half, and then the second half is never read from memory.
-	mu    sync.RWMutex
-	head  []float32          // row r's first half is head[r*half : (r+1)*half]
-	tail  []float32          // and its second half tail[r*half : (r+1)*half]
-	owner []UserID           // owner[r] is the person of row r
-	rows  map[UserID][]int32 // the rows of each person
+	// The samples, one row each, split in two halves stored apart, and a half-precision
+	// sketch of the first halves: the scan reads the sketches (a quarter of the data) and
+	// only the few rows it cannot rule out from them are read in full.
+	mu     sync.RWMutex
+	head   []float32          // row r's first half is head[r*half : (r+1)*half]
+	tail   []float32          // and its second half tail[r*half : (r+1)*half]
+	sketch []uint16           // head rounded to IEEE 754 half precision
+	slack  float32            // bounds the distance between any first half and its sketch
+	owner  []UserID           // owner[r] is the person of row r
+	rows   map[UserID][]int32 // the rows of each person
 }
 
 // half is the length of a row's half.
@@ -77,6 +80,14 @@ func (ix *Index) Set(id UserID, ds []Descriptor) {
 		rows = append(rows, int32(len(ix.owner)))
 		ix.head = append(ix.head, ds[i][:half]...)
 		ix.tail = append(ix.tail, ds[i][half:]...)
+		var e float32
+		for _, v := range ds[i][:half] {
+			h := toHalf(v)
+			ix.sketch = append(ix.sketch, h)
+			e += (fromHalf(h) - v) * (fromHalf(h) - v)
+		}
+		// The slack only grows: deleting rows leaves it a little larger than needed.
+		ix.slack = max(ix.slack, sqrt32(e)*(1+1e-4)+1e-6)
 		ix.owner = append(ix.owner, id)
 	}
 	ix.rows[id] = rows
@@ -104,9 +115,9 @@ func (ix *Index) remove(id UserID) {
 		last := int32(len(ix.owner) - 1)
 		if r != last {
 			moved := ix.owner[last]
-			for _, v := range [][]float32{ix.head, ix.tail} {
-				copy(v[int(r)*half:int(r+1)*half], v[int(last)*half:int(last+1)*half])
-			}
+			moveRow(ix.head, int(r), int(last))
+			moveRow(ix.tail, int(r), int(last))
+			moveRow(ix.sketch, int(r), int(last))
 			ix.owner[r] = moved
 			mr := ix.rows[moved]
 			for i := range mr {
@@ -121,7 +132,8 @@ func (ix *Index) remove(id UserID) {
 	n := len(ix.owner) * half
 	clear(ix.head[n : old*half])
 	clear(ix.tail[n : old*half])
-	ix.head, ix.tail = ix.head[:n], ix.tail[:n]
+	clear(ix.sketch[n : old*half])
+	ix.head, ix.tail, ix.sketch = ix.head[:n], ix.tail[:n], ix.sketch[:n]
 }
 
 // grow makes room for n more rows, zeroing the old backing arrays after the copy.
@@ -133,14 +145,20 @@ func (ix *Index) grow(n int) {
 	c := max(need, 2*cap(ix.owner), 64)
 	ix.head = regrow(ix.head, c*half)
 	ix.tail = regrow(ix.tail, c*half)
+	ix.sketch = regrow(ix.sketch, c*half)
 	owner := make([]UserID, len(ix.owner), c)
 	copy(owner, ix.owner)
 	ix.owner = owner
 }
 
+// moveRow copies half-row from over half-row to.
+func moveRow[T float32 | uint16](v []T, to, from int) {
+	copy(v[to*half:(to+1)*half], v[from*half:(from+1)*half])
+}
+
 // regrow returns a copy of v with capacity c and zeroes v's whole backing array.
-func regrow(v []float32, c int) []float32 {
-	w := make([]float32, len(v), c)
+func regrow[T float32 | uint16](v []T, c int) []T {
+	w := make([]T, len(v), c)
 	copy(w, v)
 	clear(v[:cap(v)])
 	return w
@@ -169,7 +187,7 @@ func (ix *Index) Search(q Descriptor) Result {
 	if p := runtime.GOMAXPROCS(0); n >= parallelRows && p > 1 {
 		b = ix.scanParallel(q, min(p, maxParts), start)
 	} else {
-		b = scan(&q, ix.head, ix.tail, ix.owner, start)
+		b = ix.scan(&q, 0, n, start)
 	}
 	r := Result{Distance: inf32, Second: inf32}
 	if b.found {
@@ -194,7 +212,7 @@ func (ix *Index) scanParallel(q Descriptor, parts int, start best) best {
 		lo, hi := n*p/parts, n*(p+1)/parts
 		wg.Go(func() {
 			q := q
-			results[p] = scan(&q, ix.head[lo*half:hi*half], ix.tail[lo*half:hi*half], ix.owner[lo:hi], start)
+			results[p] = ix.scan(&q, lo, hi, start)
 		})
 	}
 	wg.Wait()
@@ -239,42 +257,60 @@ func (b best) merge(o best) best {
 	return b
 }
 
-// block is the number of rows whose first halves scan measures in one go.
+// block is the number of rows whose sketches scan measures in one go.
 const block = 256
 
-// scan looks at every row and returns the updated best. It measures the first halves of a
-// block of rows at a time (with SIMD instructions where the CPU has them); a row whose first
-// half already reaches the current bound can change neither answer, so only the others have
-// their second half read and added.
-func scan(q *Descriptor, head, tail []float32, owner []UserID, b best) best {
+// scan looks at rows lo to hi and returns the updated best. It measures the sketches of a
+// block of rows at a time (with SIMD instructions where the CPU has them). A sketch is within
+// ix.slack of its first half, so a row whose sketch is farther than the bound plus the slack
+// can change neither answer; only the others are measured exactly, abandoning as soon as the
+// sum passes the bound.
+func (ix *Index) scan(q *Descriptor, lo, hi int, b best) best {
 	qh, qt := (*[half]float32)(q[:half]), q[half:]
 	var dists [block]float32
-	for lo := 0; lo < len(owner); lo += block {
-		hi := min(lo+block, len(owner))
-		part := dists[:hi-lo]
-		sqDists(qh, head[lo*half:hi*half], part)
+	own, other := ix.relax(b.d1), ix.relax(b.d2)
+	for start := lo; start < hi; start += block {
+		end := min(start+block, hi)
+		part := dists[:end-start]
+		sqDistsHalf(qh, ix.sketch[start*half:end*half], part)
 		for i, d := range part {
-			r := lo + i
-			id := owner[r]
-			bound := b.d2
+			r := start + i
+			id := ix.owner[r]
+			bound, relaxed := b.d2, other
 			if b.found && id == b.id1 {
-				bound = b.d1
+				bound, relaxed = b.d1, own
 			}
-			if d >= bound {
+			if d >= relaxed {
 				continue
 			}
-			if d, ok := sqDistBounded(qt, tail[r*half:(r+1)*half], d, bound); ok {
+			d, ok := sqDistBounded(qh[:], ix.head[r*half:(r+1)*half], 0, bound)
+			if ok {
+				d, ok = sqDistBounded(qt, ix.tail[r*half:(r+1)*half], d, bound)
+			}
+			if ok {
 				b.add(id, d)
+				own, other = ix.relax(b.d1), ix.relax(b.d2)
 			}
 		}
 	}
 	return b
 }
 
-// sqDistsGo is the portable sqDists.
-func sqDistsGo(q *[half]float32, rows []float32, out []float32) {
+// relax returns the squared sketch distance at and beyond which a row's exact squared
+// distance is at least bound: (√bound + slack)², rounded up for the float32 arithmetic.
+func (ix *Index) relax(bound float32) float32 {
+	r := sqrt32(bound) + ix.slack
+	return r*r*(1+1e-4) + 1e-6
+}
+
+// sqDistsHalfGo is the portable sqDistsHalf.
+func sqDistsHalfGo(q *[half]float32, rows []uint16, out []float32) {
+	var row [half]float32
 	for i := range out {
-		out[i] = sqDist(q[:], rows[i*half:(i+1)*half])
+		for k, h := range rows[i*half : (i+1)*half] {
+			row[k] = fromHalf(h)
+		}
+		out[i] = sqDist(q[:], row[:])
 	}
 }
 

@@ -195,6 +195,11 @@ func TestSetDeleteLeaveNothingBehind(t *testing.T) {
 			}
 		}
 	}
+	for i, x := range ix.sketch[:cap(ix.sketch)] {
+		if x != 0 {
+			t.Fatalf("component %d of the sketch is %#x after deleting everybody", i, x)
+		}
+	}
 }
 
 func TestConcurrentUse(t *testing.T) {
@@ -221,23 +226,58 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
-// TestSqDistsPortable checks the CPU-specific sqDists against the portable one.
-func TestSqDistsPortable(t *testing.T) {
+// TestSqDistsHalfPortable checks the CPU-specific sqDistsHalf against the portable one.
+func TestSqDistsHalfPortable(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	q := randomDescriptor(r)
 	qh := (*[half]float32)(q[:half])
 	for _, n := range []int{0, 1, 3, block} {
-		rows := make([]float32, n*half)
+		rows := make([]uint16, n*half)
 		for i := range rows {
-			rows[i] = float32(r.NormFloat64() * 0.05)
+			rows[i] = toHalf(float32(r.NormFloat64() * 0.05))
 		}
 		got, want := make([]float32, n), make([]float32, n)
-		sqDists(qh, rows, got)
-		sqDistsGo(qh, rows, want)
+		sqDistsHalf(qh, rows, got)
+		sqDistsHalfGo(qh, rows, want)
 		for i := range got {
 			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
-				t.Fatalf("n=%d row %d: sqDists %v, portable %v", n, i, got[i], want[i])
+				t.Fatalf("n=%d row %d: sqDistsHalf %v, portable %v", n, i, got[i], want[i])
 			}
+		}
+	}
+}
+
+func TestHalf(t *testing.T) {
+	tests := []struct {
+		f    float32
+		bits uint16
+		back float32
+	}{
+		{0, 0x0000, 0},
+		{1, 0x3c00, 1},
+		{-2, 0xc000, -2},
+		{0.1, 0x2e66, 0.0999755859375},
+		{65504, 0x7bff, 65504},
+		{1e6, 0x7c00, float32(math.Inf(1))},
+		{1.0 / (1 << 24), 0x0001, 1.0 / (1 << 24)}, // smallest subnormal
+		{1.5 / (1 << 24), 0x0002, 2.0 / (1 << 24)}, // tie to even, upwards
+		{2.5 / (1 << 24), 0x0002, 2.0 / (1 << 24)}, // tie to even, downwards
+		{1 + 1.0/2048, 0x3c00, 1},                  // tie to even within normals
+		{1 + 3.0/2048, 0x3c02, 1 + 2.0/1024},       // tie to even, upwards
+		{1e-9, 0x0000, 0},
+	}
+	for _, tt := range tests {
+		if got := toHalf(tt.f); got != tt.bits {
+			t.Errorf("toHalf(%v) = %#04x, want %#04x", tt.f, got, tt.bits)
+		}
+		if got := fromHalf(tt.bits); got != tt.back {
+			t.Errorf("fromHalf(%#04x) = %v, want %v", tt.bits, got, tt.back)
+		}
+	}
+	// Every finite half survives the round trip.
+	for h := range uint16(0x7c00) {
+		if got := toHalf(fromHalf(h)); got != h {
+			t.Fatalf("toHalf(fromHalf(%#04x)) = %#04x", h, got)
 		}
 	}
 }
