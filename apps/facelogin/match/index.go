@@ -298,8 +298,13 @@ func (ix *Index) scan(q *Descriptor, lo, hi int, b best) best {
 
 // relax returns the squared sketch distance at and beyond which a row's exact squared
 // distance is at least bound: (√bound + slack)², rounded up for the float32 arithmetic.
+// Components beyond the half-precision range (never seen from dlib) make the slack
+// infinite; then nothing is ruled out.
 func (ix *Index) relax(bound float32) float32 {
 	r := sqrt32(bound) + ix.slack
+	if math.IsInf(float64(r), 1) || math.IsNaN(float64(r)) {
+		return float32(math.NaN()) // d >= NaN is always false
+	}
 	return r*r*(1+1e-4) + 1e-6
 }
 

@@ -281,3 +281,17 @@ func TestHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeComponents checks that a descriptor beyond the half-precision range, which dlib
+// never produces, still gets exact answers (the sketches then rule nothing out).
+func TestHugeComponents(t *testing.T) {
+	ix := NewIndex(DefaultThreshold, DefaultMargin)
+	var huge, probe Descriptor
+	huge[3] = 1e6
+	probe[3] = 0.1
+	ix.Set(1, []Descriptor{huge})
+	ix.Set(2, []Descriptor{{}})
+	if r := ix.Search(probe); !r.Known || r.ID != 2 || !close(r.Distance, 0.1) {
+		t.Fatalf("Search = %+v, want person 2 at 0.1", r)
+	}
+}
