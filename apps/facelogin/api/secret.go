@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -91,14 +92,14 @@ const (
 func checkNewPassword(p string) error {
 	n := len([]rune(p))
 	if n < minPasswordLen || n > maxPasswordLen {
-		return errorf(400, "weak_password", "Choose a password of %d to %d characters.", minPasswordLen, maxPasswordLen)
+		return errorf(http.StatusBadRequest, "weak_password", "Choose a password of %d to %d characters.", minPasswordLen, maxPasswordLen)
 	}
 	return nil
 }
 
 func checkNewPIN(p string) error {
 	if !validPIN(p) {
-		return errorf(400, "bad_pin", "Choose a PIN of 4 to 12 digits.")
+		return errorf(http.StatusBadRequest, "bad_pin", "Choose a PIN of 4 to 12 digits.")
 	}
 	return nil
 }

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"image"
+	"strings"
+	"testing"
+)
+
+func TestSecretHash(t *testing.T) {
+	pepper := []byte("0123456789abcdef0123456789abcdef")
+	h := hashSecret(pepper, "4711")
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(h, "4711") {
+		t.Fatalf("hash %q is not an argon2id PHC string without the secret", h)
+	}
+	if h == hashSecret(pepper, "4711") {
+		t.Error("two hashes of one secret are equal: the salt is missing")
+	}
+	for _, tc := range []struct {
+		name   string
+		pepper []byte
+		secret string
+		ok     bool
+	}{
+		{"right", pepper, "4711", true},
+		{"wrong secret", pepper, "4712", false},
+		{"other pepper", []byte("another pepper, another server!!"), "4711", false},
+	} {
+		ok, err := checkSecret(tc.pepper, h, tc.secret)
+		if err != nil || ok != tc.ok {
+			t.Errorf("%s: %v, %v; want %v", tc.name, ok, err, tc.ok)
+		}
+	}
+	for _, bad := range []string{"", "$2a$10$bcrypt", "$argon2id$v=19$m=x$salt$hash", "$argon2id$v=18$m=1,t=1,p=1$AAAA$AAAA"} {
+		if _, err := checkSecret(pepper, bad, "4711"); err == nil {
+			t.Errorf("checkSecret accepted the stored hash %q", bad)
+		}
+	}
+}
+
+func TestSteady(t *testing.T) {
+	box := image.Rect(100, 100, 220, 220) // 120 px wide: a sixth is 20 px
+	for _, tc := range []struct {
+		name      string
+		prev, cur image.Rectangle
+		want      bool
+	}{
+		{"no previous face", image.Rectangle{}, box, false},
+		{"same place", box, box, true},
+		{"moved 20 px", box, box.Add(image.Pt(20, 0)), true},
+		{"moved 30 px", box, box.Add(image.Pt(0, 30)), false},
+		{"came closer", box, image.Rect(80, 80, 240, 240), false},
+		{"slightly bigger", box, image.Rect(95, 95, 225, 225), true},
+	} {
+		if got := steady(tc.prev, tc.cur); got != tc.want {
+			t.Errorf("%s: steady = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestValidPIN(t *testing.T) {
+	for pin, want := range map[string]bool{"4711": true, "123456789012": true, "123": false, "1234567890123": false, "12a4": false, "": false, "١٢٣٤": false} {
+		if got := validPIN(pin); got != want {
+			t.Errorf("validPIN(%q) = %v, want %v", pin, got, want)
+		}
+	}
+}
