@@ -197,3 +197,36 @@ func vmRSS(t testing.TB) int {
 	t.Fatal("no VmRSS in /proc/self/status")
 	return 0
 }
+
+// BenchmarkOneRecognizer calls a single go-face recognizer from one goroutine and from two at
+// once, alternating, and reports the speedup: go-face holds one mutex around detection and
+// another around the descriptor network, so a single recognizer cannot use two cores, and
+// the Engine keeps a pool of them instead.
+func BenchmarkOneRecognizer(b *testing.B) {
+	rec, err := goface.NewRecognizer(modelsDir(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rec.Close()
+	frame := benchFrame(b)
+	const frames = 8
+	var took [2]time.Duration
+	for b.Loop() {
+		for i, goroutines := range []int{1, 2} {
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range goroutines {
+				wg.Go(func() {
+					for range frames / goroutines {
+						if _, err := rec.Recognize(frame); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			took[i] += time.Since(start)
+		}
+	}
+	b.ReportMetric(float64(took[0])/float64(took[1]), "speedup-2goroutines")
+}

@@ -75,6 +75,7 @@ type Engine struct {
 	opts   Options
 	lim    limits
 	pool   chan *goface.Recognizer
+	loaded int // recognizers made, all of them in pool or in use
 	closed chan struct{}
 	once   sync.Once
 }
@@ -114,6 +115,7 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("load face models from %s (recognizer %d): %w", opts.ModelsDir, i+1, err)
 		}
 		e.pool <- rec
+		e.loaded++
 	}
 	return e, nil
 }
@@ -125,16 +127,9 @@ func (e *Engine) Workers() int { return e.opts.Workers }
 func (e *Engine) Close() error {
 	e.once.Do(func() {
 		close(e.closed)
-		for range cap(e.pool) {
-			select {
-			case rec := <-e.pool:
-				rec.Close()
-			default:
-				// New failed before filling the pool; nothing else can hold a recognizer.
-				if len(e.pool) == 0 {
-					return
-				}
-			}
+		// Every recognizer comes back to the pool when its analysis ends.
+		for range e.loaded {
+			(<-e.pool).Close()
 		}
 	})
 	return nil

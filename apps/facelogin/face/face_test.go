@@ -67,13 +67,6 @@ func engine(t testing.TB) *Engine {
 	return shared
 }
 
-// variant returns an engine sharing e's recognizers with other options.
-func variant(e *Engine, edit func(*Options)) *Engine {
-	v := &Engine{opts: e.opts, lim: e.lim, pool: e.pool, closed: e.closed}
-	edit(&v.opts)
-	return v
-}
-
 func readPhoto(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(facesDir(t), rel))
@@ -280,17 +273,33 @@ func TestAnalyzeConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestClose checks that a closed engine refuses work instead of blocking or crashing.
+// TestClose closes an engine while analyses run: each ends with a face or ErrClosed, Close
+// waits for the running ones, and later calls fail with ErrClosed instead of blocking.
 func TestClose(t *testing.T) {
 	e, err := New(Options{ModelsDir: modelsDir(t), Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	frame := personPhoto(t, "penny", 1)
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 3)
+	for range 3 {
+		wg.Go(func() {
+			started <- struct{}{}
+			if _, err := e.Analyze(context.Background(), frame); err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("Analyze during Close: %v, want a face or ErrClosed", err)
+			}
+		})
+	}
+	for range 3 {
+		<-started
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
+	wg.Wait()
 	e.Close()
-	if _, err := e.Analyze(context.Background(), encodeJPEG(t, gradient(640, 480))); !errors.Is(err, ErrClosed) {
+	if _, err := e.Analyze(context.Background(), frame); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Analyze after Close: %v, want ErrClosed", err)
 	}
 }
