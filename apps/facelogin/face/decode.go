@@ -20,10 +20,13 @@ type limits struct {
 
 // frame is an input image made ready for dlib.
 type frame struct {
+	// data is the input, a JPEG if isJPEG, else a PNG.
+	data   []byte
+	isJPEG bool
 	// jpeg is the RGB JPEG go-face decodes: the input itself when it already is one of a
 	// usable size, otherwise a conversion of it (padded when the input is a tight crop).
 	jpeg []byte
-	// src is the decoded input, for measuring brightness.
+	// src is the decoded input, for measuring brightness (set by decodePixels).
 	src image.Image
 	// bounds are the input's bounds, origin at 0,0.
 	bounds image.Rectangle
@@ -48,23 +51,38 @@ var (
 // decode checks a frame's size, format and dimensions before decoding it, then decodes it
 // and converts it for go-face. It returns only *Error.
 func decode(data []byte, lim limits) (*frame, *Error) {
+	f, err := prepare(data, lim)
+	if err == nil && f.passthrough {
+		err = f.decodePixels()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// prepare checks a frame's size, format and dimensions from its header. A colour JPEG of a
+// usable size goes to dlib as it is, and its pixels, needed only to measure brightness, are
+// left to decodePixels, which Analyze runs while dlib works. Every other frame is decoded
+// and converted here.
+func prepare(data []byte, lim limits) (*frame, *Error) {
 	if len(data) == 0 {
 		return nil, reject(BadImage, "The image is empty; send a JPEG or PNG photo.")
 	}
 	if lim.maxBytes > 0 && int64(len(data)) > lim.maxBytes {
 		return nil, reject(TooLarge, fmt.Sprintf("The image is larger than %d MB; send a smaller photo.", mib(lim.maxBytes)))
 	}
-	var isJPEG bool
+	f := &frame{data: data}
 	switch {
 	case bytes.HasPrefix(data, jpegMagic):
-		isJPEG = true
+		f.isJPEG = true
 	case bytes.HasPrefix(data, pngMagic):
 	default:
 		return nil, reject(UnsupportedFormat, "This image format is not supported; send a JPEG or PNG photo.")
 	}
 	var cfg image.Config
 	var err error
-	if isJPEG {
+	if f.isJPEG {
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
 	} else {
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
@@ -78,26 +96,36 @@ func decode(data []byte, lim limits) (*frame, *Error) {
 	if lim.maxPixels > 0 && (cfg.Width > lim.maxPixels/cfg.Height) {
 		return nil, reject(TooLarge, fmt.Sprintf("The image has more than %.1f megapixels; send a smaller photo.", float64(lim.maxPixels)/1e6))
 	}
-	var src image.Image
-	if isJPEG {
-		src, err = jpeg.Decode(bytes.NewReader(data))
-	} else {
-		src, err = png.Decode(bytes.NewReader(data))
-	}
-	if err != nil {
-		return nil, badImage(err)
-	}
-	b := src.Bounds()
-	f := &frame{src: src, bounds: image.Rect(0, 0, b.Dx(), b.Dy())}
-	if _, ok := src.(*image.YCbCr); ok && isJPEG && max(b.Dx(), b.Dy()) >= padBelow {
+	f.bounds = image.Rect(0, 0, cfg.Width, cfg.Height)
+	if f.isJPEG && cfg.ColorModel == color.YCbCrModel && max(cfg.Width, cfg.Height) >= padBelow {
 		// Already an RGB JPEG of a usable size: dlib decodes it as it is.
 		f.jpeg, f.passthrough = data, true
 		return f, nil
+	}
+	if err := f.decodePixels(); err != nil {
+		return nil, err
 	}
 	if err := f.convert(); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// decodePixels decodes f.data into f.src.
+func (f *frame) decodePixels() *Error {
+	var err error
+	if f.isJPEG {
+		f.src, err = jpeg.Decode(bytes.NewReader(f.data))
+	} else {
+		f.src, err = png.Decode(bytes.NewReader(f.data))
+	}
+	if err != nil {
+		return badImage(err)
+	}
+	if b := f.src.Bounds(); b.Size() != f.bounds.Size() {
+		return reject(BadImage, "The image's header does not match its pixels; send a JPEG or PNG photo.")
+	}
+	return nil
 }
 
 // convert encodes f.src as an RGB JPEG for dlib, with a border if it is a tight crop.

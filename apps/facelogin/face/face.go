@@ -141,11 +141,22 @@ func (e *Engine) Close() error {
 // rejected as too small or too dark, the returned Face still tells where it is and how
 // bright it is.
 func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
-	f, rerr := decode(data, e.lim)
+	f, rerr := prepare(data, e.lim)
 	if rerr != nil {
 		return Face{}, rerr
 	}
+	var pixels chan *Error
+	if f.passthrough {
+		// Decode the pixels for the brightness check while dlib decodes its own copy.
+		pixels = make(chan *Error, 1)
+		go func() { pixels <- f.decodePixels() }()
+	}
 	faces, err := e.recognize(ctx, f.jpeg)
+	if pixels != nil {
+		if rerr := <-pixels; rerr != nil {
+			return Face{}, rerr
+		}
+	}
 	if rerr := (*Error)(nil); errors.As(err, &rerr) && f.passthrough {
 		// libjpeg is stricter than Go's decoder (it fails on warnings): try a clean copy.
 		if rerr = f.convert(); rerr != nil {
