@@ -346,7 +346,7 @@ func TestAppContract(t *testing.T) {
 		{"api FACELOGIN_DETECTOR", ae["FACELOGIN_DETECTOR"].Value, "hog"},
 		{"api FACELOGIN_REQUIRE_PIN", ae["FACELOGIN_REQUIRE_PIN"].Value, "true"},
 		{"api FACELOGIN_PUBLIC_URL", ae["FACELOGIN_PUBLIC_URL"].Value, "https://face.example.com"},
-		{"api FACELOGIN_ORIGINS", ae["FACELOGIN_ORIGINS"].Value, "https://face.example.com"},
+		{"api FACELOGIN_TRUST_PROXY", ae["FACELOGIN_TRUST_PROXY"].Value, "true"},
 		{"api FACELOGIN_KEY_FILE", ae["FACELOGIN_KEY_FILE"].Value, "/run/secrets/facelogin/descriptor-key"},
 		{"api FACELOGIN_PIN_PEPPER_FILE", ae["FACELOGIN_PIN_PEPPER_FILE"].Value, "/run/secrets/facelogin/pin-pepper"},
 		{"api startup probe", a.StartupProbe.HTTPGet.Path, "/healthz"},

@@ -161,16 +161,6 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
-{{/* Environment both app components share. */}}
-{{- define "facelogin.commonEnv" -}}
-{{- with (include "facelogin.publicURL" .) }}
-- name: FACELOGIN_PUBLIC_URL
-  value: {{ . | quote }}
-- name: FACELOGIN_ORIGINS
-  value: {{ . | quote }}
-{{- end }}
-{{- end }}
-
 {{/* Egress rule to cluster DNS. */}}
 {{- define "facelogin.dnsEgress" -}}
 - to:
