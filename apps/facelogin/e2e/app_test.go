@@ -147,8 +147,10 @@ func (b *chrome) loginOutcome(timeout time.Duration) string {
 			path, state, _ := strings.Cut(v, "|")
 			switch {
 			case path == "/login/pin":
+				b.settle()
 				return "pin"
 			case path == "/profile":
+				b.settle()
 				return "profile"
 			case path == "/login" && state != "" && !transient[state]:
 				return state
@@ -170,8 +172,10 @@ func chromedpEval(b *chrome, expr string) (string, error) {
 // enterPIN completes the second factor and waits for the profile.
 func enterPIN(b *chrome, pin string) {
 	b.t.Helper()
+	b.settle()
 	b.do("enter the PIN", 30*time.Second,
 		chromedp.WaitVisible(css("#pin")),
+		chromedp.Clear(css("#pin")),
 		chromedp.SendKeys(css("#pin"), pin),
 		chromedp.Click(css(`#pin-form button[type="submit"]`)),
 		chromedp.WaitVisible(css("#me")),

@@ -407,6 +407,19 @@ func (b *chrome) do(what string, timeout time.Duration, steps ...chromedp.Action
 	}
 }
 
+// settle waits until a navigation the page started itself (a redirect after a result) has
+// finished loading, so element queries do not hit the document that is going away.
+func (b *chrome) settle() {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if state, err := evalErr[string](b, "document.readyState"); err == nil && state == "complete" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // try runs steps with a timeout and returns the error.
 func (b *chrome) try(timeout time.Duration, steps ...chromedp.Action[chromedp.Void]) error {
 	ctx, cancel := context.WithTimeout(b.tab, timeout)

@@ -23,6 +23,10 @@ func TestJourney(t *testing.T) {
 	// Amy enrolls on the device of her invitation, in English.
 	enrollCam := newChrome(t, c, "amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
 	enrollCam.setLang(srv.base, "en", "/login/password")
+	enrollCam.screenshot(c, "en-password")
+	enrollCam.do("open a wrong invitation", 20*time.Second,
+		chromedp.Navigate(srv.base+"/enroll/not-a-token"), chromedp.WaitVisible(css("#error")))
+	enrollCam.screenshot(c, "en-invite-invalid")
 	enroll(enrollCam, c, srv.base, path, "en")
 	enrollCam.do("open the profile", 20*time.Second,
 		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
@@ -48,6 +52,8 @@ func TestJourney(t *testing.T) {
 	if got := amy.loginOutcome(60 * time.Second); got != "pin" {
 		t.Fatalf("Amy's second photo: login ended with %q, want the PIN step: %s", got, amy.describe())
 	}
+	amy.waitText("#pin-hello", "Amy", 5*time.Second)
+	amy.screenshot(c, "en-pin")
 	enterPIN(amy, amyPIN)
 	amy.do("desktop size", 10*time.Second, chromedp.EmulateViewport(1280, 900))
 	logout(amy)
@@ -123,6 +129,17 @@ func TestJourney(t *testing.T) {
 		t.Error("no message for an unknown face")
 	}
 	bern.screenshot(c, "en-login-unknown")
+	// Her invitation, in German; she does not accept it here.
+	bern.setLang(srv.base, "de", "/login/password")
+	bern.do("open Bernadette's invitation", 20*time.Second,
+		chromedp.Navigate(link), chromedp.WaitVisible(css("#enroll-form")))
+	if got := bern.text("#enroll-consent .lead strong"); got != "Bernadette Rostenkowski" {
+		t.Errorf("invitation page names %q", got)
+	}
+	bern.screenshot(c, "de-enroll-consent")
+	bern.do("open a wrong invitation", 20*time.Second,
+		chromedp.Navigate(srv.base+"/enroll/not-a-token"), chromedp.WaitVisible(css("#error")))
+	bern.screenshot(c, "de-invite-invalid")
 	bern.close()
 
 	// Amy deletes her face data, with a confirmation.
