@@ -122,6 +122,7 @@ func BenchmarkWorkers(b *testing.B) {
 // network's buffers on first use).
 func BenchmarkRSS(b *testing.B) {
 	dir := modelsDir(b)
+	facesDir(b) // the child analyses a photo
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			var kb, warm int
