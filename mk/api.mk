@@ -6,3 +6,6 @@
 .PHONY: bench-api
 bench-api: models ## Benchmark one login frame through the api against the bare engine (docs/benchmarks.md).
 	env $(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./apps/facelogin/api
+
+# Hostile request bodies against the strict JSON decoding every endpoint uses.
+FUZZ_TARGETS += apps/facelogin/api:FuzzDecodeJSON

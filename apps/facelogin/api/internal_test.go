@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
+	"errors"
 	"image"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -63,4 +66,27 @@ func TestValidPIN(t *testing.T) {
 			t.Errorf("validPIN(%q) = %v, want %v", pin, got, want)
 		}
 	}
+}
+
+// FuzzDecodeJSON feeds arbitrary bodies to the strict JSON decoding every endpoint uses: it
+// must never panic and must answer either a decoded value or a 4xx *apiError.
+func FuzzDecodeJSON(f *testing.F) {
+	for _, seed := range []string{`{"pin":"4711"}`, `{"pin":4711}`, `{"pin":"1"}{}`, `{"x":1}`, `{`, ``, `null`, `[]`, "{\"pin\":\"\xff\"}"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest("POST", "/api/login/pin", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		var v struct {
+			PIN string `json:"pin"`
+		}
+		err := decodeJSON(httptest.NewRecorder(), req, &v)
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status < 400 || ae.status > 499 || ae.code == "" || ae.message == "" {
+			t.Fatalf("body %q: error %v is not a clear 4xx answer", body, err)
+		}
+	})
 }
