@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/api"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
@@ -28,7 +29,17 @@ func TestReplicas(t *testing.T) {
 		want(t, "PIN on replica A", kiosk.on(a).json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusOK, "")
 		want(t, "profile on replica B", kiosk.do("GET", "/api/me", "", nil), http.StatusOK, "")
 
+		// Replica C starts now (its index is built from the store) and never polls again.
+		c := newReplica(t, dsn, sec, api.Options{PollInterval: time.Hour})
+		if n := c.srv.Descriptors(); n != 3 {
+			t.Fatalf("replica C started with %d descriptors, want 3", n)
+		}
+
 		want(t, "erase on replica A", kiosk.on(a).do("DELETE", "/api/me/face", "", nil), http.StatusNoContent, "")
+		// C has not heard of the erasure, but the store has the last word: Amy is unknown.
+		if got := last(c.client().faceLogin(photo(t, "amy", 5))); got.Status != "unknown" {
+			t.Fatalf("Amy on a replica that has not polled since her erasure: %+v, want unknown", got)
+		}
 		eventually(t, "replica B dropped Amy's descriptors", func() bool { return b.srv.Descriptors() == 0 })
 		if n := rawSamples(t, dsn, id); n != 0 {
 			t.Errorf("%d face_samples rows remain after erasure", n)

@@ -200,8 +200,9 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 		return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "unknown"})
 	}
 	u, err := s.st.User(ctx, res.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		// Deleted since the index last heard of them.
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.FaceEnrolledAt.IsZero()) {
+		// Deleted or erased on another replica since this index last heard of it: the store
+		// has the last word, so an erasure takes effect everywhere at once.
 		s.index.Delete(res.ID)
 		return false, say("unknown", "Not recognised yet; keep looking into the camera.")
 	}
