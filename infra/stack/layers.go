@@ -93,7 +93,7 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 		}
 	}
 	var h cloudHost
-	if err := ctx.RegisterResource(provider.TypeCloudHost, "vps", args, &h, pulumi.Parent(c), providerVersion); err != nil {
+	if err := ctx.RegisterResource(provider.TypeCloudHost, "vps", args, &h, in.options(c)...); err != nil {
 		return nil, err
 	}
 	c.IPv4, c.IPv6, c.Fingerprint, c.DNSNames = h.IPv4Address, h.IPv6Address, h.HostKeyFingerprint, h.DNSNames
@@ -144,7 +144,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		args["vpnAuth"] = secret(cfg.VPNAuth)
 	}
 	var server k3sServer
-	if err := ctx.RegisterResource(provider.TypeK3sServer, "server", args, &server, pulumi.Parent(c), providerVersion); err != nil {
+	if err := ctx.RegisterResource(provider.TypeK3sServer, "server", args, &server, in.options(c)...); err != nil {
 		return nil, err
 	}
 	c.server = &server
@@ -188,7 +188,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 			args["vpnAuth"] = secret(cfg.VPNAuth)
 		}
 		var agent k3sAgent
-		if err := ctx.RegisterResource(provider.TypeK3sAgent, "agent-"+a.Name, args, &agent, pulumi.Parent(c), providerVersion); err != nil {
+		if err := ctx.RegisterResource(provider.TypeK3sAgent, "agent-"+a.Name, args, &agent, in.options(c)...); err != nil {
 			return nil, err
 		}
 		c.agents = append(c.agents, &agent)
@@ -221,7 +221,7 @@ func (in inputs) release(ctx *pulumi.Context, name, namespace, chart string, kub
 		"chart":      pulumi.String(in.abs(chart)),
 		"values":     jsonValues(values),
 		"wait":       pulumi.Bool(in.cfg.HelmWait),
-	}, &r, pulumi.Parent(parent), pulumi.DependsOn(deps), providerVersion)
+	}, &r, in.options(parent, pulumi.DependsOn(deps))...)
 	return &r, err
 }
 
@@ -247,7 +247,7 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 	}
 	var pw password
 	if err := ctx.RegisterResource(provider.TypePassword, "rancher-bootstrap-password", pulumi.Map{"length": pulumi.Int(24)}, &pw,
-		pulumi.Parent(p), providerVersion, pulumi.AdditionalSecretOutputs([]string{"result"})); err != nil {
+		in.options(p, pulumi.AdditionalSecretOutputs([]string{"result"}))...); err != nil {
 		return nil, err
 	}
 	if _, err := in.release(ctx, "rancher", "cattle-system", cfg.Charts.Rancher, kubeconfig, pulumi.Map{

@@ -64,7 +64,13 @@ func Deploy(ctx *pulumi.Context, cfg *stackconfig.Config, dir string) error {
 			return err
 		}
 	}
-	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs}
+	// An explicit provider instance: the default one would be handed every "edgeline:"
+	// config key as provider configuration, and keep them in the state.
+	var prov pulumi.ProviderResourceState
+	if err := ctx.RegisterResource("pulumi:providers:"+provider.Name, "edgeline", pulumi.Map{}, &prov, providerVersion); err != nil {
+		return err
+	}
+	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs, provider: &prov}
 
 	cl, err := newCloud(ctx, in)
 	if err != nil {
@@ -106,6 +112,12 @@ type inputs struct {
 	keyFile      string
 	sshPublicKey string
 	abs          func(string) string
+	provider     pulumi.ProviderResource
+}
+
+// options are the resource options of a resource of our provider inside parent.
+func (in inputs) options(parent pulumi.Resource, more ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	return append([]pulumi.ResourceOption{pulumi.Parent(parent), pulumi.Provider(in.provider), providerVersion}, more...)
 }
 
 func expandHome(p string) string {

@@ -26,6 +26,7 @@ type registered struct {
 	typ, name string
 	inputs    resource.PropertyMap
 	parent    string
+	provider  string
 }
 
 type mocks struct {
@@ -35,7 +36,7 @@ type mocks struct {
 
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	m.mu.Lock()
-	m.all = append(m.all, registered{typ: args.TypeToken, name: args.Name, inputs: args.Inputs, parent: string(args.RegisterRPC.GetParent())})
+	m.all = append(m.all, registered{typ: args.TypeToken, name: args.Name, inputs: args.Inputs, parent: string(args.RegisterRPC.GetParent()), provider: args.RegisterRPC.GetProvider()})
 	m.mu.Unlock()
 	out := args.Inputs.Copy()
 	switch args.TypeToken {
@@ -162,6 +163,16 @@ func TestProgramGraph(t *testing.T) {
 		if p := m.find(t, c.typ, c.name).parent; !strings.Contains(p, c.layer) {
 			t.Errorf("%s's parent is %q, want the %s component", c.name, p, c.layer)
 		}
+	}
+
+	// Every resource uses the explicit provider instance, which gets no stack config.
+	for _, r := range m.all {
+		if strings.HasPrefix(r.typ, "edgeline:index:") && !strings.Contains(r.provider, "::pulumi:providers:edgeline::edgeline::") {
+			t.Errorf("%s %s uses provider %q, want the explicit edgeline instance", r.typ, r.name, r.provider)
+		}
+	}
+	if p := m.find(t, "pulumi:providers:edgeline", "edgeline"); len(p.inputs) != 0 {
+		t.Errorf("the provider instance got inputs: %v", p.inputs)
 	}
 
 	vps := m.find(t, provider.TypeCloudHost, "vps").inputs

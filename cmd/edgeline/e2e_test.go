@@ -1,0 +1,272 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/edgeline/edgeline/infra/cloud/hetznerfake"
+	"github.com/edgeline/edgeline/internal/kubetest"
+	"github.com/edgeline/edgeline/internal/remote"
+	"github.com/edgeline/edgeline/internal/remote/sshtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+// TestEndToEnd runs `edgeline up`, a second `up`, `preview`, `outputs` and `destroy`
+// through the Automation API with the real pulumi CLI and our provider plugin.
+//
+// What is real: the pulumi engine and CLI, the plugin binary, SSH to real OpenSSH test
+// hosts (the VPS and a Pi), the Helm SDK installing into a real kube-apiserver, the real
+// facelogin chart. What stands in, and why:
+//   - the Hetzner Cloud + DNS API is hetznerfake on loopback (no machine here reaches
+//     api.hetzner.cloud); the "server" it creates has the address of the VPS test host,
+//     and the stack's hostKey is that host's key, as cloud-init would have installed it;
+//   - k3s is internal/k3s's recording stand-in (no k3s binary can be obtained here), so
+//     the kubeconfig for the Helm releases is the test control plane's (edgeline:kubeconfig);
+//   - cert-manager and Rancher are the small local charts in testdata/charts (their real
+//     charts cannot be downloaded here); the ClusterIssuers go to the real API server.
+func TestEndToEnd(t *testing.T) {
+	pulumiBin := os.Getenv("EDGELINE_TEST_PULUMI")
+	if pulumiBin == "" {
+		t.Skip("set EDGELINE_TEST_PULUMI to the pulumi CLI (make test builds it and does)")
+	}
+	sshtest.SSHD(t)
+	kube := kubetest.Get(t)
+	ctx := context.Background()
+
+	tmp := t.TempDir()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plugin, built from this tree.
+	pluginDir := filepath.Join(tmp, "plugins")
+	build := exec.Command("go", "build", "-o", filepath.Join(pluginDir, "pulumi-resource-edgeline"), "./cmd/pulumi-resource-edgeline")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the plugin: %v\n%s", err, out)
+	}
+
+	keys := sshtest.NewKeys(t)
+	vps := sshtest.Start(t, keys, sshtest.Options{})
+	pi := sshtest.Start(t, keys, sshtest.Options{})
+	hostKey, err := os.ReadFile(filepath.Join(vps.Dir, "ssh_host_ed25519_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := hetznerfake.Start(vps.IP, "fd00:e6e::", "edgeline.test")
+	defer api.Close()
+
+	// The program directory: Pulumi.yaml naming the plugin, the issuers chart, the config.
+	dir := filepath.Join(tmp, "infra")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(repo, "infra", "charts"), filepath.Join(dir, "charts")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "Pulumi.yaml"), fmt.Sprintf("name: edgeline\nruntime: go\nplugins:\n  providers:\n    - name: edgeline\n      path: %s\n", pluginDir))
+	standin := filepath.Join(repo, "internal", "k3s", "testdata", "standin")
+	agents, _ := json.Marshal([]map[string]any{{
+		"name": "pi-hall-1", "host": pi.IP, "port": pi.Port, "site": "hall", "hostKeyFingerprint": pi.Fingerprint,
+	}})
+	config := map[string]any{
+		"edgeline:domain": "edgeline.test", "edgeline:acmeEmail": "ops@edgeline.test", "edgeline:issuer": "staging",
+		"edgeline:cloud": "native", "edgeline:hcloudToken": hetznerfake.Token, "edgeline:hcloudEndpoint": api.URL,
+		"edgeline:hostKey": string(hostKey), "edgeline:sshPort": vps.Port, "edgeline:sshKeyFile": keys.ED25519,
+		"edgeline:k3sAirGap": map[string]string{"binary": filepath.Join(standin, "k3s"), "script": filepath.Join(standin, "install.sh")},
+		"edgeline:agents":           json.RawMessage(agents),
+		"edgeline:certManagerChart": filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "cert-manager"),
+		"edgeline:rancherChart":     filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "rancher"),
+		"edgeline:faceloginChart":   filepath.Join(repo, "charts", "facelogin"),
+		"edgeline:kubeconfig":       string(kube.KubeconfigData),
+		"edgeline:helmWait":         false,
+	}
+	stackFile, _ := json.MarshalIndent(map[string]any{"config": config}, "", "  ")
+	writeFile(t, filepath.Join(dir, "Pulumi.e2e.yaml"), string(stackFile)) // JSON is YAML
+
+	t.Setenv("PULUMI_CONFIG_PASSPHRASE", "e2e-passphrase")
+	t.Setenv("PULUMI_HOME", filepath.Join(tmp, "pulumi-home"))
+	t.Setenv("PULUMI_SKIP_UPDATE_CHECK", "1")
+	t.Setenv("PULUMI_DIY_BACKEND_NO_LEGACY_WARNING", "true")
+	base := []string{"--dir", dir, "--stack", "e2e", "--backend", "file://" + filepath.Join(tmp, "state"), "--pulumi", pulumiBin}
+	edgeline := func(args ...string) (int, string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		code := run(ctx, append(append([]string{}, base...), args...), &out, &errb)
+		t.Logf("edgeline %s -> %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+		return code, out.String() + errb.String()
+	}
+
+	// A bad config is refused before anything is created.
+	config["edgeline:domain"] = "not a domain"
+	bad, _ := json.Marshal(map[string]any{"config": config})
+	writeFile(t, filepath.Join(dir, "Pulumi.e2e.yaml"), string(bad))
+	code, out := edgeline("up")
+	if code != exitUsage || !strings.Contains(out, `edgeline:domain "not a domain" is not a DNS name`) {
+		t.Fatalf("bad config: exit %d, want %d with the domain problem named", code, exitUsage)
+	}
+	if _, _, srvs, _ := api.Counts(); srvs != 0 || len(api.Calls()) != 0 {
+		t.Fatalf("a refused config reached the cloud: %v", api.Calls())
+	}
+	writeFile(t, filepath.Join(dir, "Pulumi.e2e.yaml"), string(stackFile))
+
+	// up: everything is created.
+	code, out = edgeline("up")
+	if code != exitOK {
+		t.Fatalf("up: exit %d", code)
+	}
+	for _, want := range []string{"+  CloudHost vps: creating", "ok K3sServer server: created", "ok K3sAgent agent-pi-hall-1: created",
+		"ok HelmRelease facelogin: created", "ipv4: " + vps.IP, "hostKeyFingerprint: " + vps.Fingerprint,
+		"rancherBootstrapPassword: [secret]", "appUrl: https://login.edgeline.test"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, hetznerfake.Token) {
+		t.Error("up printed the API token")
+	}
+	hosts := sshtest.WriteKnownHosts(t, vps, pi)
+	if n := strings.Count(sshRun(t, keys, hosts, vps, "cat /var/lib/k3s-standin/install.count"), "x"); n != 1 {
+		t.Errorf("k3s installed %d times on the VPS", n)
+	}
+	if got := sshRun(t, keys, hosts, vps, "cat /var/lib/k3s-standin/k3s.log"); !strings.Contains(got, "kubectl taint node pi-hall-1 --overwrite edgeline.io/edge=true:NoSchedule") ||
+		!strings.Contains(got, "edgeline.io/site=hall") {
+		t.Errorf("the Pi was not labelled and tainted through the server:\n%s", got)
+	}
+	if got := sshRun(t, keys, hosts, pi, "cat /var/lib/k3s-standin/install.last"); !strings.Contains(got, "args: agent") {
+		t.Errorf("the Pi did not get a k3s agent: %q", got)
+	}
+	if got := api.Records("edgeline.test", "login", "A"); len(got) != 1 || got[0] != vps.IP {
+		t.Errorf("login A record = %v", got)
+	}
+	dyn, err := dynamic.NewForConfig(kube.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuers := schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
+	for _, name := range []string{"letsencrypt-staging", "letsencrypt-prod"} {
+		ci, err := dyn.Resource(issuers).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Errorf("ClusterIssuer %s: %v", name, err)
+			continue
+		}
+		if email, _, _ := unstructuredString(ci.Object, "spec", "acme", "email"); email != "ops@edgeline.test" {
+			t.Errorf("ClusterIssuer %s email = %q", name, email)
+		}
+	}
+	ing, err := kube.Client.NetworkingV1().Ingresses("cattle-system").Get(ctx, "rancher", metav1.GetOptions{})
+	if err != nil || ing.Spec.Rules[0].Host != "rancher.edgeline.test" || ing.Annotations["cert-manager.io/cluster-issuer"] != "letsencrypt-staging" {
+		t.Errorf("Rancher ingress: %v %v", ing, err)
+	}
+	boot, err := kube.Client.CoreV1().Secrets("cattle-system").Get(ctx, "bootstrap-secret", metav1.GetOptions{})
+	if err != nil || len(boot.Data["bootstrapPassword"]) != 24 {
+		t.Errorf("Rancher bootstrap password: %v", err)
+	}
+	if ing, err := kube.Client.NetworkingV1().Ingresses("facelogin").List(ctx, metav1.ListOptions{}); err != nil || len(ing.Items) == 0 || ing.Items[0].Spec.Rules[0].Host != "login.edgeline.test" {
+		t.Errorf("facelogin ingress: %v", err)
+	}
+
+	// A second up changes nothing, and says so.
+	calls := len(api.Calls())
+	code, out = edgeline("up", "--expect-no-changes")
+	if code != exitOK || !strings.Contains(out, "up: ") || strings.Contains(out, "created") {
+		t.Errorf("second up: exit %d", code)
+	}
+	if n := strings.Count(sshRun(t, keys, hosts, vps, "cat /var/lib/k3s-standin/install.count"), "x"); n != 1 {
+		t.Errorf("the second up reinstalled k3s (%d installs)", n)
+	}
+	if got := api.Calls()[calls:]; len(got) != 0 {
+		t.Errorf("the second up changed the cloud: %v", got)
+	}
+	if code, _ := edgeline("preview", "--detailed-exitcode"); code != exitOK {
+		t.Errorf("preview after up: exit %d, want %d (no changes)", code, exitOK)
+	}
+
+	code, out = edgeline("outputs", "--json")
+	var outputs map[string]any
+	if code != exitOK || json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &outputs) != nil {
+		t.Fatalf("outputs: exit %d", code)
+	}
+	if outputs["ipv4"] != vps.IP || outputs["kubeconfig"] != "[secret]" || outputs["rancherBootstrapPassword"] != "[secret]" {
+		t.Errorf("outputs = %v", outputs)
+	}
+	state, err := os.ReadFile(filepath.Join(tmp, "state", ".pulumi", "stacks", "edgeline", "e2e.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{hetznerfake.Token, "BEGIN OPENSSH PRIVATE KEY", "K10standinca"} {
+		if i := bytes.Index(state, []byte(s)); i >= 0 {
+			t.Errorf("the state file holds %q in clear text: ...%s...", s, state[max(0, i-200):i])
+		}
+	}
+
+	// destroy removes everything.
+	code, _ = edgeline("destroy")
+	if code != exitOK {
+		t.Fatalf("destroy: exit %d", code)
+	}
+	if keys, fws, srvs, rrs := api.Counts(); keys+fws+srvs+rrs != 0 {
+		t.Errorf("after destroy: %d keys, %d firewalls, %d servers, %d rrsets left", keys, fws, srvs, rrs)
+	}
+	if got := sshRun(t, keys, hosts, vps, "cat /var/lib/k3s-standin/uninstall.log"); !strings.Contains(got, "k3s-uninstall.sh") {
+		t.Errorf("k3s was not uninstalled on the VPS: %q", got)
+	}
+	if got := sshRun(t, keys, hosts, pi, "cat /var/lib/k3s-standin/uninstall.log"); !strings.Contains(got, "k3s-agent-uninstall.sh") {
+		t.Errorf("k3s was not uninstalled on the Pi: %q", got)
+	}
+	for _, ns := range []string{"cert-manager", "cattle-system", "facelogin"} {
+		rel, err := kube.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+		if err != nil || len(rel.Items) != 0 {
+			t.Errorf("helm releases left in %s: %v", ns, err)
+		}
+	}
+	if _, err := dyn.Resource(issuers).Get(ctx, "letsencrypt-prod", metav1.GetOptions{}); err == nil {
+		t.Error("the ClusterIssuers survived destroy")
+	}
+}
+
+func writeFile(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sshRun(t *testing.T, keys *sshtest.Keys, knownHosts string, h *sshtest.Host, cmd string) string {
+	t.Helper()
+	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: knownHosts, SSHConfigFile: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	res, err := ex.Run(context.Background(), remote.Command{Cmd: cmd + " 2>/dev/null || true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(res.Stdout)
+}
+
+func unstructuredString(obj map[string]any, path ...string) (string, bool, error) {
+	cur := any(obj)
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return "", false, nil
+		}
+		cur = m[p]
+	}
+	s, ok := cur.(string)
+	return s, ok, nil
+}
