@@ -85,7 +85,7 @@ func TestEndToEnd(t *testing.T) {
 		"edgeline:domain": "edgeline.test", "edgeline:acmeEmail": "ops@edgeline.test", "edgeline:issuer": "staging",
 		"edgeline:cloud": "native", "edgeline:hcloudToken": hetznerfake.Token, "edgeline:hcloudEndpoint": api.URL,
 		"edgeline:hostKey": string(hostKey), "edgeline:sshPort": vps.Port, "edgeline:sshKeyFile": keys.ED25519,
-		"edgeline:k3sAirGap": map[string]string{"binary": filepath.Join(standin, "k3s"), "script": filepath.Join(standin, "install.sh")},
+		"edgeline:k3sAirGap":        map[string]string{"binary": filepath.Join(standin, "k3s"), "script": filepath.Join(standin, "install.sh")},
 		"edgeline:agents":           json.RawMessage(agents),
 		"edgeline:certManagerChart": filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "cert-manager"),
 		"edgeline:rancherChart":     filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "rancher"),
