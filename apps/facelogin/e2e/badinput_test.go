@@ -28,6 +28,10 @@ func TestBadInput(t *testing.T) {
 			if eval[string](b, `document.getElementById("password-link").getAttribute("href")`) != "/login/password" {
 				t.Error("no way to the password login next to the camera message")
 			}
+			// Keyboard users land on the way forward, not at the top of the page.
+			if id := eval[string](b, `document.activeElement.id`); id != "retry" {
+				t.Errorf("focus after the camera message is on %q, want the retry button", id)
+			}
 			b.screenshot(c, lang+"-login-camera-denied")
 		}
 	})

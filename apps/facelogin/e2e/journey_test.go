@@ -53,6 +53,9 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("Amy's second photo: login ended with %q, want the PIN step: %s", got, amy.describe())
 	}
 	amy.waitText("#pin-hello", "Amy", 5*time.Second)
+	if id := eval[string](amy, `document.activeElement.id`); id != "pin" {
+		t.Errorf("the PIN page focuses %q, want the PIN field", id)
+	}
 	amy.screenshot(c, "en-pin")
 	enterPIN(amy, amyPIN)
 	amy.do("desktop size", 10*time.Second, chromedp.EmulateViewport(1280, 900))
