@@ -88,6 +88,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		TrustProxy:      cfg.TrustProxy,
 		IdleTimeout:     cfg.IdleTimeout,
 		AbsoluteTimeout: cfg.AbsoluteTimeout,
+		AccountFailures: cfg.AccountFailures,
+		ClientFailures:  cfg.ClientFailures,
 	})
 	if err != nil {
 		return err

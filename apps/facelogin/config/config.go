@@ -53,7 +53,10 @@ type Config struct {
 	TrustProxy      bool
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
-	LogLevel        string
+	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
+	// factor) and per client address within an hour.
+	AccountFailures, ClientFailures int
+	LogLevel                        string
 
 	// admin invite
 	Name, Email, Role string
@@ -141,6 +144,8 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind the web service or an ingress)")
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions idle this long")
 		fs.DurationVar(&c.AbsoluteTimeout, "absolute-timeout", 12*time.Hour, "end any session after this long")
+		fs.IntVar(&c.AccountFailures, "account-failures", 50, "failed attempts allowed per account and factor within an hour (at most 100)")
+		fs.IntVar(&c.ClientFailures, "client-failures", 20, "failed attempts allowed per client address within an hour (raise it for shared kiosks)")
 	}
 	if c.Command == Invite {
 		str(&c.Name, "name", "", "the person's name (required)")
@@ -264,6 +269,12 @@ func (c *Config) complete(set map[string]bool) error {
 		}
 		if c.IdleTimeout <= 0 || c.AbsoluteTimeout <= 0 || c.IdleTimeout > c.AbsoluteTimeout {
 			bad("--idle-timeout (%v) and --absolute-timeout (%v) must be positive, idle not above absolute", c.IdleTimeout, c.AbsoluteTimeout)
+		}
+		if c.AccountFailures < 1 || c.AccountFailures > 100 {
+			bad("--account-failures %d: use 1 to 100 (ASVS 2.2.1 allows at most 100 failed attempts per account and hour)", c.AccountFailures)
+		}
+		if c.ClientFailures < 1 {
+			bad("--client-failures %d: use a positive number", c.ClientFailures)
 		}
 		if c.BootstrapToken != "" && len(c.BootstrapToken) < 20 {
 			bad("--bootstrap-token is too short to be a secret: use at least 20 random characters (e.g. openssl rand -base64 24)")

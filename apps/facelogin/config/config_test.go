@@ -55,6 +55,7 @@ func TestParse(t *testing.T) {
 		{name: "insecure cookies only on loopback", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--insecure-cookies", "--addr", ":8081"},
 			err: "--insecure-cookies is only for a loopback --addr"},
 		{name: "weak bootstrap token", args: []string{"serve"}, env: map[string]string{"FACELOGIN_BOOTSTRAP_TOKEN": "admin"}, err: "--bootstrap-token is too short"},
+		{name: "account limit over ASVS", args: []string{"serve", "--account-failures", "101"}, err: "--account-failures 101: use 1 to 100"},
 		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
 		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
 		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
@@ -90,6 +91,7 @@ func TestParse(t *testing.T) {
 			want := Config{LogLevel: "info"}
 			if got.Command == Serve || got.Command == API {
 				want.IdleTimeout, want.AbsoluteTimeout, want.RequirePIN = 30*time.Minute, 12*time.Hour, true
+				want.AccountFailures, want.ClientFailures = 50, 20
 			}
 			tc.want(&want)
 			if !reflect.DeepEqual(got, want) {
