@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -206,4 +207,31 @@ func TestTerraform(t *testing.T) {
 func equal(a, b Outputs) bool {
 	return a.ServerID == b.ServerID && a.IPv4 == b.IPv4 && a.IPv6 == b.IPv6 &&
 		a.HostKeyFingerprint == b.HostKeyFingerprint && slices.Equal(a.DNSNames, b.DNSNames)
+}
+
+// TestTerraformModuleParses checks infra/terraform, the module for real Hetzner and
+// Cloudflare accounts, with the real tofu: it parses and is canonically formatted.
+// `tofu validate` would need the hcloud and cloudflare providers, which cannot be
+// downloaded here; the module's variables and outputs are the ones testdata/localmodule
+// has, which TestTerraform applies.
+func TestTerraformModuleParses(t *testing.T) {
+	bin := os.Getenv("EDGELINE_TEST_TOFU")
+	if bin == "" {
+		t.Skip("set EDGELINE_TEST_TOFU to a tofu or terraform binary (make test does)")
+	}
+	out, err := exec.Command(bin, "fmt", "-check", "-diff", "-recursive", "../terraform").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tofu fmt -check infra/terraform: %v\n%s", err, out)
+	}
+	for _, f := range []string{"../terraform/variables.tf", "testdata/localmodule/main.tf"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range []string{"name", "server_type", "location", "image", "ssh_public_key", "user_data", "zone", "hostnames"} {
+			if !strings.Contains(string(b), `variable "`+v+`"`) {
+				t.Errorf("%s does not declare variable %q that the terraform source sets", f, v)
+			}
+		}
+	}
 }
