@@ -30,10 +30,14 @@ type Spec struct {
 	SSHPublicKey string
 	// HostKey is the server's SSH host key, an OpenSSH private key (see NewHostKey).
 	HostKey string
-	// Zone is the DNS zone the Hostnames live in; empty means no DNS records.
+	// Zone is the DNS zone the Hostnames live in; empty means no DNS records are made
+	// (the operator points the Hostnames at the server).
 	Zone string
 	// Hostnames get A (and AAAA) records pointing at the server.
 	Hostnames []string
+	// DNSProvider is where the Zone lives: "hetzner" (default) or "cloudflare"
+	// (Terraform only), with CloudflareZoneID.
+	DNSProvider, CloudflareZoneID string
 	// Address, IPv6 and HostKeyFingerprint describe an Existing host.
 	Address, IPv6, HostKeyFingerprint string
 }
@@ -117,7 +121,7 @@ func (s Spec) validateNew() error {
 		return errors.New("cloud: no host key to install")
 	}
 	for _, h := range s.Hostnames {
-		if s.Zone == "" || (h != s.Zone && !strings.HasSuffix(h, "."+s.Zone)) {
+		if s.Zone != "" && h != s.Zone && !strings.HasSuffix(h, "."+s.Zone) {
 			return fmt.Errorf("cloud: hostname %q is not in DNS zone %q", h, s.Zone)
 		}
 	}

@@ -118,6 +118,25 @@ func TestNative(t *testing.T) {
 	}
 }
 
+// TestNativeWithoutDNS makes the server only: with no zone the operator points the
+// hostnames at it.
+func TestNativeWithoutDNS(t *testing.T) {
+	api := hetznerfake.Start("198.51.100.7", "", "example.org")
+	defer api.Close()
+	spec := testSpec(t)
+	spec.Zone = ""
+	out, err := NewNative(hetznerfake.Token, api.URL).Apply(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, srvs, rrs := api.Counts(); srvs != 1 || rrs != 0 {
+		t.Errorf("%d servers, %d rrsets; want 1, 0", srvs, rrs)
+	}
+	if len(out.DNSNames) != 3 || out.IPv6 != "" {
+		t.Errorf("outputs = %+v", out)
+	}
+}
+
 func TestNativeRefuses(t *testing.T) {
 	api := hetznerfake.Start("198.51.100.7", "", "example.org")
 	defer api.Close()
@@ -228,7 +247,7 @@ func TestTerraformModuleParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []string{"name", "server_type", "location", "image", "ssh_public_key", "user_data", "zone", "hostnames"} {
+		for _, v := range []string{"name", "server_type", "location", "image", "ssh_public_key", "user_data", "zone", "hostnames", "dns_provider"} {
 			if !strings.Contains(string(b), `variable "`+v+`"`) {
 				t.Errorf("%s does not declare variable %q that the terraform source sets", f, v)
 			}

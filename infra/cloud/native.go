@@ -60,6 +60,9 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 	if err := spec.validateNew(); err != nil {
 		return Outputs{}, err
 	}
+	if spec.DNSProvider != "" && spec.DNSProvider != "hetzner" {
+		return Outputs{}, fmt.Errorf("hetzner: DNS records in %s are written by the terraform source only", spec.DNSProvider)
+	}
 	_, fingerprint, err := HostPublicKey(spec.HostKey)
 	if err != nil {
 		return Outputs{}, err

@@ -15,8 +15,10 @@ import (
 
 // Terraform builds the VPS by applying a Terraform module (infra/terraform: the official
 // hcloud provider) with terraform or OpenTofu through terraform-exec. The module takes
-// the variables name, server_type, location, image, ssh_public_key, user_data, zone and
-// hostnames, and outputs server_id, ipv4, ipv6 and dns_names.
+// the variables name, server_type, location, image, ssh_public_key, user_data, zone,
+// hostnames, dns_provider ("hetzner", "cloudflare", or "none" without a zone) and
+// cloudflare_zone_id, and outputs
+// server_id, ipv4, ipv6 and dns_names.
 //
 // The Terraform state travels in Outputs.State, so it lives in the Pulumi stack's state
 // (encrypted as a secret) and no state file is left on the workstation.
@@ -78,7 +80,15 @@ func (t *Terraform) workdir(ctx context.Context, spec Spec, state string) (*tfex
 	if hostnames == nil {
 		hostnames = []string{}
 	}
+	dnsProvider := spec.DNSProvider
+	switch {
+	case spec.Zone == "":
+		dnsProvider = "none"
+	case dnsProvider == "":
+		dnsProvider = "hetzner"
+	}
 	vars, err := json.Marshal(map[string]any{
+		"dns_provider": dnsProvider, "cloudflare_zone_id": spec.CloudflareZoneID,
 		"name": spec.Name, "server_type": spec.ServerType, "location": spec.Location, "image": spec.Image,
 		"ssh_public_key": spec.SSHPublicKey, "user_data": userData, "zone": spec.Zone, "hostnames": hostnames,
 	})

@@ -24,6 +24,9 @@ type CloudHostArgs struct {
 	HostKey      string   `pulumi:"hostKey,optional" provider:"secret"`
 	Zone         string   `pulumi:"zone,optional"`
 	Hostnames    []string `pulumi:"hostnames,optional"`
+	// DNSProvider is "hetzner" (default) or "cloudflare" (terraform source only).
+	DNSProvider      string `pulumi:"dnsProvider,optional"`
+	CloudflareZoneID string `pulumi:"cloudflareZoneId,optional"`
 	// Address, IPv6 and Fingerprint describe an existing host.
 	Address     string `pulumi:"address,optional"`
 	IPv6        string `pulumi:"ipv6,optional"`
@@ -79,6 +82,7 @@ func (a CloudHostArgs) spec(hostKey string) cloud.Spec {
 	return cloud.Spec{
 		Name: a.Name, ServerType: a.ServerType, Location: a.Location, Image: a.Image,
 		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Zone, Hostnames: a.Hostnames,
+		DNSProvider: a.DNSProvider, CloudflareZoneID: a.CloudflareZoneID,
 		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.Fingerprint,
 	}
 }
@@ -149,6 +153,8 @@ func (h *CloudHost) Diff(ctx context.Context, req infer.DiffRequest[CloudHostArg
 		change{"sshPublicKey", o.SSHPublicKey, n.SSHPublicKey, false},
 		change{"zone", o.Zone, n.Zone, false},
 		change{"hostnames", o.Hostnames, n.Hostnames, false},
+		change{"dnsProvider", o.DNSProvider, n.DNSProvider, false},
+		change{"cloudflareZoneId", o.CloudflareZoneID, n.CloudflareZoneID, false},
 		change{"ipv6", o.IPv6, n.IPv6, false},
 		change{"fingerprint", o.Fingerprint, n.Fingerprint, false},
 		change{"hcloudToken", o.HcloudToken, n.HcloudToken, false},

@@ -73,8 +73,12 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 		args["location"] = pulumi.String(cc.Location)
 		args["image"] = pulumi.String(cc.Image)
 		args["sshPublicKey"] = pulumi.String(in.sshPublicKey)
-		if cc.DNS == "hetzner" {
+		if cc.DNS != "none" {
 			args["zone"] = pulumi.String(cfg.Domain)
+			args["dnsProvider"] = pulumi.String(cc.DNS)
+		}
+		if cc.DNS == "cloudflare" {
+			args["cloudflareZoneId"] = pulumi.String(cc.CloudflareZoneID)
 		}
 		if cc.HostKey != "" {
 			args["hostKey"] = secret(cc.HostKey)

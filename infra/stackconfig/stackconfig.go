@@ -93,8 +93,11 @@ type Cloud struct {
 	HcloudToken string
 	// HcloudEndpoint overrides the Hetzner Cloud API URL (tests, proxies).
 	HcloudEndpoint string
-	// DNS is "hetzner" (records in the Hetzner zone of Domain) or "none".
+	// DNS is "hetzner" (records in the Hetzner zone of Domain), "cloudflare" (terraform
+	// source only) or "none".
 	DNS string
+	// CloudflareZoneID is the Cloudflare zone of Domain when DNS is "cloudflare".
+	CloudflareZoneID string
 	// TerraformDir is the Terraform module the terraform source applies.
 	TerraformDir string
 	// TerraformBinary is the terraform or tofu executable; empty means "tofu" on PATH.
@@ -177,7 +180,7 @@ type Getter func(key string) (string, bool)
 // Keys lists every config key the stack reads, for docs and unknown-key checks.
 var Keys = []string{
 	"domain", "appHost", "rancherHost", "apiHost", "acmeEmail", "issuer",
-	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns",
+	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns", "cloudflareZoneId",
 	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile",
 	"agents", "network", "vpnAuth",
@@ -207,6 +210,7 @@ func Parse(get Getter) (*Config, error) {
 			HcloudToken:        p.str("hcloudToken", os.Getenv("HCLOUD_TOKEN")),
 			HcloudEndpoint:     p.str("hcloudEndpoint", ""),
 			DNS:                p.str("dns", "hetzner"),
+			CloudflareZoneID:   p.str("cloudflareZoneId", ""),
 			TerraformDir:       p.str("terraformDir", "terraform"),
 			TerraformBinary:    p.str("terraformBinary", ""),
 			Address:            p.str("address", ""),
@@ -428,8 +432,15 @@ func (c *Config) validateCloud(p *parser) {
 		}
 		switch cl.DNS {
 		case "hetzner", "none":
+		case "cloudflare":
+			if cl.Source != SourceTerraform {
+				p.errorf("edgeline:dns cloudflare needs edgeline:cloud terraform: the native source writes records to Hetzner DNS only")
+			}
+			if cl.CloudflareZoneID == "" {
+				p.errorf("edgeline:dns cloudflare needs edgeline:cloudflareZoneId (the zone ID on the domain's Cloudflare overview page)")
+			}
 		default:
-			p.errorf("edgeline:dns %q is neither hetzner nor none", cl.DNS)
+			p.errorf("edgeline:dns %q is not hetzner, cloudflare or none", cl.DNS)
 		}
 		if cl.Source == SourceNative && cl.HcloudToken == "" {
 			p.errorf("edgeline:hcloudToken is missing: create an API token in the Hetzner Cloud console and set it with pulumi config set --secret edgeline:hcloudToken (or export HCLOUD_TOKEN)")

@@ -1,6 +1,7 @@
 package stackconfig
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -98,6 +99,8 @@ func TestParseRefuses(t *testing.T) {
 		{"no cert-manager chart", nil, []string{"certManagerChart"}, "edgeline:certManagerChart is missing: fetch the chart once (helm pull oci://quay.io/jetstack/charts/cert-manager --version v1.18.2"},
 		{"chart URL", map[string]string{"rancherChart": "https://releases.rancher.com/server-charts/stable"}, nil, "is a URL: charts are installed from a local directory"},
 		{"helmWait not a bool", map[string]string{"helmWait": "maybe"}, nil, `edgeline:helmWait "maybe" is neither true nor false`},
+		{"cloudflare with native", map[string]string{"dns": "cloudflare", "cloudflareZoneId": "z"}, nil, "edgeline:dns cloudflare needs edgeline:cloud terraform"},
+		{"cloudflare without zone", map[string]string{"dns": "cloudflare", "cloud": "terraform"}, nil, "needs edgeline:cloudflareZoneId"},
 		{"same host twice", map[string]string{"appHost": "a.example.org", "rancherHost": "a.example.org"}, nil, "give each its own name"},
 	}
 	t.Setenv("HCLOUD_TOKEN", "")
@@ -145,5 +148,18 @@ func TestParseTokenFromEnvironment(t *testing.T) {
 	}
 	if c.Cloud.HcloudToken != "from-env" {
 		t.Errorf("token = %q", c.Cloud.HcloudToken)
+	}
+}
+
+// TestDocsListEveryKey keeps docs/deploy.md's config reference complete.
+func TestDocsListEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range Keys {
+		if !strings.Contains(string(doc), "| `"+k+"` |") {
+			t.Errorf("docs/deploy.md has no row for edgeline:%s", k)
+		}
 	}
 }

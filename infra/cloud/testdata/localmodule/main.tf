@@ -20,6 +20,14 @@ variable "hostnames" {
   type    = list(string)
   default = []
 }
+variable "dns_provider" {
+  type    = string
+  default = "hetzner"
+}
+variable "cloudflare_zone_id" {
+  type    = string
+  default = ""
+}
 
 resource "terraform_data" "server" {
   input = {
@@ -33,7 +41,7 @@ resource "terraform_data" "server" {
 }
 
 resource "terraform_data" "records" {
-  for_each = toset(var.hostnames)
+  for_each = var.dns_provider == "none" ? toset([]) : toset(var.hostnames)
   input    = { name = each.key, value = terraform_data.server.output.ipv4 }
 }
 
