@@ -181,6 +181,29 @@ func TestJourney(t *testing.T) {
 	if got := amy.text("#me-name"); got != amyName {
 		t.Errorf("password login shows %q", got)
 	}
+
+	// She changes her mind: face sign-in again, after agreeing again.
+	amy.do("open face set-up", 20*time.Second,
+		chromedp.Navigate(srv.base+"/profile/face"),
+		chromedp.WaitVisible(css("#capture-start")),
+		chromedp.Click(css("#capture-start")),
+		chromedp.WaitVisible(css("#reconsent-error")),
+	)
+	amy.screenshot(c, "en-profile-face")
+	amy.do("agree and record", 20*time.Second,
+		chromedp.Click(css("#reconsent-box")),
+		chromedp.Click(css("#capture-start")),
+	)
+	if state := amy.waitState("capture", 120*time.Second, "done", "save-failed", "check-failed", "capture-timeout"); state != "done" {
+		t.Fatalf("renewing face sign-in ended in %q: %s", state, amy.describe())
+	}
+	amy.do("open the profile", 20*time.Second,
+		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
+	logout(amy)
+	if got := faceLogin(amy, srv.base, 60*time.Second); got != "pin" {
+		t.Fatalf("face login after renewing: %q: %s", got, amy.describe())
+	}
+	enterPIN(amy, amyPIN)
 }
 
 // hasFaceLogin reports whether the history has a successful face login.

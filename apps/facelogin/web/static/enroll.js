@@ -62,9 +62,9 @@ if (form) {
       startCapture();
     });
   });
-} else {
-  startCapture();
 }
+// On /profile/face the person agrees again before the camera starts (they may have
+// withdrawn by deleting their face data); the enrollment page asked in step 1.
 
 // ---- step 2: samples --------------------------------------------------------------------
 
@@ -197,6 +197,19 @@ async function startCapture() {
   document.getElementById('done-title').focus();
 }
 
-startBtn.addEventListener('click', startCapture);
-restartBtn.addEventListener('click', startCapture);
+const reconsent = document.getElementById('reconsent-box');
+
+function startIfAgreed() {
+  if (reconsent && !reconsent.checked) {
+    say('reconsent-error', t('form.reconsent_needed'));
+    reconsent.focus();
+    return;
+  }
+  say('reconsent-error', '');
+  if (reconsent) document.getElementById('reconsent').hidden = true;
+  startCapture();
+}
+
+startBtn.addEventListener('click', startIfAgreed);
+restartBtn.addEventListener('click', startIfAgreed);
 window.addEventListener('pagehide', stopRun);
