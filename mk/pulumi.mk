@@ -25,7 +25,7 @@ pulumi: ## Build the pulumi CLI into the cache (first time only).
 		-o $(BIN)/pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 
 tofu: ## Build OpenTofu into the cache (first time only).
-	@mkdir -p $(BIN)
+	@mkdir -p $(BIN) $(dir $(TOFU_RC))
 	@touch $(TOFU_RC)
 	@if TF_CLI_CONFIG_FILE=$(TOFU_RC) $(BIN)/tofu version 2>/dev/null | head -1 | grep -qxF 'OpenTofu $(TOFU_VERSION)'; then exit 0; fi; \
 	echo "tofu: building OpenTofu $(TOFU_VERSION) (cold: ≈2.5 min)"; \
