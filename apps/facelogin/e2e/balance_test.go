@@ -57,7 +57,7 @@ func TestLoadBalancing(t *testing.T) {
 		"FACELOGIN_MODELS=" + c.models,
 		"FACELOGIN_KEY_FILE=" + keyFile,
 		"FACELOGIN_PIN_PEPPER_FILE=" + pepperFile,
-		"FACELOGIN_ORIGINS=" + base,
+		"FACELOGIN_ORIGINS=" + base + ",http://" + webAddr,
 		"FACELOGIN_PUBLIC_URL=" + base,
 	}
 	apis := make([]*proc, 2)
@@ -120,6 +120,17 @@ func TestLoadBalancing(t *testing.T) {
 	enterPIN(amy, amyPIN)
 	if by := ng.servedBy(t, "GET", "/api/ws/login"); by != apiAddrs[i] {
 		t.Errorf("second login served by %q, want %s", by, apiAddrs[i])
+	}
+
+	// Without an ingress the web service routes /api/ itself (reverse proxy, WebSocket
+	// included), as `facelogin web` does on a single host.
+	direct := "http://" + webAddr
+	if got := faceLogin(amy, direct, 60*time.Second); got != "pin" {
+		t.Fatalf("login through facelogin web alone ended with %q: %s", got, amy.describe())
+	}
+	enterPIN(amy, amyPIN)
+	if got := amy.text("#me-name"); got != amyName {
+		t.Errorf("profile through facelogin web shows %q", got)
 	}
 }
 
@@ -253,6 +264,8 @@ http {
     location / {
       proxy_pass http://api_pool;
       proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_next_upstream error timeout;
