@@ -1,9 +1,12 @@
 package stackconfig
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // valid is a minimal complete configuration; each case below changes one thing.
@@ -161,5 +164,43 @@ func TestDocsListEveryKey(t *testing.T) {
 		if !strings.Contains(string(doc), "| `"+k+"` |") {
 			t.Errorf("docs/deploy.md has no row for edgeline:%s", k)
 		}
+	}
+}
+
+// TestExampleConfig checks that infra/Pulumi.example.yaml, which docs/deploy.md tells
+// users to copy, is a valid configuration (given the API token it leaves out).
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../Pulumi.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]string{"hcloudToken": "from-pulumi-config-set---secret"}
+	for k, v := range file.Config {
+		key, ok := strings.CutPrefix(k, Namespace+":")
+		if !ok {
+			t.Fatalf("key %q is not in the %s namespace", k, Namespace)
+		}
+		if s, ok := v.(string); ok {
+			values[key] = s
+			continue
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		values[key] = string(j)
+	}
+	c, err := Parse(getter(values))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Agents) == 0 || c.Issuer != IssuerStaging {
+		t.Errorf("example config parsed to %+v", c)
 	}
 }
