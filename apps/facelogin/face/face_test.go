@@ -310,3 +310,20 @@ func TestNewMissingModels(t *testing.T) {
 		t.Fatalf("New on an empty directory: %v, want an error saying to run make models", err)
 	}
 }
+
+// TestAnalyzeCNN checks the CNN detector option on a frame and a group photo.
+func TestAnalyzeCNN(t *testing.T) {
+	e, err := New(Options{ModelsDir: modelsDir(t), Workers: 1, CNN: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	photo := personPhoto(t, "sheldon", 1)
+	hog := analyze(t, engine(t), photo)
+	cnn := analyze(t, e, inFrame(decodeImage(t, photo), 640, 480, 2, warm))
+	if d := match.Distance(&hog.Descriptor, &cnn.Descriptor); d > match.DefaultThreshold {
+		t.Errorf("CNN and HOG descriptors of the same photo are %.3f apart", d)
+	}
+	_, err = e.Analyze(context.Background(), readPhoto(t, "groups/bbt2.jpg"))
+	wantReason(t, err, ManyFaces)
+}
