@@ -103,7 +103,13 @@ func TestK3sServerAndAgent(t *testing.T) {
 	agent["nodeName"] = "pi-hall-2"
 	wantDiff(t, "agent rename", ad.diff(props(agent, "token")), "nodeName!")
 
+	if id, _ := ad.read(); id != "pi-hall-1" {
+		t.Errorf("refresh of the joined agent: id %q", id)
+	}
 	ad.delete()
+	if id, _ := ad.read(); id != "" {
+		t.Errorf("refresh of the removed agent: id %q, want gone", id)
+	}
 	if got := hostRun(t, keys, khAll, pi, "cat /var/lib/k3s-standin/uninstall.log"); !strings.Contains(got, "k3s-agent-uninstall.sh") {
 		t.Errorf("agent delete did not uninstall k3s: %q", got)
 	}
@@ -174,9 +180,16 @@ func TestHelmRelease(t *testing.T) {
 	args["namespace"] = "elsewhere"
 	wantDiff(t, "namespace", d.diff(props(args, "kubeconfig", "values")), "namespace!")
 
+	if id, st := d.read(); id == "" || st.Get("revision").AsNumber() != 2 {
+		t.Errorf("refresh: id %q, revision %v", id, st.Get("revision").AsNumber())
+	}
+
 	d.delete()
 	if _, err := c.Client.CoreV1().ConfigMaps("edgeline-provider-test").Get(ctx, "demo", metav1.GetOptions{}); err == nil {
 		t.Error("delete left the ConfigMap behind")
+	}
+	if id, _ := d.read(); id != "" {
+		t.Errorf("refresh of an uninstalled release: id %q, want gone", id)
 	}
 }
 

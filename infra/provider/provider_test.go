@@ -105,6 +105,16 @@ func (d *driver) update(inputs property.Map) property.Map {
 	return res.Properties
 }
 
+// read refreshes the resource; it returns "" as ID when the resource is gone.
+func (d *driver) read() (string, property.Map) {
+	d.t.Helper()
+	res, err := d.s.Read(p.ReadRequest{ID: d.id, Urn: d.urn, Properties: d.state})
+	if err != nil {
+		d.t.Fatalf("read: %v", err)
+	}
+	return res.ID, res.Properties
+}
+
 func (d *driver) delete() {
 	d.t.Helper()
 	if err := d.s.Delete(p.DeleteRequest{ID: d.id, Urn: d.urn, Properties: d.state}); err != nil {
@@ -211,9 +221,17 @@ func TestCloudHost(t *testing.T) {
 	args["serverType"] = "cx32"
 	wantDiff(t, "server type", d.diff(props(args, "hcloudToken")), "serverType!")
 
+	if id, st := d.read(); id != "edgeline-prod" || str(st, "ipv4Address") != "198.51.100.7" {
+		t.Errorf("refresh: id %q, ipv4 %q", id, str(st, "ipv4Address"))
+	}
+
 	d.delete()
 	if keys, fws, srvs, rrs := api.Counts(); keys+fws+srvs+rrs != 0 {
 		t.Errorf("after delete: %d keys, %d firewalls, %d servers, %d rrsets left", keys, fws, srvs, rrs)
+	}
+	// A server deleted behind Pulumi's back is reported gone on refresh.
+	if id, _ := d.read(); id != "" {
+		t.Errorf("refresh of a deleted server: id %q, want gone", id)
 	}
 }
 
