@@ -32,6 +32,8 @@ type frame struct {
 	bounds image.Rectangle
 	// offset is where the input's origin lies inside the image behind jpeg.
 	offset image.Point
+	// shrink is the factor by which the image behind jpeg is smaller than the input.
+	shrink int
 	// passthrough reports that jpeg is the input itself.
 	passthrough bool
 }
@@ -39,6 +41,11 @@ type frame struct {
 // Images whose longer side is below padBelow are taken for tight crops around a face and get
 // a border of half their longer side: dlib's HOG detector misses faces that fill the image.
 const padBelow = 400
+
+// Images whose longer side is over detectSide are shrunk by an integer factor for detection:
+// HOG's cost grows with the pixel count, and a face filling a tenth of such an image is
+// still well over the detector's 80 px.
+const detectSide = 1600
 
 // jpegQuality is the quality of converted frames: high enough not to move descriptors.
 const jpegQuality = 92
@@ -72,7 +79,7 @@ func prepare(data []byte, lim limits) (*frame, *Error) {
 	if lim.maxBytes > 0 && int64(len(data)) > lim.maxBytes {
 		return nil, reject(TooLarge, fmt.Sprintf("The image is larger than %d MB; send a smaller photo.", mib(lim.maxBytes)))
 	}
-	f := &frame{data: data}
+	f := &frame{data: data, shrink: 1}
 	switch {
 	case bytes.HasPrefix(data, jpegMagic):
 		f.isJPEG = true
@@ -97,7 +104,8 @@ func prepare(data []byte, lim limits) (*frame, *Error) {
 		return nil, reject(TooLarge, fmt.Sprintf("The image has more than %.1f megapixels; send a smaller photo.", float64(lim.maxPixels)/1e6))
 	}
 	f.bounds = image.Rect(0, 0, cfg.Width, cfg.Height)
-	if f.isJPEG && cfg.ColorModel == color.YCbCrModel && max(cfg.Width, cfg.Height) >= padBelow {
+	long := max(cfg.Width, cfg.Height)
+	if f.isJPEG && cfg.ColorModel == color.YCbCrModel && long >= padBelow && long <= detectSide {
 		// Already an RGB JPEG of a usable size: dlib decodes it as it is.
 		f.jpeg, f.passthrough = data, true
 		return f, nil
@@ -128,11 +136,19 @@ func (f *frame) decodePixels() *Error {
 	return nil
 }
 
-// convert encodes f.src as an RGB JPEG for dlib, with a border if it is a tight crop.
+// convert encodes f.src as an RGB JPEG for dlib, with a border if it is a tight crop and
+// shrunk if it is large.
 func (f *frame) convert() *Error {
 	b := f.src.Bounds()
+	long := max(b.Dx(), b.Dy())
+	if long > detectSide {
+		f.shrink = (long + detectSide - 1) / detectSide
+		f.offset = image.Point{}
+		return f.encode(shrink(f.src, f.shrink))
+	}
+	f.shrink = 1
 	var border int
-	if long := max(b.Dx(), b.Dy()); long < padBelow {
+	if long < padBelow {
 		border = long / 2
 	}
 	canvas := image.NewRGBA(image.Rect(0, 0, b.Dx()+2*border, b.Dy()+2*border))
@@ -140,13 +156,42 @@ func (f *frame) convert() *Error {
 	draw.Draw(canvas, canvas.Bounds(), image.NewUniform(color.Gray{Y: 128}), image.Point{}, draw.Src)
 	f.offset = image.Pt(border, border)
 	draw.Draw(canvas, f.bounds.Add(f.offset), f.src, b.Min, draw.Over)
+	return f.encode(canvas)
+}
+
+func (f *frame) encode(img *image.RGBA) *Error {
 	var buf bytes.Buffer
-	buf.Grow(canvas.Bounds().Dx() * canvas.Bounds().Dy() / 4)
-	if err := jpeg.Encode(&buf, canvas, &jpeg.Options{Quality: jpegQuality}); err != nil {
+	buf.Grow(img.Bounds().Dx() * img.Bounds().Dy() / 4)
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
 		return badImage(err)
 	}
 	f.jpeg, f.passthrough = buf.Bytes(), false
 	return nil
+}
+
+// shrink returns src made k times smaller, each pixel the mean of a k×k block.
+func shrink(src image.Image, k int) *image.RGBA {
+	b := src.Bounds()
+	full := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(full, full.Bounds(), src, b.Min, draw.Src)
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()/k, b.Dy()/k))
+	n := uint32(k * k)
+	for y := range dst.Rect.Dy() {
+		for x := range dst.Rect.Dx() {
+			var sum [4]uint32
+			for yy := y * k; yy < (y+1)*k; yy++ {
+				row := full.Pix[full.PixOffset(x*k, yy):]
+				for i := range k * 4 {
+					sum[i%4] += uint32(row[i])
+				}
+			}
+			o := dst.PixOffset(x, y)
+			for c := range 4 {
+				dst.Pix[o+c] = uint8(sum[c] / n)
+			}
+		}
+	}
+	return dst
 }
 
 func badImage(err error) *Error {

@@ -163,6 +163,7 @@ func TestDecodeConverts(t *testing.T) {
 		{"grey JPEG is converted to RGB", encodeJPEG(t, image.NewGray(image.Rect(0, 0, 640, 480))), false, 0, 0},
 		{"RGB JPEG frame goes through", encodeJPEG(t, big), true, 0, -1},
 		{"RGBA PNG frame is converted", encodePNG(t, big), false, 0, -1},
+		{"large JPEG is shrunk", encodeJPEG(t, gradient(1700, 500)), false, 0, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,7 +185,7 @@ func TestDecodeConverts(t *testing.T) {
 			if _, ok := img.(*image.YCbCr); !ok {
 				t.Errorf("dlib gets a %T JPEG, want YCbCr (RGB)", img)
 			}
-			want := f.bounds.Inset(-tt.border).Size()
+			want := f.bounds.Inset(-tt.border).Size().Div(f.shrink)
 			if got := img.Bounds().Size(); got != want {
 				t.Errorf("dlib image %v, want %v", got, want)
 			}

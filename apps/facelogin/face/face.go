@@ -176,7 +176,7 @@ func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
 	}
 	got := Face{
 		Descriptor: match.Descriptor(faces[0].Descriptor),
-		Box:        faces[0].Rectangle.Sub(f.offset).Intersect(f.bounds),
+		Box:        scale(faces[0].Rectangle.Sub(f.offset), f.shrink).Intersect(f.bounds),
 		Frame:      f.bounds,
 	}
 	got.Brightness = brightness(f.src, got.Box)
@@ -215,4 +215,9 @@ func (e *Engine) recognize(ctx context.Context, jpg []byte) ([]goface.Face, erro
 		return nil, fmt.Errorf("recognize faces: %w", err)
 	}
 	return faces, nil
+}
+
+// scale returns r with every coordinate multiplied by k.
+func scale(r image.Rectangle, k int) image.Rectangle {
+	return image.Rect(r.Min.X*k, r.Min.Y*k, r.Max.X*k, r.Max.Y*k)
 }

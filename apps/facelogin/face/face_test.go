@@ -185,6 +185,7 @@ func TestAnalyzeFormats(t *testing.T) {
 		{"colour PNG crop", encodePNG(t, decodeImage(t, inFrame(photo, 150, 150, 1, warm)))},
 		{"colour JPEG 640x480 frame", colourFrame},
 		{"grey PNG 640x480 frame", encodePNG(t, toGray(decodeImage(t, colourFrame)))},
+		{"colour JPEG 3600x2400 photo, shrunk for detection", inFrame(photo, 3600, 2400, 8, warm)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,6 +195,11 @@ func TestAnalyzeFormats(t *testing.T) {
 			}
 			if !f.Box.In(f.Frame) || f.Box.Dx() < e.opts.MinFaceSize {
 				t.Errorf("box %v in frame %v", f.Box, f.Frame)
+			}
+			// Every frame here has the face in its middle.
+			c, mid := f.Box.Min.Add(f.Box.Max).Div(2), f.Frame.Max.Div(2)
+			if d := c.Sub(mid); max(d.X, -d.X, d.Y, -d.Y) > f.Frame.Dx()/8 {
+				t.Errorf("box %v is off the middle of frame %v", f.Box, f.Frame)
 			}
 		})
 	}
