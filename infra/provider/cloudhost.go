@@ -179,7 +179,7 @@ func (h *CloudHost) Update(ctx context.Context, req infer.UpdateRequest[CloudHos
 	if gone := minus(req.State.Hostnames, req.Inputs.Hostnames); len(gone) > 0 && req.Inputs.Source == "native" {
 		old := req.State.CloudHostArgs
 		old.Hostnames = gone
-		if err := removeRecords(ctx, src.(*cloud.Native), old.spec(req.State.hostKey()), req.State.outputs()); err != nil {
+		if err := src.(*cloud.Native).DestroyRecords(ctx, old.spec(req.State.hostKey()), req.State.outputs()); err != nil {
 			return infer.UpdateResponse[CloudHostState]{}, err
 		}
 	}
@@ -190,11 +190,6 @@ func (h *CloudHost) Update(ctx context.Context, req infer.UpdateRequest[CloudHos
 	}
 	st.set(out)
 	return infer.UpdateResponse[CloudHostState]{Output: st}, nil
-}
-
-// removeRecords deletes the DNS records of hostnames that are no longer wanted.
-func removeRecords(ctx context.Context, n *cloud.Native, spec cloud.Spec, out cloud.Outputs) error {
-	return n.DestroyRecords(ctx, spec, out)
 }
 
 func minus(a, b []string) []string {

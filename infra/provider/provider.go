@@ -7,10 +7,10 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -94,7 +94,7 @@ func same(a, b any) bool {
 	if empty(ja) && empty(jb) {
 		return true
 	}
-	return reflect.DeepEqual(ja, jb)
+	return bytes.Equal(ja, jb)
 }
 
 func logf(ctx context.Context, format string, args ...any) {

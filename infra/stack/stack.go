@@ -39,7 +39,8 @@ const (
 func Program(dir string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		cfg, err := stackconfig.Parse(func(key string) (string, bool) {
-			return config.Get(ctx, stackconfig.Namespace+":"+key), config.Get(ctx, stackconfig.Namespace+":"+key) != ""
+			v := config.Get(ctx, stackconfig.Namespace+":"+key)
+			return v, v != ""
 		})
 		if err != nil {
 			return err
