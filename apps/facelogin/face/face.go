@@ -38,8 +38,10 @@ const (
 type Options struct {
 	// ModelsDir holds the dlib models named in ModelFiles.
 	ModelsDir string
-	// Workers is the number of recognizers, each able to analyse one frame at a time and
-	// each holding ≈ 360 MB of models; 0 means runtime.NumCPU().
+	// Workers is the number of recognizers, each analysing one frame at a time and each
+	// holding ≈ 35 MB of models; 0 means runtime.NumCPU(). dlib's matrix products run in
+	// OpenBLAS, which by default uses every core for one frame: with several workers, set
+	// OPENBLAS_NUM_THREADS=1 in the environment (docs/face-recognition.md).
 	Workers int
 	// CNN selects dlib's CNN face detector (≈ 20× slower, finds more faces) over HOG.
 	CNN bool
@@ -69,8 +71,8 @@ type Face struct {
 var ErrClosed = errors.New("face: engine closed")
 
 // Engine analyses frames with a pool of dlib recognizers. One recognizer runs one detection
-// and one descriptor computation at a time (go-face guards each with a mutex), so the pool
-// has one per CPU to use every core. An Engine is safe for concurrent use.
+// and one descriptor computation at a time (go-face guards each with a mutex), so concurrent
+// frames need recognizers of their own. An Engine is safe for concurrent use.
 type Engine struct {
 	opts   Options
 	lim    limits
