@@ -240,12 +240,15 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 	if err != nil {
 		return nil, err
 	}
-	p.issuers, err = in.release(ctx, "edgeline-issuers", "cert-manager", "charts/issuers", kubeconfig,
-		pulumi.Map{
-			"email":      pulumi.String(cfg.ACMEEmail),
-			"staging":    pulumi.Map{"name": pulumi.String(stackconfig.IssuerStaging)},
-			"production": pulumi.Map{"name": pulumi.String(stackconfig.IssuerProduction)},
-		}, p, []pulumi.Resource{certManager})
+	issuerValues := pulumi.Map{
+		"email":      pulumi.String(cfg.ACMEEmail),
+		"staging":    pulumi.Map{"name": pulumi.String(stackconfig.IssuerStaging)},
+		"production": pulumi.Map{"name": pulumi.String(stackconfig.IssuerProduction)},
+	}
+	if cfg.CloudflareAPIToken != "" {
+		issuerValues["dns01"] = pulumi.Map{"cloudflare": pulumi.Map{"apiToken": secret(cfg.CloudflareAPIToken), "zone": pulumi.String(cfg.Domain)}}
+	}
+	p.issuers, err = in.release(ctx, "edgeline-issuers", "cert-manager", "charts/issuers", kubeconfig, issuerValues, p, []pulumi.Resource{certManager})
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	ACMEEmail string
 	// Issuer is the ClusterIssuer the ingresses use (staging or production).
 	Issuer string
+	// CloudflareAPIToken, when set, adds a DNS-01 solver (Cloudflare) for Domain to the
+	// issuers (a secret).
+	CloudflareAPIToken string
 
 	// Cloud says where the VPS comes from.
 	Cloud Cloud
@@ -179,7 +182,7 @@ type Getter func(key string) (string, bool)
 
 // Keys lists every config key the stack reads, for docs and unknown-key checks.
 var Keys = []string{
-	"domain", "appHost", "rancherHost", "apiHost", "acmeEmail", "issuer",
+	"domain", "appHost", "rancherHost", "apiHost", "acmeEmail", "issuer", "cloudflareApiToken",
 	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns", "cloudflareZoneId",
 	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile",
@@ -190,18 +193,19 @@ var Keys = []string{
 }
 
 // SecretKeys are the keys whose values must be stored as Pulumi secrets.
-var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "databaseUrl", "kubeconfig"}
+var SecretKeys = []string{"hcloudToken", "hostKey", "vpnAuth", "databaseUrl", "kubeconfig", "cloudflareApiToken"}
 
 // Parse reads the configuration through get, fills in defaults and validates it. The
 // error lists every problem found, one sentence each, so a user fixes them in one go.
 func Parse(get Getter) (*Config, error) {
 	p := parser{get: get}
 	c := &Config{
-		Domain:    strings.ToLower(p.str("domain", "")),
-		ACMEEmail: p.str("acmeEmail", ""),
-		Issuer:    p.str("issuer", IssuerProduction),
-		Network:   p.str("network", NetworkWireguard),
-		VPNAuth:   p.str("vpnAuth", ""),
+		Domain:             strings.ToLower(p.str("domain", "")),
+		ACMEEmail:          p.str("acmeEmail", ""),
+		Issuer:             p.str("issuer", IssuerProduction),
+		CloudflareAPIToken: p.str("cloudflareApiToken", ""),
+		Network:            p.str("network", NetworkWireguard),
+		VPNAuth:            p.str("vpnAuth", ""),
 		Cloud: Cloud{
 			Source:             p.str("cloud", SourceNative),
 			ServerType:         p.str("serverType", "cx22"),
