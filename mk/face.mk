@@ -7,4 +7,7 @@ FUZZ_TARGETS += apps/facelogin/face:FuzzDecode
 
 .PHONY: bench-face
 bench-face: models ## Run the face and match benchmarks recorded in docs/benchmarks.md.
-	env $(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./apps/facelogin/match ./apps/facelogin/face
+	env $(TEST_ENV) $(GO) test -run '^$$' -bench 'Frame|Workers|OneRecognizer' -benchtime 12x ./apps/facelogin/face
+	env $(TEST_ENV) OPENBLAS_NUM_THREADS=1 $(GO) test -run '^$$' -bench 'Frame/jpeg|Workers' -benchtime 12x ./apps/facelogin/face
+	env $(TEST_ENV) $(GO) test -run '^$$' -bench RSS -benchtime 4x ./apps/facelogin/face
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./apps/facelogin/match
