@@ -132,8 +132,9 @@ func (s *sqlStore) UpdateUser(ctx context.Context, u User) error {
 }
 
 // DeleteUser removes the user row; face samples, sessions and login history go with it
-// (ON DELETE CASCADE), as do failures recorded under "account:<id>" and invites to the user's
-// e-mail. A FaceChange tells the other replicas to drop the user from their index.
+// (ON DELETE CASCADE), as do failures recorded under "account:<id>" and
+// "account:<id>:<factor>" and invites to the user's e-mail. A FaceChange tells the other
+// replicas to drop the user from their index.
 func (s *sqlStore) DeleteUser(ctx context.Context, id match.UserID) error {
 	err := s.d.inTx(ctx, func(tx conn) error {
 		if err := s.d.lockFeed(ctx, tx); err != nil {
@@ -153,7 +154,8 @@ func (s *sqlStore) DeleteUser(ctx context.Context, id match.UserID) error {
 		if n == 0 {
 			return ErrNotFound
 		}
-		if _, err := tx.exec(ctx, `delete from failures where key = $1`, "account:"+strconv.FormatInt(int64(id), 10)); err != nil {
+		account := "account:" + strconv.FormatInt(int64(id), 10)
+		if _, err := tx.exec(ctx, `delete from failures where key = $1 or key like $2`, account, account+":%"); err != nil {
 			return err
 		}
 		return s.addChange(ctx, tx, id)

@@ -118,7 +118,8 @@ type Store interface {
 	// UpdateUser writes name, email, role, hashes, consent and FaceEnrolledAt of u.
 	UpdateUser(ctx context.Context, u User) error
 	// DeleteUser removes the user and everything held about them (samples, sessions, history,
-	// failures under "account:<id>", invites to their e-mail) and records a FaceChange.
+	// failures under "account:<id>" and "account:<id>:<factor>", invites to their e-mail) and
+	// records a FaceChange.
 	DeleteUser(ctx context.Context, id match.UserID) error
 	// CountAdmins returns how many admins exist.
 	CountAdmins(ctx context.Context) (int, error)

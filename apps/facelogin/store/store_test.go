@@ -478,8 +478,10 @@ func TestErasure(t *testing.T) {
 		if err := st.AddLogin(ctx, LoginEvent{UserID: ann.ID, At: now, Method: "face+pin", Client: "test", Success: true}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.AddFailure(ctx, fmt.Sprintf("account:%d", ann.ID), now); err != nil {
-			t.Fatal(err)
+		for _, key := range []string{fmt.Sprintf("account:%d", ann.ID), fmt.Sprintf("account:%d:password", ann.ID)} {
+			if err := st.AddFailure(ctx, key, now); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := st.CreateInvite(ctx, Invite{TokenHash: "h-ann", Name: "Ann", Email: ann.Email, Role: RoleUser,
 			CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), UsedAt: now}); err != nil {
