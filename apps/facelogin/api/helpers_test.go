@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -36,6 +35,7 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/seal"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
+	"github.com/edgeline/edgeline/apps/facelogin/store/storetest"
 )
 
 var (
@@ -87,7 +87,7 @@ func photo(t testing.TB, person string, n int) []byte {
 	return buf.Bytes()
 }
 
-const postgresSkip = "set EDGELINE_TEST_POSTGRES to a PostgreSQL DSN (make test does)"
+const postgresSkip = storetest.SkipMessage
 
 // forEachStore runs fn against a fresh SQLite file and a fresh schema on the PostgreSQL
 // server named by EDGELINE_TEST_POSTGRES.
@@ -102,42 +102,10 @@ func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
 	})
 }
 
-// postgresSchema creates an empty schema for this test and returns a DSN whose search_path
-// points at it; the schema is dropped when the test ends.
+// postgresSchema returns a DSN of a fresh schema on the test server, dropped after the test.
 func postgresSchema(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("EDGELINE_TEST_POSTGRES")
-	if base == "" {
-		t.Skip(postgresSkip)
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to EDGELINE_TEST_POSTGRES: %v", err)
-	}
-	defer c.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "facelogin_api_test_" + hex.EncodeToString(b[:])
-	if _, err := c.Exec(ctx, "create schema "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "drop schema "+schema+" cascade"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return storetest.PostgresSchema(t, "facelogin_api_test_")
 }
 
 // rawSamples counts the rows of face_samples of a user straight from the database,

@@ -3,8 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -17,10 +15,10 @@ import (
 
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/seal"
-	"github.com/jackc/pgx/v5"
+	"github.com/edgeline/edgeline/apps/facelogin/store/storetest"
 )
 
-const postgresSkip = "set EDGELINE_TEST_POSTGRES to a PostgreSQL DSN (make test does)"
+const postgresSkip = storetest.SkipMessage
 
 // forEachStore runs fn once against a fresh SQLite file and once against a fresh schema of
 // the PostgreSQL server named by EDGELINE_TEST_POSTGRES. fn gets a DSN it may open any number
@@ -36,42 +34,10 @@ func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
 	})
 }
 
-// postgresSchema creates an empty schema for this test on the test server and returns a DSN
-// whose search_path points at it; the schema is dropped when the test ends.
+// postgresSchema returns a DSN of a fresh schema on the test server, dropped after the test.
 func postgresSchema(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv("EDGELINE_TEST_POSTGRES")
-	if base == "" {
-		tb.Skip(postgresSkip)
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		tb.Fatalf("connect to EDGELINE_TEST_POSTGRES: %v", err)
-	}
-	defer c.Close(ctx)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "facelogin_test_" + hex.EncodeToString(b[:])
-	if _, err := c.Exec(ctx, "create schema "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "drop schema "+schema+" cascade"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
+	return storetest.PostgresSchema(tb, "facelogin_test_")
 }
 
 func open(tb testing.TB, dsn string, keys *seal.Keyring) *sqlStore {
