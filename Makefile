@@ -16,9 +16,12 @@ DATA_DIR     ?= $(CURDIR)/data
 ADDR         ?= 127.0.0.1:8080
 
 # System packages `make setup` installs with apt (mk/*.mk append theirs).
-APT_PACKAGES := ca-certificates curl git make g++ pkg-config npm \
+APT_PACKAGES := ca-certificates curl git make g++ pkg-config \
 	libdlib-dev libopenblas-dev liblapack-dev libjpeg62-turbo-dev libatlas-base-dev \
-	postgresql postgresql-client
+	postgresql
+# command:package pairs installed only when the command is missing: a machine may already
+# have them from elsewhere (Node.js's own packages bring npm and conflict with Debian's).
+APT_COMMANDS := npm:npm psql:postgresql-client
 # Environment for `go test` (mk/*.mk append EDGELINE_TEST_* switches for the real parts).
 TEST_ENV     := EDGELINE_MODELS=$(MODELS_DIR)
 ifneq ($(wildcard $(FACES_DIR)),)
@@ -42,11 +45,12 @@ setup: apt models deps ## Install system packages (apt, as root), the dlib model
 
 apt: ## Install the system packages the build and tests need (Debian, as root).
 	@if ! command -v apt-get >/dev/null; then echo "setup: apt-get not found; install these packages yourself: $(APT_PACKAGES)"; exit 0; fi
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done; \
+		for cp in $(APT_COMMANDS); do command -v $${cp%%:*} >/dev/null || echo $${cp#*:}; done); \
 	if [ -z "$$missing" ]; then echo "apt: all packages present"; exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "setup: run as root (or with sudo) to install: $$missing" >&2; exit 1; fi; \
 	echo "apt: installing $$missing"; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
 	@$(GO) version | awk '{ split($$3, v, "."); if (v[2] < 26) { print "setup: Go 1.26 or newer is needed (found " $$3 ")"; exit 1 } }'
 
 models: ## Fetch and verify the dlib models into models/.
