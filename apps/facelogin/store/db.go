@@ -87,3 +87,17 @@ func micros(t time.Time) time.Time {
 	}
 	return t.Truncate(time.Microsecond).UTC()
 }
+
+// scanOne runs q on c and scans its single row into dest; ErrNotFound when there is none.
+// Both drivers' connections implement conn.one with it.
+func scanOne(ctx context.Context, c conn, q string, args []any, dest ...any) error {
+	found := false
+	err := c.query(ctx, q, args, func(scan func(...any) error) error {
+		found = true
+		return scan(dest...)
+	})
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}

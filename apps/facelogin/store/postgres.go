@@ -167,15 +167,7 @@ func (c pgConn) query(ctx context.Context, q string, args []any, row func(scan f
 }
 
 func (c pgConn) one(ctx context.Context, q string, args []any, dest ...any) error {
-	found := false
-	err := c.query(ctx, q, args, func(scan func(...any) error) error {
-		found = true
-		return scan(dest...)
-	})
-	if err == nil && !found {
-		err = ErrNotFound
-	}
-	return err
+	return scanOne(ctx, c, q, args, dest...)
 }
 
 func (d *pgDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
