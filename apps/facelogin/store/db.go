@@ -88,13 +88,23 @@ func micros(t time.Time) time.Time {
 	return t.Truncate(time.Microsecond).UTC()
 }
 
+// queryRow runs q on c and returns its row as read by scanRow; found is false when q
+// returned no row. Queries select by a unique key, so there is at most one.
+func queryRow[T any](ctx context.Context, c conn, q string, args []any, scanRow func(scan func(...any) error) (T, error)) (v T, found bool, err error) {
+	err = c.query(ctx, q, args, func(scan func(...any) error) error {
+		var err error
+		v, err = scanRow(scan)
+		found = true
+		return err
+	})
+	return v, found, err
+}
+
 // scanOne runs q on c and scans its single row into dest; ErrNotFound when there is none.
 // Both drivers' connections implement conn.one with it.
 func scanOne(ctx context.Context, c conn, q string, args []any, dest ...any) error {
-	found := false
-	err := c.query(ctx, q, args, func(scan func(...any) error) error {
-		found = true
-		return scan(dest...)
+	_, found, err := queryRow(ctx, c, q, args, func(scan func(...any) error) (struct{}, error) {
+		return struct{}{}, scan(dest...)
 	})
 	if err == nil && !found {
 		err = ErrNotFound

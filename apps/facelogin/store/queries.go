@@ -81,14 +81,7 @@ func (s *sqlStore) UserByEmail(ctx context.Context, email string) (User, error) 
 }
 
 func (s *sqlStore) oneUser(ctx context.Context, q string, arg any) (User, error) {
-	var u User
-	var found bool
-	err := s.d.query(ctx, q, []any{arg}, func(scan func(...any) error) error {
-		var err error
-		u, err = scanUser(scan)
-		found = true
-		return err
-	})
+	u, found, err := queryRow(ctx, s.d, q, []any{arg}, scanUser)
 	if err != nil {
 		return User{}, fmt.Errorf("read user: %w", err)
 	}
@@ -216,15 +209,8 @@ func (s *sqlStore) CreateInvite(ctx context.Context, inv Invite) error {
 }
 
 func (s *sqlStore) Invite(ctx context.Context, tokenHash string, now time.Time) (Invite, error) {
-	var inv Invite
-	var found bool
-	err := s.d.query(ctx, `select `+inviteCols+` from invites where token_hash = $1 and used_at is null and expires_at > $2`,
-		[]any{tokenHash, micros(now)}, func(scan func(...any) error) error {
-			var err error
-			inv, err = scanInvite(scan)
-			found = true
-			return err
-		})
+	inv, found, err := queryRow(ctx, s.d, `select `+inviteCols+` from invites where token_hash = $1 and used_at is null and expires_at > $2`,
+		[]any{tokenHash, micros(now)}, scanInvite)
 	if err != nil {
 		return Invite{}, fmt.Errorf("read invite: %w", err)
 	}
@@ -462,17 +448,15 @@ func (s *sqlStore) CreateSession(ctx context.Context, ss Session) error {
 }
 
 func (s *sqlStore) Session(ctx context.Context, idHash string, now time.Time) (Session, error) {
-	var ss Session
-	var found bool
-	err := s.d.query(ctx, `select `+sessionCols+` from sessions where id_hash = $1 and expires_at > $2`,
-		[]any{idHash, micros(now)}, func(scan func(...any) error) error {
+	ss, found, err := queryRow(ctx, s.d, `select `+sessionCols+` from sessions where id_hash = $1 and expires_at > $2`,
+		[]any{idHash, micros(now)}, func(scan func(...any) error) (Session, error) {
+			var ss Session
 			var uid int64
 			var stage string
 			err := scan(&ss.IDHash, idCol{&uid}, &stage, &ss.Method, &ss.Client,
 				timeCol{&ss.CreatedAt}, timeCol{&ss.LastSeen}, timeCol{&ss.ExpiresAt})
 			ss.UserID, ss.Stage = match.UserID(uid), SessionStage(stage)
-			found = true
-			return err
+			return ss, err
 		})
 	if err != nil {
 		return Session{}, fmt.Errorf("read session: %w", err)
