@@ -87,25 +87,9 @@ func photo(t testing.TB, person string, n int) []byte {
 	return buf.Bytes()
 }
 
-const postgresSkip = storetest.SkipMessage
-
-// forEachStore runs fn against a fresh SQLite file and a fresh schema on the PostgreSQL
-// server named by EDGELINE_TEST_POSTGRES.
+// forEachStore runs fn against a fresh SQLite file and a fresh PostgreSQL schema.
 func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "facelogin.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		fn(t, postgresSchema(t))
-	})
-}
-
-// postgresSchema returns a DSN of a fresh schema on the test server, dropped after the test.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	return storetest.PostgresSchema(t, "facelogin_api_test_")
+	storetest.ForEachStore(t, "facelogin_api_test_", fn)
 }
 
 // rawSamples counts the rows of face_samples of a user straight from the database,

@@ -20,18 +20,9 @@ import (
 
 const postgresSkip = storetest.SkipMessage
 
-// forEachStore runs fn once against a fresh SQLite file and once against a fresh schema of
-// the PostgreSQL server named by EDGELINE_TEST_POSTGRES. fn gets a DSN it may open any number
-// of times (replicas, reopening after a key change).
+// forEachStore runs fn against a fresh SQLite file and a fresh PostgreSQL schema.
 func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "facelogin.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		fn(t, postgresSchema(t))
-	})
+	storetest.ForEachStore(t, "facelogin_test_", fn)
 }
 
 // postgresSchema returns a DSN of a fresh schema on the test server, dropped after the test.

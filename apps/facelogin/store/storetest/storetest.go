@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,4 +55,18 @@ func PostgresSchema(tb testing.TB, prefix string) string {
 		sep = "&"
 	}
 	return base + sep + "search_path=" + schema
+}
+
+// ForEachStore runs fn in parallel subtests, once with the DSN of a fresh SQLite file and once
+// with a fresh PostgreSQL schema (see PostgresSchema); fn may open the DSN any number of times
+// (replicas, reopening after a key change).
+func ForEachStore(t *testing.T, prefix string, fn func(t *testing.T, dsn string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, "sqlite:"+filepath.Join(t.TempDir(), "facelogin.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, PostgresSchema(t, prefix))
+	})
 }
