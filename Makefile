@@ -11,7 +11,8 @@ GO           ?= go
 CACHE        ?= $(or $(EDGELINE_CACHE),$(CURDIR)/.cache)
 BIN          := $(CACHE)/bin
 MODELS_DIR   := $(CURDIR)/models
-FACES_DIR    := $(abspath $(CURDIR)/../shared/faces)
+# Face photos for the tests (MIT-licensed, copied from ../shared/faces with their licences).
+FACES_DIR    := $(CURDIR)/testdata/faces
 DATA_DIR     ?= $(CURDIR)/data
 ADDR         ?= 127.0.0.1:8080
 
@@ -23,16 +24,16 @@ APT_PACKAGES := ca-certificates curl git make g++ pkg-config \
 # have them from elsewhere (Node.js's own packages bring npm and conflict with Debian's).
 APT_COMMANDS := npm:npm psql:postgresql-client
 # Environment for `go test` (mk/*.mk append EDGELINE_TEST_* switches for the real parts).
-TEST_ENV     := EDGELINE_MODELS=$(MODELS_DIR)
-ifneq ($(wildcard $(FACES_DIR)),)
-TEST_ENV     += EDGELINE_FACES=$(FACES_DIR)
-endif
+TEST_ENV     := EDGELINE_MODELS=$(MODELS_DIR) EDGELINE_FACES=$(FACES_DIR)
 # Targets `make test` needs first (mk/*.mk append tool builds).
 TEST_DEPS    := models
 # Fuzz targets run for FUZZTIME each in `make test`: "package-dir:FuzzName".
 FUZZ_TARGETS :=
 FUZZTIME     ?= 10s
 GOTEST_FLAGS ?= -count=1 -timeout 25m
+# Packages `make unit` tests; narrow it to run one area with the full test environment,
+# for example `make unit PKGS=./apps/facelogin/api/...`.
+PKGS         ?= ./...
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -70,7 +71,7 @@ test: $(TEST_DEPS) lint unit fuzz ## Everything CI runs: lint, all tests on the 
 
 unit:
 	@dsn=$$(./hack/postgres.sh) && \
-	env $(TEST_ENV) EDGELINE_TEST_POSTGRES="$$dsn" $(GO) test $(GOTEST_FLAGS) ./...
+	env $(TEST_ENV) EDGELINE_TEST_POSTGRES="$$dsn" $(GO) test $(GOTEST_FLAGS) $(PKGS)
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

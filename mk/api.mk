@@ -1,6 +1,6 @@
 # Face-login recognition API (apps/facelogin/api) and the facelogin command (cmd/facelogin,
 # apps/facelogin/config, apps/facelogin/command). The api tests run the real dlib models on
-# ../shared/faces against SQLite and the PostgreSQL of EDGELINE_TEST_POSTGRES; `make test`
+# testdata/faces against SQLite and the PostgreSQL of EDGELINE_TEST_POSTGRES; `make test`
 # sets all three variables already.
 
 .PHONY: bench-api

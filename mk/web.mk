@@ -1,5 +1,5 @@
 # Face-login web front end: end-to-end tests in headless Chromium with fake cameras made by
-# ffmpeg from ../shared/faces, and a real nginx balancing two api processes.
+# ffmpeg from testdata/faces, and a real nginx balancing two api processes.
 APT_PACKAGES += chromium ffmpeg nginx
 
 ifneq ($(wildcard /usr/bin/chromium),)

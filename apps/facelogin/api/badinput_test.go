@@ -93,7 +93,7 @@ func groupPhoto(t *testing.T) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(os.Getenv("EDGELINE_FACES"), "groups", "bbt1.jpg"))
 	if err != nil {
-		t.Skipf("group photo: %v (set EDGELINE_FACES to ../shared/faces)", err)
+		t.Skipf("group photo: %v (set EDGELINE_FACES to testdata/faces)", err)
 	}
 	return b
 }

@@ -64,7 +64,7 @@ func photo(t testing.TB, person string, n int) []byte {
 	t.Helper()
 	dir := os.Getenv("EDGELINE_FACES")
 	if dir == "" {
-		t.Skip("set EDGELINE_FACES to ../shared/faces (make test does when the folder exists)")
+		t.Skip("set EDGELINE_FACES to testdata/faces (make test does)")
 	}
 	f, err := os.Open(filepath.Join(dir, "people", person, fmt.Sprintf("%s%d.png", person, n)))
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package e2e holds the face-login end-to-end tests: the real facelogin binary, real headless
-// Chromium with fake cameras made from ../shared/faces photos, a real nginx balancing two api
+// Chromium with fake cameras made from testdata/faces photos, a real nginx balancing two api
 // processes and a real PostgreSQL. It has no code outside its tests.
 //
 // The tests run when EDGELINE_TEST_CHROMIUM names the browser (make test sets it when

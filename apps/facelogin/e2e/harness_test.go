@@ -42,7 +42,7 @@ func needConfig(t *testing.T) config {
 		t.Skip("set EDGELINE_TEST_CHROMIUM to Debian's /usr/bin/chromium to run the browser tests (make test does when it is installed; make setup installs it)")
 	}
 	if c.faces == "" {
-		t.Skip("set EDGELINE_FACES to ../shared/faces to run the browser tests (make test does when the folder exists)")
+		t.Skip("set EDGELINE_FACES to testdata/faces to run the browser tests (make test does)")
 	}
 	if c.models == "" {
 		t.Skip("set EDGELINE_MODELS to the dlib models folder (make test does)")

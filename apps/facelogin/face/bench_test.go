@@ -18,7 +18,7 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
-// benchFrame is a 640×480 colour JPEG with one face: a photo of ../shared/faces at twice
+// benchFrame is a 640×480 colour JPEG with one face: a photo of testdata/faces at twice
 // its size on a plain wall, made in memory.
 func benchFrame(b *testing.B) []byte {
 	return inFrame(decodeImage(b, personPhoto(b, "amy", 1)), 640, 480, 2, warm)

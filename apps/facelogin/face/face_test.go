@@ -19,7 +19,7 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
-// People are the eight people of ../shared/faces, five photos each.
+// People are the eight people of testdata/faces, five photos each.
 var people = []string{"amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"}
 
 var (
@@ -46,12 +46,12 @@ func modelsDir(t testing.TB) string {
 	return dir
 }
 
-// facesDir returns ../shared/faces or skips the test.
+// facesDir returns testdata/faces or skips the test.
 func facesDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("EDGELINE_FACES")
 	if dir == "" {
-		t.Skip("needs the photos of ../shared/faces: set EDGELINE_FACES (run make test, which does when the folder exists)")
+		t.Skip("needs the photos of testdata/faces: set EDGELINE_FACES (run make test, which does)")
 	}
 	return dir
 }
@@ -139,7 +139,7 @@ func wantReason(t *testing.T, err error, want Reason) {
 	}
 }
 
-// TestAnalyzePeople finds one face in every photo of ../shared/faces and checks that the
+// TestAnalyzePeople finds one face in every photo of testdata/faces and checks that the
 // nearest enrolled person of each fifth photo, among everyone's first four, is its own.
 func TestAnalyzePeople(t *testing.T) {
 	e := engine(t)

@@ -31,7 +31,7 @@ var (
 	margins    = []float32{0, 0.03, 0.06, 0.10}
 )
 
-// Targets the defaults must meet on ../shared/faces.
+// Targets the defaults must meet on testdata/faces.
 const (
 	// safety is how far below the nearest impostor distance DefaultThreshold must stay: on a
 	// set of 8 people the nearest impostor is much farther than among hundreds of employees.
@@ -48,7 +48,7 @@ type outcome struct {
 
 func (o outcome) frr() float64 { return float64(o.rejected) / float64(o.genuine) }
 
-// TestCalibration computes descriptors of the 40 photos of ../shared/faces through the real
+// TestCalibration computes descriptors of the 40 photos of testdata/faces through the real
 // engine and runs leave-one-out 1:N identification: for each photo number k, everybody is
 // enrolled with their other four photos and probed with photo k (genuine), and then each
 // person is left out entirely and probed with photo k (impostor: the right answer is
@@ -57,7 +57,7 @@ func (o outcome) frr() float64 { return float64(o.rejected) / float64(o.genuine)
 func TestCalibration(t *testing.T) {
 	models, faces := os.Getenv("EDGELINE_MODELS"), os.Getenv("EDGELINE_FACES")
 	if models == "" || faces == "" {
-		t.Skip("needs the dlib models and ../shared/faces: set EDGELINE_MODELS and EDGELINE_FACES (run make test, which does)")
+		t.Skip("needs the dlib models and testdata/faces: set EDGELINE_MODELS and EDGELINE_FACES (run make test, which does)")
 	}
 	people, ds := descriptors(t, models, faces)
 

@@ -8,7 +8,7 @@ import (
 )
 
 // randomDescriptor is a stand-in for a dlib descriptor: 128 components with the spread that
-// puts two unrelated people ≈ 0.83 apart, as dlib's model does on ../shared/faces.
+// puts two unrelated people ≈ 0.83 apart, as dlib's model does on testdata/faces.
 func randomDescriptor(r *rand.Rand) Descriptor {
 	var d Descriptor
 	for i := range d {

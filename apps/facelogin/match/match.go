@@ -14,7 +14,7 @@ type UserID int64
 // Dim is the number of components of a Descriptor.
 const Dim = len(Descriptor{})
 
-// Calibrated defaults for NewIndex, chosen on the 8 people × 5 photos of ../shared/faces with
+// Calibrated defaults for NewIndex, chosen on the 8 people × 5 photos of testdata/faces with
 // leave-one-out 1:N identification; docs/face-recognition.md holds the table behind them and
 // TestCalibration keeps that table true.
 const (
