@@ -65,7 +65,15 @@ type Face struct {
 	Frame image.Rectangle
 	// Brightness is the mean luma (0–255) inside Box.
 	Brightness float64
+	// Landmarks are the five points dlib's shape predictor places on the face (the ones
+	// that align it for the descriptor), in frame coordinates.
+	Landmarks Landmarks
 }
+
+// Landmarks are the five points of dlib's shape_predictor_5_face_landmarks, in its order:
+// the outer and inner corner of the eye on the image's right (the person's left eye), the
+// outer and inner corner of the eye on the image's left, and the bottom of the nose.
+type Landmarks [5]image.Point
 
 // ErrClosed is returned by Analyze after Close.
 var ErrClosed = errors.New("face: engine closed")
@@ -180,6 +188,12 @@ func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
 		Descriptor: match.Descriptor(faces[0].Descriptor),
 		Box:        scale(faces[0].Rectangle.Sub(f.offset), f.shrink).Intersect(f.bounds),
 		Frame:      f.bounds,
+	}
+	if len(faces[0].Shapes) != len(got.Landmarks) {
+		return Face{}, fmt.Errorf("face landmarks: the shape predictor gave %d points, want %d", len(faces[0].Shapes), len(got.Landmarks))
+	}
+	for i, p := range faces[0].Shapes {
+		got.Landmarks[i] = p.Sub(f.offset).Mul(f.shrink)
 	}
 	got.Brightness = brightness(f.src, got.Box)
 	if got.Box.Dx() < e.opts.MinFaceSize {

@@ -153,7 +153,10 @@ func TestAnalyzePeople(t *testing.T) {
 			if !f.Box.In(f.Frame) || f.Frame != image.Rect(0, 0, 150, 150) {
 				t.Errorf("%s%d: box %v not inside frame %v", name, n, f.Box, f.Frame)
 			}
-			t.Logf("%s%d: box %v (%d px), brightness %.0f", name, n, f.Box, f.Box.Dx(), f.Brightness)
+			t.Logf("%s%d: box %v (%d px), brightness %.0f, landmarks %v", name, n, f.Box, f.Box.Dx(), f.Brightness, f.Landmarks)
+			if err := faceLayout(f); err != nil {
+				t.Errorf("%s%d: %v", name, n, err)
+			}
 			if n < 5 {
 				enrolled = append(enrolled, f.Descriptor)
 			} else {
@@ -169,8 +172,29 @@ func TestAnalyzePeople(t *testing.T) {
 	}
 }
 
+// faceLayout checks that f's landmarks lie where an upright face has them: inside the box
+// (with a little slack), the image-left eye left of the image-right one, each eye's outer
+// corner outside its inner one, the nose between the eyes and below them.
+func faceLayout(f Face) error {
+	l := f.Landmarks
+	slack := f.Box.Dx() / 10
+	for i, p := range l {
+		if !p.In(f.Box.Inset(-slack)) {
+			return fmt.Errorf("landmark %d at %v is outside the box %v", i, p, f.Box)
+		}
+	}
+	rightOuter, rightInner, leftOuter, leftInner, nose := l[0], l[1], l[2], l[3], l[4]
+	if !(leftOuter.X < leftInner.X && leftInner.X < rightInner.X && rightInner.X < rightOuter.X) {
+		return fmt.Errorf("eye corners %v are not in left-to-right order outer, inner, inner, outer", l[:4])
+	}
+	if nose.X <= leftInner.X-slack || nose.X >= rightInner.X+slack || nose.Y <= max(leftInner.Y, rightInner.Y)+slack {
+		return fmt.Errorf("nose %v is not between and below the eyes %v", nose, l[:4])
+	}
+	return nil
+}
+
 // TestAnalyzeFormats finds the same face in a grey PNG crop, a grey JPEG, a colour PNG and
-// a 640×480 colour JPEG frame made from it.
+// a 640×480 colour JPEG frame made from it, with the same landmarks in frame coordinates.
 func TestAnalyzeFormats(t *testing.T) {
 	e := engine(t)
 	crop := personPhoto(t, "amy", 1)
@@ -180,16 +204,28 @@ func TestAnalyzeFormats(t *testing.T) {
 	tests := []struct {
 		name  string
 		frame []byte
+		// scale and at place the crop in the frame, as inFrame did.
+		scale int
+		at    image.Point
+		// tol is how far, in frame pixels, a landmark may be from the crop's, scaled.
+		tol int
 	}{
-		{"grey JPEG crop", encodeJPEG(t, photo)},
-		{"colour PNG crop", encodePNG(t, decodeImage(t, inFrame(photo, 150, 150, 1, warm)))},
-		{"colour JPEG 640x480 frame", colourFrame},
-		{"grey PNG 640x480 frame", encodePNG(t, toGray(decodeImage(t, colourFrame)))},
-		{"colour JPEG 3600x2400 photo, shrunk for detection", inFrame(photo, 3600, 2400, 8, warm)},
+		{"grey JPEG crop", encodeJPEG(t, photo), 1, image.Point{}, 2},
+		{"colour PNG crop", encodePNG(t, decodeImage(t, inFrame(photo, 150, 150, 1, warm))), 1, image.Point{}, 2},
+		{"colour JPEG 640x480 frame", colourFrame, 2, image.Pt(170, 90), 4},
+		{"grey PNG 640x480 frame", encodePNG(t, toGray(decodeImage(t, colourFrame))), 2, image.Pt(170, 90), 4},
+		// Detection runs on a copy shrunk 3×: landmarks come back in steps of 3 pixels.
+		{"colour JPEG 3600x2400 photo, shrunk for detection", inFrame(photo, 3600, 2400, 8, warm), 8, image.Pt(1200, 600), 24},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := analyze(t, e, tt.frame)
+			for i, p := range f.Landmarks {
+				want := ref.Landmarks[i].Mul(tt.scale).Add(tt.at)
+				if d := p.Sub(want); max(d.X, -d.X, d.Y, -d.Y) > tt.tol {
+					t.Errorf("landmark %d at %v, want %v ± %d (the crop's %v)", i, p, want, tt.tol, ref.Landmarks[i])
+				}
+			}
 			if d := match.Distance(&ref.Descriptor, &f.Descriptor); d > match.DefaultThreshold {
 				t.Errorf("distance to the grey PNG's descriptor is %.3f, over the threshold %.2f", d, match.DefaultThreshold)
 			}
