@@ -42,7 +42,7 @@ const (
 // the defaults above.
 type Options struct {
 	// Store holds accounts, sessions and face descriptors.
-	Store store.Store
+	Store *store.Store
 	// Engine turns frames into face descriptors.
 	Engine *face.Engine
 	// Logger receives one JSON-friendly line per request and per notable event; nil discards.
@@ -96,7 +96,7 @@ type Options struct {
 // Server is the recognition API. It is an http.Handler; Close stops its background work.
 type Server struct {
 	opts    Options
-	st      store.Store
+	st      *store.Store
 	eng     *face.Engine
 	log     *slog.Logger
 	index   *match.Index

@@ -46,7 +46,7 @@ type Invitation struct {
 
 // CreateInvite checks opts and stores a new invitation. The first admin is invited this way
 // from the command line (`facelogin admin invite --role admin`).
-func CreateInvite(ctx context.Context, st store.Store, opts InviteOptions) (Invitation, error) {
+func CreateInvite(ctx context.Context, st *store.Store, opts InviteOptions) (Invitation, error) {
 	opts.Name = strings.TrimSpace(opts.Name)
 	opts.Email = normalEmail(opts.Email)
 	if opts.Role == "" {

@@ -145,7 +145,7 @@ func newSecrets(t testing.TB) secrets {
 // replica is one api.Server on its own store connection, served over real HTTP.
 type replica struct {
 	t       *testing.T
-	st      store.Store
+	st      *store.Store
 	srv     *api.Server
 	ts      *httptest.Server
 	cookies *cookieLog

@@ -162,7 +162,7 @@ func listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) 
 
 // openStore loads (or, on the serve data dir, creates once) the descriptor key and opens
 // the store.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+func openStore(ctx context.Context, cfg config.Config) (*store.Store, error) {
 	keys, err := loadKeys(cfg)
 	if err != nil {
 		return nil, err

@@ -51,7 +51,7 @@ func BenchmarkAllSamples(b *testing.B) {
 			ctx := context.Background()
 			for b.Loop() {
 				n := 0
-				err := st.d.query(ctx, `select id, user_id, sealed, created_at from face_samples order by id`, nil,
+				err := st.db.query(ctx, `select id, user_id, sealed, created_at from face_samples order by id`, nil,
 					func(scan func(...any) error) error {
 						var id, uid int64
 						var blob []byte
@@ -112,7 +112,7 @@ var benchKey, _ = seal.Generate()
 var populated = map[string]bool{}
 
 // populate opens dsn and, the first time, enrolls benchSamples samples.
-func populate(b *testing.B, dsn string) *sqlStore {
+func populate(b *testing.B, dsn string) *Store {
 	b.Helper()
 	st := open(b, dsn, keyring(b, benchKey))
 	if populated[dsn] {

@@ -8,24 +8,24 @@ import (
 )
 
 // conn runs statements on a database or inside a transaction. The SQLite and PostgreSQL
-// drivers each provide one; queries use $1-style parameters, which both understand.
+// drivers each provide one; queries use $1-style parameters, which both understand, and
+// time.Time arguments, the zero time standing for NULL.
 type conn interface {
 	// exec runs a statement and returns the number of rows it affected.
 	exec(ctx context.Context, q string, args ...any) (int64, error)
 	// query runs q and calls row for every result row.
 	query(ctx context.Context, q string, args []any, row func(scan func(dest ...any) error) error) error
-	// one runs q and scans its single row into dest; ErrNotFound when there is none.
-	one(ctx context.Context, q string, args []any, dest ...any) error
 }
 
-// dialect is what differs between the two databases beyond their drivers.
+// dialect is a database: its connection pool and what differs between the two databases
+// beyond their drivers.
 type dialect interface {
 	conn
 	// inTx runs fn in a transaction, committing when it returns nil.
 	inTx(ctx context.Context, fn func(tx conn) error) error
-	// lockFeed serialises writers of face_changes until the transaction ends, so sequence
-	// numbers become visible in order. Call it first in a transaction.
-	lockFeed(ctx context.Context, tx conn) error
+	// lock serialises the transactions that take the same named lock until they end. Call
+	// it first in a transaction.
+	lock(ctx context.Context, tx conn, name string) error
 	// erased runs after descriptors were deleted, to push deleted pages out of logs the
 	// database keeps on disk.
 	erased(ctx context.Context) error
@@ -100,8 +100,21 @@ func queryRow[T any](ctx context.Context, c conn, q string, args []any, scanRow 
 	return v, found, err
 }
 
+// queryAll runs q on c and returns its rows as read by scanRow.
+func queryAll[T any](ctx context.Context, c conn, q string, args []any, scanRow func(scan func(...any) error) (T, error)) ([]T, error) {
+	var vs []T
+	err := c.query(ctx, q, args, func(scan func(...any) error) error {
+		v, err := scanRow(scan)
+		vs = append(vs, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
 // scanOne runs q on c and scans its single row into dest; ErrNotFound when there is none.
-// Both drivers' connections implement conn.one with it.
 func scanOne(ctx context.Context, c conn, q string, args []any, dest ...any) error {
 	_, found, err := queryRow(ctx, c, q, args, func(scan func(...any) error) (struct{}, error) {
 		return struct{}{}, scan(dest...)
@@ -110,4 +123,11 @@ func scanOne(ctx context.Context, c conn, q string, args []any, dest ...any) err
 		err = ErrNotFound
 	}
 	return err
+}
+
+// count runs q, a "select count(*)", on c.
+func count(ctx context.Context, c conn, q string, args ...any) (int, error) {
+	var n int64
+	err := scanOne(ctx, c, q, args, &n)
+	return int(n), err
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // migration is one numbered schema step. Steps are applied in order, each version once, and
@@ -13,16 +14,24 @@ type migration struct {
 	stmts   []string
 }
 
-// migrate applies the pending migrations in one transaction. lock, if not nil, runs first in
-// that transaction and must serialise concurrent migrators (two replicas starting at once).
-func migrate(ctx context.Context, d dialect, steps []migration, createTable string, lock func(context.Context, conn) error) error {
+// migrationsTable records the applied steps.
+const migrationsTable = `create table if not exists schema_migrations (
+	version integer primary key,
+	name text not null,
+	applied_at {applied}
+)`
+
+// migrateLock serialises concurrent migrators (two replicas starting at once).
+const migrateLock = "facelogin.migrate"
+
+// migrate applies the pending steps of schema, with column types spelled by types, in one
+// transaction.
+func migrate(ctx context.Context, d dialect, types *strings.Replacer) error {
 	return d.inTx(ctx, func(tx conn) error {
-		if lock != nil {
-			if err := lock(ctx, tx); err != nil {
-				return fmt.Errorf("lock: %w", err)
-			}
+		if err := d.lock(ctx, tx, migrateLock); err != nil {
+			return fmt.Errorf("lock: %w", err)
 		}
-		if _, err := tx.exec(ctx, createTable); err != nil {
+		if _, err := tx.exec(ctx, types.Replace(migrationsTable)); err != nil {
 			return fmt.Errorf("create schema_migrations: %w", err)
 		}
 		applied := map[int]bool{}
@@ -39,15 +48,15 @@ func migrate(ctx context.Context, d dialect, steps []migration, createTable stri
 		if err != nil {
 			return fmt.Errorf("read schema_migrations: %w", err)
 		}
-		if known := steps[len(steps)-1].version; latest > known {
+		if known := schema[len(schema)-1].version; latest > known {
 			return fmt.Errorf("the database schema is at version %d, newer than this program knows (%d): run a newer facelogin", latest, known)
 		}
-		for _, m := range steps {
+		for _, m := range schema {
 			if applied[m.version] {
 				continue
 			}
 			for _, q := range m.stmts {
-				if _, err := tx.exec(ctx, q); err != nil {
+				if _, err := tx.exec(ctx, types.Replace(q)); err != nil {
 					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 				}
 			}

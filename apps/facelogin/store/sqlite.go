@@ -15,82 +15,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// sqliteMigrations is the SQLite schema history. Times are Unix microseconds (UTC).
-var sqliteMigrations = []migration{
-	{1, "initial schema", []string{
-		`create table users (
-			id integer primary key autoincrement,
-			name text not null,
-			email text not null unique,
-			role text not null,
-			password_hash text not null default '',
-			pin_hash text not null default '',
-			consent_version text not null default '',
-			consent_at integer,
-			face_enrolled_at integer,
-			created_at integer not null
-		)`,
-		`create table invites (
-			token_hash text primary key,
-			name text not null,
-			email text not null,
-			role text not null,
-			created_by integer,
-			created_at integer not null,
-			expires_at integer not null,
-			used_at integer
-		)`,
-		`create table face_samples (
-			id integer primary key autoincrement,
-			user_id integer not null references users (id) on delete cascade,
-			sealed blob not null,
-			created_at integer not null
-		)`,
-		`create index face_samples_user on face_samples (user_id)`,
-		`create table face_changes (
-			seq integer primary key autoincrement,
-			user_id integer not null,
-			at integer not null
-		)`,
-		`create table sessions (
-			id_hash text primary key,
-			user_id integer references users (id) on delete cascade,
-			stage text not null,
-			method text not null default '',
-			client text not null default '',
-			created_at integer not null,
-			last_seen integer not null,
-			expires_at integer not null
-		)`,
-		`create index sessions_user on sessions (user_id)`,
-		`create index sessions_expiry on sessions (expires_at)`,
-		`create table logins (
-			id integer primary key autoincrement,
-			user_id integer not null references users (id) on delete cascade,
-			at integer not null,
-			method text not null,
-			client text not null,
-			success integer not null
-		)`,
-		`create index logins_user_at on logins (user_id, at)`,
-		`create table failures (
-			id integer primary key autoincrement,
-			key text not null,
-			at integer not null
-		)`,
-		`create index failures_key_at on failures (key, at)`,
-		`create index failures_at on failures (at)`,
-	}},
-}
-
-const sqliteMigrationsTable = `create table if not exists schema_migrations (
-	version integer primary key,
-	name text not null,
-	applied_at text not null default current_timestamp
-)`
-
 // openSQLite opens (creating if needed) the SQLite database file at path.
-func openSQLite(ctx context.Context, path string, keys *seal.Keyring) (Store, error) {
+func openSQLite(ctx context.Context, path string, keys *seal.Keyring) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite store: %q is not a plain file path: use sqlite:/path/to/file.db", path)
 	}
@@ -118,16 +44,20 @@ func openSQLite(ctx context.Context, path string, keys *seal.Keyring) (Store, er
 	}
 	db.SetMaxOpenConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	d := &sqliteDB{db: db}
-	if err := migrate(ctx, d, sqliteMigrations, sqliteMigrationsTable, nil); err != nil {
+	d := &sqliteDB{sqliteConn{db}, db}
+	if err := migrate(ctx, d, sqliteTypes); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	return &sqlStore{d: d, keys: keys, now: time.Now}, nil
+	return newStore(d, keys), nil
 }
 
-// sqliteDB is the SQLite dialect over database/sql and modernc.org/sqlite.
-type sqliteDB struct{ db *sql.DB }
+// sqliteDB is the SQLite dialect over database/sql and modernc.org/sqlite; its own
+// statements run on the pool.
+type sqliteDB struct {
+	sqliteConn
+	db *sql.DB
+}
 
 // sqlConn is what *sql.DB and *sql.Tx share.
 type sqlConn interface {
@@ -176,22 +106,6 @@ func (c sqliteConn) query(ctx context.Context, q string, args []any, row func(sc
 	return rows.Err()
 }
 
-func (c sqliteConn) one(ctx context.Context, q string, args []any, dest ...any) error {
-	return scanOne(ctx, c, q, args, dest...)
-}
-
-func (d *sqliteDB) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return sqliteConn{d.db}.exec(ctx, q, args...)
-}
-
-func (d *sqliteDB) query(ctx context.Context, q string, args []any, row func(scan func(...any) error) error) error {
-	return sqliteConn{d.db}.query(ctx, q, args, row)
-}
-
-func (d *sqliteDB) one(ctx context.Context, q string, args []any, dest ...any) error {
-	return sqliteConn{d.db}.one(ctx, q, args, dest...)
-}
-
 func (d *sqliteDB) inTx(ctx context.Context, fn func(tx conn) error) error {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -204,8 +118,8 @@ func (d *sqliteDB) inTx(ctx context.Context, fn func(tx conn) error) error {
 	return tx.Commit()
 }
 
-// lockFeed needs nothing on SQLite: an immediate transaction already excludes other writers.
-func (d *sqliteDB) lockFeed(context.Context, conn) error { return nil }
+// lock needs nothing on SQLite: an immediate transaction already excludes other writers.
+func (d *sqliteDB) lock(context.Context, conn, string) error { return nil }
 
 // erased checkpoints the write-ahead log into the database file, where secure_delete has
 // zeroed the deleted rows, and truncates the log, so the old pages leave the disk too. It is
