@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -42,3 +43,86 @@ func (s *Store) ClearFailures(ctx context.Context, key string) error {
 	return nil
 }
 
+// Limit caps the failures recorded under Key: at most Max at or after Since (which must lie
+// within the 24 hours failures are kept).
+type Limit struct {
+	Key   string
+	Max   int
+	Since time.Time
+}
+
+// LimitError is ReserveFailure's answer when the failures under a key reached its limit.
+type LimitError struct {
+	Limit Limit
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%d failures under %s reached the limit", e.Limit.Max, e.Limit.Key)
+}
+
+// Reservation is the failures one ReserveFailure recorded.
+type Reservation struct {
+	ids []int64
+}
+
+// reserveLock names the lock that serialises the reservations of one key.
+func reserveLock(key string) string { return "facelogin.failures:" + key }
+
+// ReserveFailure records a failure at the time at under the key of every limit, unless the
+// failures under one of the keys already reached its limit: then it records nothing and
+// returns a *LimitError naming that limit. Counting and recording happen in one
+// transaction that holds a lock per key, so of concurrent reservations, also from other
+// replicas, no more than Max succeed: reserve before checking a secret and Release the
+// reservation when the secret was right. Failures older than 24 hours before at are pruned.
+func (s *Store) ReserveFailure(ctx context.Context, at time.Time, limits ...Limit) (Reservation, error) {
+	keys := make([]string, 0, len(limits))
+	for _, l := range limits {
+		keys = append(keys, l.Key)
+	}
+	// The same order in every transaction, so two reservations never wait for each other's
+	// locks in a circle.
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	var r Reservation
+	err := s.db.inTx(ctx, func(tx conn) error {
+		for _, k := range keys {
+			if err := s.db.lock(ctx, tx, reserveLock(k)); err != nil {
+				return err
+			}
+		}
+		for _, l := range limits {
+			n, err := count(ctx, tx, `select count(*) from failures where key = $1 and at >= $2`, l.Key, micros(l.Since))
+			if err != nil {
+				return err
+			}
+			if n >= l.Max {
+				return &LimitError{Limit: l}
+			}
+		}
+		if _, err := tx.exec(ctx, `delete from failures where at < $1`, micros(at.Add(-failureRetention))); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			var id int64
+			if err := scanOne(ctx, tx, `insert into failures (key, at) values ($1, $2) returning id`, []any{k, micros(at)}, &id); err != nil {
+				return err
+			}
+			r.ids = append(r.ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve failure: %w", err)
+	}
+	return r, nil
+}
+
+// Release forgets the failures of r, for an attempt that turned out right.
+func (s *Store) Release(ctx context.Context, r Reservation) error {
+	for _, id := range r.ids {
+		if _, err := s.db.exec(ctx, `delete from failures where id = $1`, id); err != nil {
+			return fmt.Errorf("release failure: %w", err)
+		}
+	}
+	return nil
+}

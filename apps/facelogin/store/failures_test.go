@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -50,6 +52,75 @@ func TestFailures(t *testing.T) {
 		}
 		if n, _ := st.Failures(ctx, "client:192.0.2.1", now.Add(-time.Hour)); n != 1 {
 			t.Errorf("ClearFailures touched another key: %d", n)
+		}
+	})
+}
+
+// TestReserveFailure fires concurrent reservations at one key from two replicas, as guesses
+// spread over two api pods do, and expects exactly the limit to succeed; keys listed in
+// either order must not deadlock, and a refused reservation records nothing.
+func TestReserveFailure(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		keys := keyring(t, newKey(t))
+		replicas := []*Store{open(t, dsn, keys), open(t, dsn, keys)}
+		now := time.Now()
+		since := now.Add(-time.Hour)
+		const max, attempts = 7, 100
+		account := Limit{Key: "account:1", Max: max, Since: since}
+		client := Limit{Key: "client:192.0.2.1", Max: attempts, Since: since}
+
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won []Reservation
+		refused := 0
+		for i := range attempts {
+			limits := []Limit{account, client}
+			if i%2 == 1 {
+				limits = []Limit{client, account}
+			}
+			wg.Go(func() {
+				r, err := replicas[i%2].ReserveFailure(ctx, now, limits...)
+				mu.Lock()
+				defer mu.Unlock()
+				var lim *LimitError
+				switch {
+				case err == nil:
+					won = append(won, r)
+				case errors.As(err, &lim) && lim.Limit.Key == account.Key:
+					refused++
+				default:
+					t.Errorf("ReserveFailure: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(won) != max || refused != attempts-max {
+			t.Fatalf("%d concurrent reservations over 2 replicas: %d succeeded, %d refused; want %d and %d", attempts, len(won), refused, max, attempts-max)
+		}
+		for _, l := range []Limit{account, client} {
+			if n, err := replicas[0].Failures(ctx, l.Key, since); err != nil || n != max {
+				t.Errorf("Failures(%s) = %d, %v; want %d (refused reservations record nothing)", l.Key, n, err, max)
+			}
+		}
+
+		// Releasing a reservation (the secret was right) makes room for one more.
+		if err := replicas[1].Release(ctx, won[0]); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := replicas[0].Failures(ctx, account.Key, since); n != max-1 {
+			t.Errorf("after Release: %d failures, want %d", n, max-1)
+		}
+		if _, err := replicas[0].ReserveFailure(ctx, now, account); err != nil {
+			t.Errorf("reservation after a release: %v", err)
+		}
+		var lim *LimitError
+		if _, err := replicas[0].ReserveFailure(ctx, now, account); !errors.As(err, &lim) {
+			t.Errorf("reservation over the limit again: got %v, want a *LimitError", err)
+		}
+		// Failures before Since do not count.
+		if _, err := replicas[0].ReserveFailure(ctx, now, Limit{Key: account.Key, Max: 1, Since: now.Add(time.Second)}); err != nil {
+			t.Errorf("reservation with a later window: %v", err)
 		}
 	})
 }
