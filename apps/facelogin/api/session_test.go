@@ -107,8 +107,16 @@ func TestHealth(t *testing.T) {
 		t.Fatalf("login: %+v", got)
 	}
 	want(t, "face check", c.do("POST", "/api/face/check", "image/jpeg", nil), http.StatusBadRequest, "bad_image")
-	want(t, "healthz", c.do("GET", "/healthz", "", nil), http.StatusOK, "")
-	want(t, "readyz", c.do("GET", "/readyz", "", nil), http.StatusOK, "")
+	health := func(what string, status int, body string) {
+		t.Helper()
+		res := c.do("GET", "/"+what, "", nil)
+		want(t, what, res, status, "")
+		if string(res.body) != body+"\n" || res.header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("%s: %s %q, want application/json %s (docs/api.md)", what, res.header.Get("Content-Type"), res.body, body)
+		}
+	}
+	health("healthz", http.StatusOK, `{"status":"ok"}`)
+	health("readyz", http.StatusOK, `{"descriptors":3,"models":true,"status":"ok"}`)
 	res := c.do("GET", "/metrics", "", nil)
 	want(t, "metrics", res, http.StatusOK, "")
 	for _, m := range []string{
@@ -122,5 +130,5 @@ func TestHealth(t *testing.T) {
 		}
 	}
 	r.st.Close()
-	want(t, "readyz with the store closed", c.do("GET", "/readyz", "", nil), http.StatusServiceUnavailable, "")
+	health("readyz", http.StatusServiceUnavailable, `{"status":"store unreachable"}`)
 }

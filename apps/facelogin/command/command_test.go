@@ -35,7 +35,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// running is a `facelogin serve` run in this process.
+// running is a server command (serve, api or web) run in this process.
 type running struct {
 	cancel context.CancelFunc
 	done   chan error
@@ -58,12 +58,12 @@ func start(t *testing.T, cfg config.Config) *running {
 		}
 		select {
 		case err := <-r.done:
-			t.Fatalf("serve ended before it was ready: %v", err)
+			t.Fatalf("%s ended before it was ready: %v", cfg.Command, err)
 		default:
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatal("serve not ready after 90 s")
+			t.Fatalf("%s not ready after 90 s", cfg.Command)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -94,9 +94,9 @@ func get(t *testing.T, url string) int {
 }
 
 // TestServe runs `facelogin serve` on a fresh data folder with the real models: it creates
-// the SQLite file, the descriptor key and the pepper (owner-only), serves the pages and the
-// api, takes an invitation made by `facelogin admin invite`, shuts down gracefully, and after
-// a restart keeps the same key and the invitation.
+// the SQLite file, the descriptor key and the pepper (owner-only), serves the pages, the api
+// and the health answers of docs/api.md, takes an invitation made by `facelogin admin
+// invite`, shuts down gracefully, and after a restart keeps the same key and the invitation.
 func TestServe(t *testing.T) {
 	models := os.Getenv("EDGELINE_MODELS")
 	if models == "" {
@@ -109,6 +109,8 @@ func TestServe(t *testing.T) {
 		t.Fatal("serve on loopback http should use development cookies")
 	}
 	r := start(t, cfg)
+	wantHealth(t, "http://"+addr+"/healthz", http.StatusOK, map[string]any{"status": "ok"})
+	wantHealth(t, "http://"+addr+"/readyz", http.StatusOK, ready)
 	for _, name := range []string{"facelogin.db", "descriptor.key", "pin.pepper"} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		if err != nil {

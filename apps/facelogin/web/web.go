@@ -5,7 +5,6 @@
 package web
 
 import (
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -77,10 +76,7 @@ func New(opts Options) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/", opts.API)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /static/", s.static)
@@ -95,23 +91,6 @@ func New(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /admin", s.adminPage)
 	mux.HandleFunc("/", s.notFound)
 	return s.instrument(mux), nil
-}
-
-// readyz reports ready when the API answers its own /readyz.
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	res, err := s.call(ctx, r, http.MethodGet, "/readyz")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err != nil || res.status != http.StatusOK {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		if err == nil {
-			err = fmt.Errorf("status %d", res.status)
-		}
-		fmt.Fprintf(w, "api not ready: %v\n", err)
-		return
-	}
-	fmt.Fprintln(w, "ok")
 }
 
 // asset is an embedded static file with its content hash as ETag.
