@@ -112,7 +112,7 @@ type Keyring struct {
 // New returns a keyring of keys; the first is the primary. Ids must be unique.
 func New(keys ...Key) (*Keyring, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("no descriptor key given: set FACELOGIN_KEY_FILE to a key file (or FACELOGIN_KEYS), or let 'facelogin serve' create one in its data directory")
+		return nil, errors.New("no descriptor key given: the key file (--key-file, FACELOGIN_KEY_FILE) must hold an id:base64key line (docs/security.md), or let 'facelogin serve' create one in its data directory")
 	}
 	r := &Keyring{aeads: make(map[string]cipher.AEAD, len(keys))}
 	for _, k := range keys {
@@ -136,8 +136,8 @@ func New(keys ...Key) (*Keyring, error) {
 	return r, nil
 }
 
-// Parse reads keys in the key-file form: one "id:base64key" per line or comma-separated
-// (the environment form), the first being the primary. Blank lines and lines starting with
+// Parse reads keys in the key-file form: one "id:base64key" per line (several on a line may
+// be separated by commas), the first being the primary. Blank lines and lines starting with
 // '#' are ignored.
 func Parse(text string) (*Keyring, error) {
 	var keys []Key
@@ -294,9 +294,6 @@ func replaceFile(path string, data []byte) error {
 
 // Primary returns the id of the key that seals.
 func (r *Keyring) Primary() string { return r.ids[0] }
-
-// IDs returns the ids of all keys, the primary first.
-func (r *Keyring) IDs() []string { return append([]string(nil), r.ids...) }
 
 // String lists the key ids, never the keys. It has a value receiver so that printing a
 // Keyring value does not fall back to dumping the ciphers' expanded keys.

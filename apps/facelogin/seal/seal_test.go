@@ -104,22 +104,22 @@ func TestRotationOrder(t *testing.T) {
 	if id, _ := KeyID(fresh); id != cur.ID {
 		t.Errorf("new blob sealed with %q, want primary %q", id, cur.ID)
 	}
-	if got := r.IDs(); len(got) != 2 || got[0] != cur.ID || got[1] != old.ID {
-		t.Errorf("IDs = %v", got)
+	if got := r.ids; len(got) != 2 || got[0] != cur.ID || got[1] != old.ID {
+		t.Errorf("ids = %v", got)
 	}
 }
 
 func TestParse(t *testing.T) {
 	k1, k2 := gen(t), gen(t)
 	file := fmt.Sprintf("# keys, newest first\n\n%s\n  # an old key, kept until rotation ends\n%s\n", k1.Encode(), k2.Encode())
-	env := k1.Encode() + "," + k2.Encode()
-	for name, text := range map[string]string{"file": file, "env": env, "env with spaces": " " + k1.Encode() + " , " + k2.Encode() + " "} {
+	commas := k1.Encode() + "," + k2.Encode()
+	for name, text := range map[string]string{"file": file, "commas": commas, "commas with spaces": " " + k1.Encode() + " , " + k2.Encode() + " "} {
 		r, err := Parse(text)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		if ids := r.IDs(); len(ids) != 2 || ids[0] != k1.ID || ids[1] != k2.ID {
+		if ids := r.ids; len(ids) != 2 || ids[0] != k1.ID || ids[1] != k2.ID {
 			t.Errorf("%s: ids %v", name, ids)
 		}
 		blob, _ := ring(t, k2).Seal([]byte("x"), nil)
@@ -194,7 +194,7 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err = LoadFile(path)
-	if err != nil || r.Primary() != second.ID || len(r.IDs()) != 2 {
+	if err != nil || r.Primary() != second.ID || len(r.ids) != 2 {
 		t.Fatalf("after PrependFile: %v, %v", r, err)
 	}
 	if _, err := r.Open(blob, nil); err != nil {
@@ -209,7 +209,7 @@ func TestKeyFiles(t *testing.T) {
 		t.Fatalf("RetainPrimaryFile = %v, %v", removed, err)
 	}
 	r, err = LoadFile(path)
-	if err != nil || len(r.IDs()) != 1 || r.Primary() != second.ID {
+	if err != nil || len(r.ids) != 1 || r.Primary() != second.ID {
 		t.Fatalf("after RetainPrimaryFile: %v, %v", r, err)
 	}
 	if _, err := r.Open(blob, nil); !errors.Is(err, ErrOpen) {
@@ -269,7 +269,7 @@ func FuzzOpen(f *testing.F) {
 		} else if !errors.Is(err, ErrOpen) {
 			t.Fatalf("Open error does not wrap ErrOpen: %v", err)
 		}
-		if parsed, err := Parse(keyText); err == nil && len(parsed.IDs()) == 0 {
+		if parsed, err := Parse(keyText); err == nil && len(parsed.ids) == 0 {
 			t.Fatal("Parse returned an empty keyring")
 		}
 	})
