@@ -218,9 +218,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Descriptors returns the number of descriptors in the in-memory index.
-func (s *Server) Descriptors() int { return s.index.Len() }
-
 // load fills the index from the store. The change sequence is read first: a change that
 // lands while the samples are read is applied again by the next poll, which is harmless.
 func (s *Server) load(ctx context.Context) error {

@@ -176,6 +176,21 @@ func newReplica(t *testing.T, dsn string, sec secrets, opts api.Options) *replic
 	return &replica{t: t, st: st, srv: srv, ts: ts, cookies: &cookieLog{}}
 }
 
+// descriptors returns how many descriptors the replica's index holds, as its /readyz says.
+func (r *replica) descriptors() int {
+	r.t.Helper()
+	res, err := http.Get(r.ts.URL + "/readyz")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var ready struct{ Descriptors int }
+	if err := json.NewDecoder(res.Body).Decode(&ready); err != nil || res.StatusCode != http.StatusOK {
+		r.t.Fatalf("readyz: %d, %v", res.StatusCode, err)
+	}
+	return ready.Descriptors
+}
+
 // cookieLog records every cookie value a replica's clients were given.
 type cookieLog struct {
 	mu     sync.Mutex

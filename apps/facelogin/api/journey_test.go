@@ -51,7 +51,7 @@ func TestJourney(t *testing.T) {
 		want(t, "two samples", enrolling.do("PUT", "/api/me/face", ct, body), http.StatusBadRequest, "too_few_samples")
 		ct, body = samples(t, photo(t, "amy", 1), photo(t, "amy", 2), photo(t, "amy", 3))
 		want(t, "three samples", enrolling.do("PUT", "/api/me/face", ct, body), http.StatusOK, "")
-		if got := r.srv.Descriptors(); got != 3 {
+		if got := r.descriptors(); got != 3 {
 			t.Fatalf("index holds %d descriptors after enrollment, want 3", got)
 		}
 		stored, err := r.st.Samples(ctx, u.ID)
@@ -105,7 +105,7 @@ func TestJourney(t *testing.T) {
 		if n := rawSamples(t, dsn, u.ID); n != 0 {
 			t.Errorf("%d face_samples rows of Amy remain after erasure", n)
 		}
-		if n := r.srv.Descriptors(); n != 0 {
+		if n := r.descriptors(); n != 0 {
 			t.Errorf("index holds %d descriptors after erasure", n)
 		}
 		if got := last(r.client().faceLogin(photo(t, "amy", 4))); got.Status != "unknown" {

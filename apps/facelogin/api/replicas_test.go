@@ -19,7 +19,7 @@ func TestReplicas(t *testing.T) {
 		b := newReplica(t, dsn, sec, api.Options{})
 
 		_, id := enroll(t, a, amy, store.RoleUser)
-		eventually(t, "replica B holds Amy's 3 descriptors", func() bool { return b.srv.Descriptors() == 3 })
+		eventually(t, "replica B holds Amy's 3 descriptors", func() bool { return b.descriptors() == 3 })
 
 		kiosk := b.client()
 		if got := last(kiosk.faceLogin(photo(t, "amy", 5))); got.Status != "recognized" || got.Name != amy.name {
@@ -31,7 +31,7 @@ func TestReplicas(t *testing.T) {
 
 		// Replica C starts now (its index is built from the store) and never polls again.
 		c := newReplica(t, dsn, sec, api.Options{PollInterval: time.Hour})
-		if n := c.srv.Descriptors(); n != 3 {
+		if n := c.descriptors(); n != 3 {
 			t.Fatalf("replica C started with %d descriptors, want 3", n)
 		}
 
@@ -40,7 +40,7 @@ func TestReplicas(t *testing.T) {
 		if got := last(c.client().faceLogin(photo(t, "amy", 5))); got.Status != "unknown" {
 			t.Fatalf("Amy on a replica that has not polled since her erasure: %+v, want unknown", got)
 		}
-		eventually(t, "replica B dropped Amy's descriptors", func() bool { return b.srv.Descriptors() == 0 })
+		eventually(t, "replica B dropped Amy's descriptors", func() bool { return b.descriptors() == 0 })
 		if n := rawSamples(t, dsn, id); n != 0 {
 			t.Errorf("%d face_samples rows remain after erasure", n)
 		}
@@ -51,9 +51,9 @@ func TestReplicas(t *testing.T) {
 		// An admin deleting the whole account reaches the other replica too.
 		admin, _ := enroll(t, a, penny, store.RoleAdmin)
 		_, id2 := enroll(t, a, person{"Raj", "raj@example.com", "2468", "raj's long password", "raj"}, store.RoleUser)
-		eventually(t, "replica B holds Penny's and Raj's descriptors", func() bool { return b.srv.Descriptors() == 6 })
+		eventually(t, "replica B holds Penny's and Raj's descriptors", func() bool { return b.descriptors() == 6 })
 		want(t, "delete Raj", admin.do("DELETE", "/api/admin/users/"+itoa(id2), "", nil), http.StatusNoContent, "")
-		eventually(t, "replica B dropped Raj", func() bool { return b.srv.Descriptors() == 3 })
+		eventually(t, "replica B dropped Raj", func() bool { return b.descriptors() == 3 })
 		if n := rawSamples(t, dsn, id2); n != 0 {
 			t.Errorf("%d face_samples rows of a deleted account remain", n)
 		}

@@ -171,8 +171,8 @@ func TestSetDeleteLeaveNothingBehind(t *testing.T) {
 	for _, ds := range people {
 		want += len(ds)
 	}
-	if ix.Len() != want || ix.People() != len(people) {
-		t.Fatalf("Len %d People %d, want %d and %d", ix.Len(), ix.People(), want, len(people))
+	if ix.Len() != want || len(ix.rows) != len(people) {
+		t.Fatalf("Len %d, %d people, want %d and %d", ix.Len(), len(ix.rows), want, len(people))
 	}
 	for id, ds := range people {
 		for _, d := range ds {
