@@ -137,7 +137,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		str(&origins, "origins", "", "comma-separated extra origins allowed to open the login WebSocket (scheme://host[:port])")
 		str(&c.BootstrapToken, "bootstrap-token", "", "secret that works as an admin invitation while no admin exists")
 		str(&c.PublicURL, "public-url", "", "address people open, e.g. https://login.example.com (invitation links)")
-		fs.IntVar(&c.Workers, "workers", 0, "face recognizers, each ≈ 360 MB (0: one per CPU)")
+		fs.IntVar(&c.Workers, "workers", 0, "face recognizers, each holding its own copy of the models, ≈ 35 MB (0: one per CPU)")
 		str(&detector, "detector", "hog", "face detector: hog or cnn (≈ 20× slower)")
 		fs.BoolVar(&c.RequirePIN, "require-pin", true, "ask for the PIN after the face or password")
 		fs.BoolVar(&c.InsecureCookies, "insecure-cookies", false, "plain-http session cookies, only for a loopback --addr (serve sets it itself there)")
