@@ -1,9 +1,8 @@
 // Package match identifies a person from a face descriptor: Euclidean distance on dlib's
 // 128-dimensional descriptors, several enrolled samples per person, a distance threshold and
-// a margin to the second-best person. It is pure Go and knows nothing of images or storage.
+// a margin to the second-best person. It knows nothing of images or storage. The distance
+// kernels (dist*.go) are Go, with an AVX2 version of the sketch scan on amd64.
 package match
-
-import "math"
 
 // Descriptor is dlib's 128-dimensional face descriptor. It is biometric data: never log it.
 type Descriptor [128]float32
@@ -24,18 +23,3 @@ const (
 	// DefaultMargin is how much nearer the best person must be than the second-best person.
 	DefaultMargin float32 = 0.06
 )
-
-// Distance returns the Euclidean distance between a and b.
-func Distance(a, b *Descriptor) float32 {
-	return float32(math.Sqrt(float64(sqDist(a[:], b[:]))))
-}
-
-// sqDist returns the squared Euclidean distance between two vectors whose length is a
-// multiple of 16.
-func sqDist(a, b []float32) float32 {
-	var s float32
-	for k := 0; k+16 <= len(a); k += 16 {
-		s += sqDist16((*[16]float32)(a[k:k+16]), (*[16]float32)(b[k:k+16]))
-	}
-	return s
-}
