@@ -19,15 +19,24 @@ import (
 
 // Paths on the host, as the k3s install script and k3s itself use them.
 const (
-	ConfigPath       = "/etc/rancher/k3s/config.yaml"
-	StatePath        = "/etc/rancher/k3s/edgeline-state.json"
-	BinaryPath       = "/usr/local/bin/k3s"
-	ScriptPath       = "/usr/local/bin/k3s-install.sh"
-	AgentUninstall   = "/usr/local/bin/k3s-agent-uninstall.sh"
-	KubeconfigPath   = "/etc/rancher/k3s/k3s.yaml"
-	NodeTokenPath    = "/var/lib/rancher/k3s/server/node-token"
-	AirGapImagesDir  = "/var/lib/rancher/k3s/agent/images"
-	DefaultScriptURL = "https://get.k3s.io"
+	ConfigPath      = "/etc/rancher/k3s/config.yaml"
+	StatePath       = "/etc/rancher/k3s/edgeline-state.json"
+	BinaryPath      = "/usr/local/bin/k3s"
+	ScriptPath      = "/usr/local/bin/k3s-install.sh"
+	AgentUninstall  = "/usr/local/bin/k3s-agent-uninstall.sh"
+	KubeconfigPath  = "/etc/rancher/k3s/k3s.yaml"
+	NodeTokenPath   = "/var/lib/rancher/k3s/server/node-token"
+	AirGapImagesDir = "/var/lib/rancher/k3s/agent/images"
+)
+
+// The install script an online install downloads when Install.ScriptURL is empty: the
+// official install.sh at a fixed commit of the k3s repository (the file behind
+// https://get.k3s.io at that time), never whatever that address serves today, and its
+// sha256 as the k3s repository records it next to the script (install.sh.sha256sum). The
+// script checks the k3s binary it downloads against the release's sha256sum file itself.
+const (
+	DefaultScriptURL    = "https://raw.githubusercontent.com/k3s-io/k3s/019b0afdd830e36f5e4b7a5b237e6a4339e6a6be/install.sh"
+	DefaultScriptSHA256 = "68ae766b4c4fd2c8032f712cdd346c8f9d1ae60eaeb4736a1155effda44ea23d"
 )
 
 // Default labels and taint of edge agents.
@@ -63,8 +72,12 @@ type Install struct {
 	// means the install script's default, "stable".
 	Channel string
 	// ScriptURL is where the host downloads the install script when online; empty means
-	// https://get.k3s.io.
+	// DefaultScriptURL. Give it with ScriptSHA256: a script that does not match is never
+	// run.
 	ScriptURL string
+	// ScriptSHA256 is the hex sha256 of the script at ScriptURL; required with ScriptURL,
+	// DefaultScriptSHA256 when ScriptURL is empty.
+	ScriptSHA256 string
 	// AirGap, when set, uploads k3s from the workstation instead: the host needs no
 	// internet access.
 	AirGap *AirGap
@@ -157,6 +170,7 @@ var (
 	disableableRe = regexp.MustCompile(`^[a-z][-a-z0-9]*$`)
 	versionRe     = regexp.MustCompile(`^v\d+\.\d+\.\d+(-rc\d+)?\+k3s\d+$`)
 	channelRe     = regexp.MustCompile(`^[a-z0-9][-a-z0-9.]*$`)
+	sha256Re      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 func validLabelKey(k string) error {
@@ -252,10 +266,21 @@ func (in Install) validate() error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("k3s install script URL %q is not an http(s) URL", in.ScriptURL)
 		}
+		if in.ScriptSHA256 == "" {
+			return fmt.Errorf("k3s install script URL %q has no sha256: set ScriptSHA256 to the script's sha256sum, so the host runs exactly that script", in.ScriptURL)
+		}
+	}
+	if in.ScriptSHA256 != "" {
+		if in.ScriptURL == "" && in.ScriptSHA256 != DefaultScriptSHA256 {
+			return errors.New("k3s install script sha256 is set without ScriptURL: set both, or neither for the pinned default")
+		}
+		if !sha256Re.MatchString(in.ScriptSHA256) {
+			return fmt.Errorf("k3s install script sha256 %q is not 64 lowercase hex digits (sha256sum prints it)", in.ScriptSHA256)
+		}
 	}
 	if a := in.AirGap; a != nil {
-		if in.ScriptURL != "" {
-			return errors.New("k3s install: set either ScriptURL (online) or AirGap, not both")
+		if in.ScriptURL != "" || in.ScriptSHA256 != "" {
+			return errors.New("k3s install: set either ScriptURL and ScriptSHA256 (online) or AirGap, not both")
 		}
 		if a.Binary == "" || a.Script == "" {
 			return errors.New("k3s air-gapped install needs both the k3s binary and the install script on the workstation (AirGap.Binary, AirGap.Script)")

@@ -91,6 +91,7 @@ type plan struct {
 	hash   string
 	air    *AirGap
 	script string // online: URL of the install script
+	sum    string // online: its sha256
 	labels map[string]string
 	taints []string
 }
@@ -117,11 +118,11 @@ func newPlan(role string, config []byte, in Install, labels map[string]string, t
 			fmt.Fprintf(h, "file %s %s\n", path.Base(f), sum)
 		}
 	} else {
-		p.script = in.ScriptURL
+		p.script, p.sum = in.ScriptURL, in.ScriptSHA256
 		if p.script == "" {
-			p.script = DefaultScriptURL
+			p.script, p.sum = DefaultScriptURL, DefaultScriptSHA256
 		}
-		fmt.Fprintf(h, "script %s\n", p.script)
+		fmt.Fprintf(h, "script %s %s\n", p.script, p.sum)
 	}
 	fmt.Fprintf(h, "env %s\n", strings.Join(p.env, " "))
 	p.hash = hex.EncodeToString(h.Sum(nil))
@@ -220,8 +221,17 @@ func (p plan) apply(ctx context.Context, ex remote.Executor) error {
 			files = append(files, remote.File{Path: l.dest, Content: f, Mode: l.mode, Intent: l.intent})
 		}
 	} else {
-		fmt.Fprintf(&b, "curl -fsSL --retry 3 -o %s.part %s\nchmod 0755 %s.part\nmv -f %s.part %s\n",
-			ScriptPath, remote.Quote(p.script), ScriptPath, ScriptPath, ScriptPath)
+		// The script runs only when it is byte for byte the one pinned.
+		fmt.Fprintf(&b, `curl -fsSL --retry 3 -o %[1]s.part %[2]s
+got=$(sha256sum %[1]s.part | cut -c1-64)
+if [ "$got" != %[3]s ]; then
+  rm -f %[1]s.part
+  echo "the install script from %[2]s has sha256 $got, not the pinned %[3]s: refusing to run it; if the new script is the one you want, set its URL and sha256 in the stack config" >&2
+  exit 1
+fi
+chmod 0755 %[1]s.part
+mv -f %[1]s.part %[1]s
+`, ScriptPath, remote.Quote(p.script), p.sum)
 	}
 	if err := ex.Upload(ctx, files...); err != nil {
 		return err

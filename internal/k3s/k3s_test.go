@@ -228,16 +228,28 @@ func TestOnlineInstall(t *testing.T) {
 	base := "http://" + l.Addr().String()
 	script, _ := os.ReadFile("testdata/standin/install.sh")
 	binary, _ := os.ReadFile("testdata/standin/k3s")
+	script = bytes.ReplaceAll(script, []byte("@BASE_URL@"), []byte(base))
+	// A tampered copy of the script: what a compromised download site would serve.
+	tampered := bytes.Replace(script, []byte("set -e\n"), []byte("set -e\ntouch /var/lib/tampered-script-ran\n"), 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/install.sh", func(w http.ResponseWriter, r *http.Request) {
-		w.Write(bytes.ReplaceAll(script, []byte("@BASE_URL@"), []byte(base)))
-	})
+	mux.HandleFunc("/install.sh", func(w http.ResponseWriter, r *http.Request) { w.Write(script) })
+	mux.HandleFunc("/tampered/install.sh", func(w http.ResponseWriter, r *http.Request) { w.Write(tampered) })
 	mux.HandleFunc("/k3s", func(w http.ResponseWriter, r *http.Request) { w.Write(binary) })
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(l)
 	defer hs.Close()
 
-	in := Install{Channel: "v1.33", ScriptURL: base + "/install.sh"}
+	// Trap 10 of issue 16: a script that is not the pinned one never runs.
+	bad := Install{Channel: "v1.33", ScriptURL: base + "/tampered/install.sh", ScriptSHA256: sha256Hex(script)}
+	_, err = InstallServer{Exec: srv, Config: ServerConfig{NodeName: "vps-1", Install: bad}}.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "not the pinned "+sha256Hex(script)+": refusing to run it") {
+		t.Errorf("tampered install script: err = %v", err)
+	}
+	if got := run(t, srv, "ls /var/lib/tampered-script-ran "+ScriptPath+" "+ScriptPath+".part 2>&1 || true"); strings.Count(got, "No such file") != 3 {
+		t.Errorf("the tampered script ran or was left on the host: %q", got)
+	}
+
+	in := Install{Channel: "v1.33", ScriptURL: base + "/install.sh", ScriptSHA256: sha256Hex(script)}
 	sres, err := InstallServer{Exec: srv, Config: ServerConfig{NodeName: "vps-1", Install: in}}.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -148,6 +148,12 @@ func TestInvalidInputTouchesNothing(t *testing.T) {
 			j.Config.Install.AirGap = &AirGap{Binary: "testdata/nope", Script: "testdata/standin/install.sh"}
 		}), "no such file"},
 		{"vpn-auth", join(func(j *JoinAgent) { j.Config.VPNAuth = "name=zerotier" }), "name=tailscale"},
+		// Trap 10 of issue 16: an install script URL with nothing to check it against.
+		{"script without sha256", join(func(j *JoinAgent) { j.Config.Install.ScriptURL = "https://get.example.org/install.sh" }), "has no sha256"},
+		{"sha256 without script", join(func(j *JoinAgent) { j.Config.Install.ScriptSHA256 = strings.Repeat("ab", 32) }), "without ScriptURL"},
+		{"bad sha256", join(func(j *JoinAgent) {
+			j.Config.Install.ScriptURL, j.Config.Install.ScriptSHA256 = "https://get.example.org/install.sh", "abc"
+		}), "64 lowercase hex"},
 		{"flannel", server(ServerConfig{FlannelBackend: "ipsec"}), "flannel backend"},
 		{"external ip needed", server(ServerConfig{FlannelExternalIP: true}), "node-external-ip"},
 		{"tls-san", server(ServerConfig{TLSSANs: []string{"not a name"}}), "tls-san"},
