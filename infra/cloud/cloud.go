@@ -33,7 +33,7 @@ type Spec struct {
 	// Zone is the DNS zone the Hostnames live in; empty means no DNS records are made
 	// (the operator points the Hostnames at the server).
 	Zone string
-	// Hostnames get A (and AAAA) records pointing at the server.
+	// Hostnames get A records pointing at the server (no AAAA: the cluster is IPv4-only).
 	Hostnames []string
 	// DNSProvider is where the Zone lives: "hetzner" (default) or "cloudflare"
 	// (Terraform only), with CloudflareZoneID.

@@ -74,14 +74,17 @@ func TestNative(t *testing.T) {
 	if !equal(out, want) || out.ServerID == "" {
 		t.Errorf("Apply = %+v, want %+v", out, want)
 	}
-	if keys, fws, srvs, rrs := api.Counts(); keys != 1 || fws != 1 || srvs != 1 || rrs != 6 {
-		t.Errorf("after apply: %d keys, %d firewalls, %d servers, %d rrsets; want 1, 1, 1, 6", keys, fws, srvs, rrs)
+	if keys, fws, srvs, rrs := api.Counts(); keys != 1 || fws != 1 || srvs != 1 || rrs != 3 {
+		t.Errorf("after apply: %d keys, %d firewalls, %d servers, %d rrsets; want 1, 1, 1, 3", keys, fws, srvs, rrs)
 	}
 	if got := api.Records("example.org", "login", "A"); !slices.Equal(got, []string{"198.51.100.7"}) {
 		t.Errorf("login A = %v", got)
 	}
-	if got := api.Records("example.org", "@", "AAAA"); !slices.Equal(got, []string{"2001:db8:1::1"}) {
-		t.Errorf("apex AAAA = %v", got)
+	// Trap 9 of issue 16: the cluster is IPv4-only, so no name may send clients to IPv6.
+	for _, name := range []string{"@", "login", "rancher"} {
+		if got := api.Records("example.org", name, "AAAA"); len(got) != 0 {
+			t.Errorf("%s AAAA = %v: the cluster does not listen on IPv6", name, got)
+		}
 	}
 	if ud := api.UserData(spec.Name); !strings.Contains(ud, strings.Split(strings.TrimSpace(spec.HostKey), "\n")[1]) {
 		t.Errorf("the server was not created with the host key in its user data:\n%s", ud)
@@ -115,6 +118,115 @@ func TestNative(t *testing.T) {
 	}
 	if err := src.Destroy(ctx, spec, out); err != nil {
 		t.Errorf("second destroy: %v", err)
+	}
+}
+
+// TestNativeSSHKeyReuse is trap 1 of issue 16: Hetzner refuses a second SSH key with the
+// fingerprint of one already in the project (the user's own key, or a key another stack
+// made). The native source must find that key by fingerprint and use it, and destroy
+// must leave it, while a key of its own is created and removed again. hetznerfake stands
+// in for the Hetzner Cloud API and enforces the same uniqueness.
+func TestNativeSSHKeyReuse(t *testing.T) {
+	ctx := context.Background()
+	t.Run("the fake refuses a duplicate fingerprint as Hetzner does", func(t *testing.T) {
+		api := hetznerfake.Start("198.51.100.7", "")
+		defer api.Close()
+		if _, err := api.AddKey("laptop", testPublicKey, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := api.AddKey("other-name", testPublicKey+" same key, other comment", nil)
+		if err == nil || !strings.Contains(err.Error(), "same fingerprint") {
+			t.Errorf("second key with the same fingerprint: %v", err)
+		}
+	})
+	t.Run("a key already in the project is reused and kept", func(t *testing.T) {
+		api := hetznerfake.Start("198.51.100.7", "", "example.org")
+		defer api.Close()
+		if _, err := api.AddKey("ops laptop", testPublicKey, map[string]string{"owner": "ops"}); err != nil {
+			t.Fatal(err)
+		}
+		src := NewNative(hetznerfake.Token, api.URL)
+		spec := testSpec(t)
+		out, err := src.Apply(ctx, spec, nil)
+		if err != nil {
+			t.Fatalf("apply with the user's key already in the project: %v", err)
+		}
+		if got := api.Keys(); !slices.Equal(got, []string{"ops laptop"}) {
+			t.Errorf("keys after apply = %v, want only the user's", got)
+		}
+		if err := src.Destroy(ctx, spec, out); err != nil {
+			t.Fatal(err)
+		}
+		if got := api.Keys(); !slices.Equal(got, []string{"ops laptop"}) {
+			t.Errorf("keys after destroy = %v: a key edgeline did not create was deleted", got)
+		}
+	})
+	t.Run("two stacks with one key", func(t *testing.T) {
+		api := hetznerfake.Start("198.51.100.7", "", "example.org")
+		defer api.Close()
+		src := NewNative(hetznerfake.Token, api.URL)
+		a, b := testSpec(t), testSpec(t)
+		b.Name = "edgeline-second"
+		outA, err := src.Apply(ctx, a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outB, err := src.Apply(ctx, b, nil)
+		if err != nil {
+			t.Fatalf("second stack with the same SSH key: %v", err)
+		}
+		if got := api.Keys(); !slices.Equal(got, []string{a.Name}) {
+			t.Errorf("keys = %v, want the first stack's only", got)
+		}
+		if err := src.Destroy(ctx, b, outB); err != nil {
+			t.Fatal(err)
+		}
+		if got := api.Keys(); !slices.Equal(got, []string{a.Name}) {
+			t.Errorf("the second stack's destroy removed the first stack's key: %v", got)
+		}
+		if err := src.Destroy(ctx, a, outA); err != nil {
+			t.Fatal(err)
+		}
+		if got := api.Keys(); len(got) != 0 {
+			t.Errorf("keys after both destroys = %v, want none", got)
+		}
+	})
+	t.Run("a foreign key holding the stack's name is not touched", func(t *testing.T) {
+		api := hetznerfake.Start("198.51.100.7", "", "example.org")
+		defer api.Close()
+		other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKPnb5yqEu6LJmlE7B+j0WmTq2hZoPpOIe7dTBcKLsKZ someone@example.org"
+		if _, err := api.AddKey("edgeline-test", other, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err := NewNative(hetznerfake.Token, api.URL).Apply(ctx, testSpec(t), nil)
+		if err == nil || !strings.Contains(err.Error(), "was not made by this stack") {
+			t.Errorf("apply over a foreign key of the same name: %v", err)
+		}
+		if got := api.Keys(); !slices.Equal(got, []string{"edgeline-test"}) {
+			t.Errorf("keys = %v", got)
+		}
+	})
+}
+
+// TestNativeRemovesOldAAAA upgrades a stack whose DNS an older edgeline wrote with AAAA
+// records (trap 9 of issue 16): the ones still pointing at the server go, one someone
+// pointed elsewhere stays.
+func TestNativeRemovesOldAAAA(t *testing.T) {
+	api := hetznerfake.Start("198.51.100.7", "2001:db8:1::", "example.org")
+	defer api.Close()
+	for _, r := range [][2]string{{"login", "2001:db8:1::1"}, {"@", "2001:db8:1::1"}, {"rancher", "2001:db8:ffff::5"}} {
+		if err := api.AddRecord("example.org", r[0], "AAAA", r[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := testSpec(t)
+	if _, err := NewNative(hetznerfake.Token, api.URL).Apply(context.Background(), spec, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{"login": nil, "@": nil, "rancher": {"2001:db8:ffff::5"}} {
+		if got := api.Records("example.org", name, "AAAA"); !slices.Equal(got, want) {
+			t.Errorf("%s AAAA after apply = %v, want %v", name, got, want)
+		}
 	}
 }
 
@@ -247,7 +359,7 @@ func TestTerraformModuleParses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range []string{"name", "server_type", "location", "image", "ssh_public_key", "user_data", "zone", "hostnames", "dns_provider"} {
+		for _, v := range []string{"name", "server_type", "location", "image", "ssh_public_key", "ssh_key_fingerprint", "user_data", "zone", "hostnames", "dns_provider"} {
 			if !strings.Contains(string(b), `variable "`+v+`"`) {
 				t.Errorf("%s does not declare variable %q that the terraform source sets", f, v)
 			}

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
+	"golang.org/x/crypto/ssh"
 )
 
 // Native builds the VPS in Hetzner Cloud: an SSH key, a firewall, the server (with the
-// host key installed by cloud-init) and A/AAAA records in the Hetzner DNS zone.
+// host key installed by cloud-init) and A records in the Hetzner DNS zone.
 type Native struct {
 	Client *hcloud.Client
 }
@@ -73,14 +74,9 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 	if err != nil {
 		return Outputs{}, err
 	}
-	key, _, err := c.SSHKey.GetByName(ctx, spec.Name)
+	key, err := n.sshKey(ctx, spec)
 	if err != nil {
-		return Outputs{}, fmt.Errorf("hetzner: look up SSH key %s: %w", spec.Name, err)
-	}
-	if key == nil {
-		if key, _, err = c.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: spec.Name, PublicKey: spec.SSHPublicKey, Labels: labels(spec.Name)}); err != nil {
-			return Outputs{}, fmt.Errorf("hetzner: create SSH key %s: %w", spec.Name, err)
-		}
+		return Outputs{}, err
 	}
 	fw, _, err := c.Firewall.GetByName(ctx, spec.Name)
 	if err != nil {
@@ -139,6 +135,51 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 	return out, nil
 }
 
+// sshKey returns the project's SSH key for spec.SSHPublicKey. Hetzner refuses a second
+// key with the same fingerprint, so a key already in the project (the user's own, or one
+// another stack made) is looked up by fingerprint and used as it is; only when there is
+// none does edgeline create one, named and labelled for the stack.
+func (n *Native) sshKey(ctx context.Context, spec Spec) (*hcloud.SSHKey, error) {
+	c := n.Client
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(spec.SSHPublicKey))
+	if err != nil {
+		return nil, fmt.Errorf("cloud: SSH public key is not an authorized_keys line: %w", err)
+	}
+	fp := ssh.FingerprintLegacyMD5(pub)
+	key, _, err := c.SSHKey.GetByFingerprint(ctx, fp)
+	if err != nil {
+		return nil, fmt.Errorf("hetzner: look up SSH key %s: %w", fp, err)
+	}
+	if key != nil {
+		return key, nil
+	}
+	named, _, err := c.SSHKey.GetByName(ctx, spec.Name)
+	if err != nil {
+		return nil, fmt.Errorf("hetzner: look up SSH key %s: %w", spec.Name, err)
+	}
+	if named != nil {
+		// The name is taken by another key. One this stack made for a public key it no
+		// longer uses is replaced (keys only matter when a server is created); anyone
+		// else's is left alone.
+		if !ownedBy(named.Labels, spec.Name) {
+			return nil, fmt.Errorf("hetzner: an SSH key named %s with another public key exists and was not made by this stack: rename or delete it in the Hetzner console, or use its public key", spec.Name)
+		}
+		if _, err := c.SSHKey.Delete(ctx, named); err != nil {
+			return nil, fmt.Errorf("hetzner: replace SSH key %s: %w", spec.Name, err)
+		}
+	}
+	key, _, err = c.SSHKey.Create(ctx, hcloud.SSHKeyCreateOpts{Name: spec.Name, PublicKey: spec.SSHPublicKey, Labels: labels(spec.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("hetzner: create SSH key %s: %w", spec.Name, err)
+	}
+	return key, nil
+}
+
+// ownedBy reports whether an object carries the labels edgeline puts on what stack made.
+func ownedBy(l map[string]string, stack string) bool {
+	return l["managed-by"] == "edgeline" && l["edgeline-stack"] == stack
+}
+
 func serverOutputs(srv *hcloud.Server, fingerprint string) Outputs {
 	out := Outputs{ServerID: strconv.FormatInt(srv.ID, 10), HostKeyFingerprint: fingerprint}
 	if ip := srv.PublicNet.IPv4.IP; ip != nil {
@@ -178,13 +219,17 @@ type record struct {
 	value string
 }
 
+// wantedRecords are the records each hostname gets: A only. The cluster is IPv4-only
+// (k3s dual-stack needs an IPv6 address on every node, and Pis behind NAT rarely have
+// one), so an AAAA record would send IPv6 clients to an address where neither Traefik
+// nor the k3s API listens.
 func wantedRecords(out Outputs) []record {
-	rs := []record{{hcloud.ZoneRRSetTypeA, out.IPv4}}
-	if out.IPv6 != "" {
-		rs = append(rs, record{hcloud.ZoneRRSetTypeAAAA, out.IPv6})
-	}
-	return rs
+	return []record{{hcloud.ZoneRRSetTypeA, out.IPv4}}
 }
+
+// unwantedTypes are record types edgeline once wrote and now removes when they still
+// point at the server.
+var unwantedTypes = []hcloud.ZoneRRSetType{hcloud.ZoneRRSetTypeAAAA}
 
 // zone returns the DNS zone the hostnames go in, nil when there are none.
 func (n *Native) zone(ctx context.Context, spec Spec) (*hcloud.Zone, error) {
@@ -234,6 +279,33 @@ func (n *Native) applyDNS(ctx context.Context, spec Spec, zone *hcloud.Zone, out
 				}
 			}
 		}
+		for _, typ := range unwantedTypes {
+			if err := n.deleteRecord(ctx, zone, h, name, typ, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteRecord removes the typ RRSet of hostname h (record name) when it still points at
+// the server described by out; records someone repointed elsewhere are left alone.
+func (n *Native) deleteRecord(ctx context.Context, zone *hcloud.Zone, h, name string, typ hcloud.ZoneRRSetType, out Outputs) error {
+	c := n.Client
+	rr, _, err := c.Zone.GetRRSetByNameAndType(ctx, zone, name, typ)
+	if err != nil {
+		return fmt.Errorf("hetzner dns: look up %s %s: %w", h, typ, err)
+	}
+	if rr == nil || !pointsAt(rr, out) {
+		return nil
+	}
+	rr.Zone = zone
+	res, _, err := c.Zone.DeleteRRSet(ctx, rr)
+	if err == nil {
+		err = c.Action.WaitFor(ctx, res.Action)
+	}
+	if err != nil {
+		return fmt.Errorf("hetzner dns: delete %s %s: %w", h, typ, err)
 	}
 	return nil
 }
@@ -253,7 +325,8 @@ func (n *Native) Read(ctx context.Context, spec Spec, prev Outputs) (Outputs, bo
 }
 
 // Destroy removes the DNS records, the server, the firewall and the SSH key; parts
-// already gone are skipped.
+// already gone are skipped. An SSH key edgeline did not create (one found by its
+// fingerprint) stays.
 func (n *Native) Destroy(ctx context.Context, spec Spec, prev Outputs) error {
 	if err := n.DestroyRecords(ctx, spec, prev); err != nil {
 		return err
@@ -285,7 +358,7 @@ func (n *Native) Destroy(ctx context.Context, spec Spec, prev Outputs) error {
 	if err != nil {
 		return fmt.Errorf("hetzner: look up SSH key %s: %w", spec.Name, err)
 	}
-	if key != nil {
+	if key != nil && ownedBy(key.Labels, spec.Name) {
 		if _, err := c.SSHKey.Delete(ctx, key); err != nil {
 			return fmt.Errorf("hetzner: delete SSH key %s: %w", spec.Name, err)
 		}
@@ -319,21 +392,9 @@ func (n *Native) DestroyRecords(ctx context.Context, spec Spec, prev Outputs) er
 		if zone == nil {
 			break
 		}
-		for _, typ := range []hcloud.ZoneRRSetType{hcloud.ZoneRRSetTypeA, hcloud.ZoneRRSetTypeAAAA} {
-			rr, _, err := c.Zone.GetRRSetByNameAndType(ctx, zone, recordName(h, spec.Zone), typ)
-			if err != nil {
-				return fmt.Errorf("hetzner dns: look up %s %s: %w", h, typ, err)
-			}
-			if rr == nil || !pointsAt(rr, prev) {
-				continue
-			}
-			rr.Zone = zone
-			res, _, err := c.Zone.DeleteRRSet(ctx, rr)
-			if err == nil {
-				err = c.Action.WaitFor(ctx, res.Action)
-			}
-			if err != nil {
-				return fmt.Errorf("hetzner dns: delete %s %s: %w", h, typ, err)
+		for _, typ := range append([]hcloud.ZoneRRSetType{hcloud.ZoneRRSetTypeA}, unwantedTypes...) {
+			if err := n.deleteRecord(ctx, zone, h, recordName(h, spec.Zone), typ, prev); err != nil {
+				return err
 			}
 		}
 	}

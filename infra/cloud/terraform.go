@@ -11,14 +11,14 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-exec/tfexec"
+	"golang.org/x/crypto/ssh"
 )
 
 // Terraform builds the VPS by applying a Terraform module (infra/terraform: the official
 // hcloud provider) with terraform or OpenTofu through terraform-exec. The module takes
-// the variables name, server_type, location, image, ssh_public_key, user_data, zone,
-// hostnames, dns_provider ("hetzner", "cloudflare", or "none" without a zone) and
-// cloudflare_zone_id, and outputs
-// server_id, ipv4, ipv6 and dns_names.
+// the variables name, server_type, location, image, ssh_public_key, ssh_key_fingerprint,
+// user_data, zone, hostnames, dns_provider ("hetzner", "cloudflare", or "none" without a
+// zone) and cloudflare_zone_id, and outputs server_id, ipv4, ipv6 and dns_names.
 //
 // The Terraform state travels in Outputs.State, so it lives in the Pulumi stack's state
 // (encrypted as a secret) and no state file is left on the workstation.
@@ -87,8 +87,13 @@ func (t *Terraform) workdir(ctx context.Context, spec Spec, state string) (*tfex
 	case dnsProvider == "":
 		dnsProvider = "hetzner"
 	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(spec.SSHPublicKey))
+	if err != nil {
+		return fail(fmt.Errorf("cloud: SSH public key is not an authorized_keys line: %w", err))
+	}
 	vars, err := json.Marshal(map[string]any{
-		"dns_provider": dnsProvider, "cloudflare_zone_id": spec.CloudflareZoneID,
+		"ssh_key_fingerprint": ssh.FingerprintLegacyMD5(pub),
+		"dns_provider":        dnsProvider, "cloudflare_zone_id": spec.CloudflareZoneID,
 		"name": spec.Name, "server_type": spec.ServerType, "location": spec.Location, "image": spec.Image,
 		"ssh_public_key": spec.SSHPublicKey, "user_data": userData, "zone": spec.Zone, "hostnames": hostnames,
 	})

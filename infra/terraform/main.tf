@@ -24,7 +24,20 @@ locals {
   records = { for h in var.hostnames : h => (h == var.zone ? "@" : trimsuffix(h, ".${var.zone}")) }
 }
 
+# Hetzner refuses a second SSH key with the fingerprint of one already in the project
+# (the user's own key, or one another stack made): such a key is used as it is, and only
+# when there is none does the module create one, which it alone may delete.
+data "hcloud_ssh_keys" "all" {}
+
+locals {
+  existing_ssh_keys = [
+    for k in data.hcloud_ssh_keys.all.ssh_keys : k.id
+    if k.fingerprint == var.ssh_key_fingerprint && lookup(k.labels, "edgeline-stack", "") != var.name
+  ]
+}
+
 resource "hcloud_ssh_key" "admin" {
+  count      = length(local.existing_ssh_keys) == 0 ? 1 : 0
   name       = var.name
   public_key = var.ssh_public_key
   labels     = local.labels
@@ -57,7 +70,7 @@ resource "hcloud_server" "vps" {
   server_type  = var.server_type
   image        = var.image
   location     = var.location
-  ssh_keys     = [hcloud_ssh_key.admin.id]
+  ssh_keys     = concat(local.existing_ssh_keys, hcloud_ssh_key.admin[*].id)
   firewall_ids = [hcloud_firewall.vps.id]
   user_data    = var.user_data
   labels       = local.labels
@@ -73,6 +86,9 @@ resource "hcloud_server" "vps" {
   }
 }
 
+# A records only: the cluster is IPv4-only (k3s dual-stack needs an IPv6 address on every
+# node, which Pis behind NAT rarely have), so an AAAA record would send IPv6 clients
+# where nothing listens. Records an older version made are destroyed by the next apply.
 resource "hcloud_zone_rrset" "a" {
   for_each = var.dns_provider == "hetzner" ? local.records : {}
   zone     = var.zone
@@ -83,16 +99,6 @@ resource "hcloud_zone_rrset" "a" {
   labels   = local.labels
 }
 
-resource "hcloud_zone_rrset" "aaaa" {
-  for_each = var.dns_provider == "hetzner" ? local.records : {}
-  zone     = var.zone
-  name     = each.value
-  type     = "AAAA"
-  ttl      = 300
-  records  = [{ value = hcloud_server.vps.ipv6_address }]
-  labels   = local.labels
-}
-
 resource "cloudflare_dns_record" "a" {
   for_each = var.dns_provider == "cloudflare" ? local.records : {}
   zone_id  = var.cloudflare_zone_id
@@ -100,15 +106,5 @@ resource "cloudflare_dns_record" "a" {
   type     = "A"
   ttl      = 300
   content  = hcloud_server.vps.ipv4_address
-  proxied  = false
-}
-
-resource "cloudflare_dns_record" "aaaa" {
-  for_each = var.dns_provider == "cloudflare" ? local.records : {}
-  zone_id  = var.cloudflare_zone_id
-  name     = each.key
-  type     = "AAAA"
-  ttl      = 300
-  content  = hcloud_server.vps.ipv6_address
   proxied  = false
 }

@@ -25,6 +25,11 @@ variable "ssh_public_key" {
   type        = string
 }
 
+variable "ssh_key_fingerprint" {
+  description = "MD5 fingerprint of ssh_public_key as Hetzner reports it (aa:bb:...); a project key with it is reused."
+  type        = string
+}
+
 variable "user_data" {
   description = "cloud-init configuration; installs the SSH host key edgeline pins."
   type        = string

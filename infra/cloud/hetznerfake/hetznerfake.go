@@ -2,7 +2,9 @@
 // (api.hetzner.cloud/v1), including its DNS zones and record sets, for tests: no
 // machine here can reach the real one. It speaks the same JSON (the hcloud-go schema
 // types) for the calls edgeline makes: SSH keys, firewalls, servers, actions, zones and
-// RRSets. Servers get the addresses the test hands out, e.g. a real sshd test host's.
+// RRSets, and enforces the rules of the real API that edgeline must live with (an SSH
+// key's name and fingerprint are unique in a project; a firewall in use cannot go).
+// Servers get the addresses the test hands out, e.g. a real sshd test host's.
 package hetznerfake
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
+	"golang.org/x/crypto/ssh"
 )
 
 // Server is a running fake API.
@@ -130,6 +133,26 @@ func (s *Server) Records(zone, name, typ string) []string {
 	return nil
 }
 
+// AddRecord adds an RRSet with one value to zone, as one made by hand or by an older
+// version would be.
+func (s *Server) AddRecord(zone, name, typ, value string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, z := range s.zones {
+		if z.Name != zone {
+			continue
+		}
+		k := rrKey(z, name, typ)
+		if _, ok := s.rrsets[k]; ok {
+			return fmt.Errorf("rrset %s %s already exists", name, typ)
+		}
+		s.rrsets[k] = schema.ZoneRRSet{ID: name + "/" + typ, Name: name, Type: typ, TTL: ptr(300), Labels: map[string]string{},
+			Records: []schema.ZoneRRSetRecord{{Value: value}}, Zone: z.ID}
+		return nil
+	}
+	return fmt.Errorf("zone %s not found", zone)
+}
+
 func (s *Server) id() int64 { s.nextID++; return s.nextID }
 
 func (s *Server) action(command string) schema.Action {
@@ -190,8 +213,57 @@ func nameFilter(r *http.Request) func(string) bool {
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	match := nameFilter(r)
-	keys := sortedByID(s.keys, func(k schema.SSHKey) bool { return match(k.Name) })
+	fp := r.URL.Query().Get("fingerprint")
+	keys := sortedByID(s.keys, func(k schema.SSHKey) bool { return match(k.Name) && (fp == "" || k.Fingerprint == fp) })
 	writeList(w, "ssh_keys", keys, len(keys))
+}
+
+// AddKey adds an SSH key as someone other than edgeline would (the console, another
+// tool), with the given labels, and returns its ID. It enforces the same rules as the
+// API.
+func (s *Server) AddKey(name, publicKey string, labels map[string]string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, status, err := s.newKey(name, publicKey, labels)
+	if err != nil {
+		return 0, fmt.Errorf("%d %s", status, err)
+	}
+	return k.ID, nil
+}
+
+// Keys returns the names of the SSH keys in the project, sorted by ID.
+func (s *Server) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, k := range sortedByID(s.keys, func(schema.SSHKey) bool { return true }) {
+		out = append(out, k.Name)
+	}
+	return out
+}
+
+// newKey adds a key the way the real API does: the public key must parse, and neither its
+// name nor its fingerprint (MD5, as the API reports it) may be in the project already.
+func (s *Server) newKey(name, publicKey string, labels map[string]string) (schema.SSHKey, int, error) {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(publicKey))
+	if err != nil {
+		return schema.SSHKey{}, http.StatusBadRequest, fmt.Errorf("invalid_input: invalid public key")
+	}
+	fp := ssh.FingerprintLegacyMD5(pub)
+	for _, k := range s.keys {
+		if k.Name == name {
+			return schema.SSHKey{}, http.StatusConflict, fmt.Errorf("uniqueness_error: SSH key with the same name already exists")
+		}
+		if k.Fingerprint == fp {
+			return schema.SSHKey{}, http.StatusConflict, fmt.Errorf("uniqueness_error: SSH key with the same fingerprint already exists")
+		}
+	}
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	k := schema.SSHKey{ID: s.id(), Name: name, Fingerprint: fp, PublicKey: publicKey, Created: time.Now(), Labels: labels}
+	s.keys[k.ID] = k
+	return k, 0, nil
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
@@ -199,14 +271,12 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	for _, k := range s.keys {
-		if k.Name == req.Name {
-			writeError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same name already exists")
-			return
-		}
+	k, status, err := s.newKey(req.Name, req.PublicKey, deref(req.Labels))
+	if err != nil {
+		code, msg, _ := strings.Cut(err.Error(), ": ")
+		writeError(w, status, code, msg)
+		return
 	}
-	k := schema.SSHKey{ID: s.id(), Name: req.Name, PublicKey: req.PublicKey, Created: time.Now(), Labels: deref(req.Labels)}
-	s.keys[k.ID] = k
 	writeJSON(w, http.StatusCreated, schema.SSHKeyCreateResponse{SSHKey: k})
 }
 

@@ -8,6 +8,7 @@ variable "server_type" { type = string }
 variable "location" { type = string }
 variable "image" { type = string }
 variable "ssh_public_key" { type = string }
+variable "ssh_key_fingerprint" { type = string }
 variable "user_data" {
   type      = string
   sensitive = true
