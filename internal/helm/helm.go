@@ -3,7 +3,11 @@
 // provisioning code and the chart tests both go through it.
 //
 // Operations follow Helm's pkg/action: build an options struct with a
-// constructor that takes a [Configuration], set its fields, call Run.
+// constructor that takes a [Configuration], set its fields, call Run. Render,
+// Lint and Pull need no cluster and are used as plain structs.
+//
+//	p := helm.Pull{Version: "v1.18.2", LockFile: "charts.lock"}
+//	got, err := p.Run(ctx, "oci://registry.example.org/charts/cert-manager")
 //
 //	cfg, err := helm.NewConfiguration(kubeconfig, "facelogin", nil)
 //	ch, err := helm.Load("charts/facelogin")
