@@ -100,6 +100,11 @@ type Options struct {
 	// with OwnNetwork): it is reachable only from there, e.g. through that host as a
 	// jump host. IP should be a loopback address.
 	NetworkOf *Host
+	// SystemLayout lays the host out as a stock Debian or Ubuntu server: sshd reads
+	// /etc/ssh/sshd_config, its host key is /etc/ssh/ssh_host_ed25519_key and its
+	// PidFile /run/sshd.pid (all in the host's private overlays), so code that finds
+	// and changes sshd's files on the host (sshd -T) works as on a real one.
+	SystemLayout bool
 }
 
 // Host is a running test host.
@@ -170,6 +175,17 @@ if [ -n "$EDGELINE_SSHTEST_USER" ]; then
   chmod 0440 "/etc/sudoers.d/edgeline-test-$u"
 fi
 unset EDGELINE_SSHTEST_PASSWORD
+if [ -n "$EDGELINE_SSHTEST_SYSTEM" ]; then
+  # Only the test host's own key: the machine's keys show through the overlay.
+  rm -f /etc/ssh/ssh_host_*
+  install -m 0600 "$D/ssh_host_ed25519_key" /etc/ssh/ssh_host_ed25519_key
+  install -m 0644 "$D/ssh_host_ed25519_key.pub" /etc/ssh/ssh_host_ed25519_key.pub
+  install -m 0644 "$D/sshd_config" /etc/ssh/sshd_config
+  rm -rf /etc/ssh/sshd_config.d
+  CONFIG=/etc/ssh/sshd_config
+else
+  CONFIG="$D/sshd_config"
+fi
 if [ -n "$EDGELINE_SSHTEST_WAITNET" ]; then
   i=0
   while [ ! -e "$D/net-ready" ]; do
@@ -178,7 +194,7 @@ if [ -n "$EDGELINE_SSHTEST_WAITNET" ]; then
   done
   ip link set lo up
 fi
-exec "$EDGELINE_SSHTEST_SSHD" -D -e -f "$D/sshd_config"
+exec "$EDGELINE_SSHTEST_SSHD" -D -e -f "$CONFIG"
 `
 
 // Start starts a test host and stops it (by PID) when the test ends.
@@ -232,6 +248,9 @@ func Start(t testing.TB, keys *Keys, opt Options) *Host {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	h.HostKey = signer.PublicKey()
 	h.Fingerprint = ssh.FingerprintSHA256(h.HostKey)
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), keys.authorized, 0o644); err != nil {
@@ -257,6 +276,10 @@ var errAddrInUse = errors.New("address already in use")
 func (h *Host) launch(t testing.TB, sshd string, opt Options, netHost, netPeer string) error {
 	dir := h.Dir
 	hostKeyFile := filepath.Join(dir, "ssh_host_ed25519_key")
+	pidFile := filepath.Join(dir, "sshd.pid")
+	if opt.SystemLayout {
+		hostKeyFile, pidFile = "/etc/ssh/ssh_host_ed25519_key", "/run/sshd.pid"
+	}
 	os.Remove(filepath.Join(dir, "sshd.pid"))
 	forwarding := "no"
 	if opt.Forwarding {
@@ -278,7 +301,7 @@ MaxStartups 200:30:400
 MaxSessions 10
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-`, h.Addr, hostKeyFile, filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"), forwarding)
+`, h.Addr, hostKeyFile, pidFile, filepath.Join(dir, "authorized_keys"), forwarding)
 	if err := os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o644); err != nil {
 		return err
 	}
@@ -306,6 +329,9 @@ Subsystem sftp internal-sftp
 	)
 	if opt.OwnNetwork {
 		cmd.Env = append(cmd.Env, "EDGELINE_SSHTEST_WAITNET=1")
+	}
+	if opt.SystemLayout {
+		cmd.Env = append(cmd.Env, "EDGELINE_SSHTEST_SYSTEM=1")
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -338,7 +364,10 @@ Subsystem sftp internal-sftp
 			return err
 		}
 	}
-	pidFile := filepath.Join(dir, "sshd.pid")
+	if opt.SystemLayout {
+		// The PidFile is in the host's private /run, seen through its root.
+		pidFile = fmt.Sprintf("/proc/%d/root/run/sshd.pid", h.PID)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if b, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(h.PID) {
