@@ -25,9 +25,12 @@ type Config struct {
 	Port int
 	// User is the login user; empty means ssh_config's User, else the local user.
 	User string
-	// KeyFiles are private key files (ed25519, RSA, ECDSA), unencrypted. Keys with a
-	// passphrase belong in ssh-agent. Empty means ssh_config's IdentityFile, else
-	// ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when they exist.
+	// KeyFiles are private key files (ed25519, RSA, ECDSA). A file with a passphrase, or
+	// one that does not exist, is used through ssh-agent when an agent socket is known
+	// (AgentSocket, IdentityAgent or $SSH_AUTH_SOCK): the agent then offers that key
+	// only (known from the encrypted file or KEY.pub). Empty means ssh_config's
+	// IdentityFile, else ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when they exist, else the
+	// agent's keys.
 	KeyFiles []string
 	// PrivateKeys are private keys given as content (OpenSSH or PEM format, unencrypted),
 	// e.g. from a secret store; offered before KeyFiles. Secrets: never logged.

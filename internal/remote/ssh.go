@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -177,7 +179,10 @@ func classifyHandshake(r resolved, err error) error {
 	return fmt.Errorf("ssh handshake with %s: %w", r.addr(), err)
 }
 
-// authMethods loads the key files and, when asked, the agent's keys.
+// authMethods loads the key files and, when asked, the agent's keys. A key file with a
+// passphrase, or one that does not exist, is taken from ssh-agent when an agent socket
+// is known (AgentSocket, IdentityAgent or $SSH_AUTH_SOCK): the agent then offers that
+// key only, or all its keys when the key's public half is not known.
 func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 	var signers []ssh.Signer
 	for i, k := range r.privateKeys {
@@ -187,16 +192,21 @@ func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 		}
 		signers = append(signers, s)
 	}
+	var viaAgent []agentKey
 	for _, f := range r.keyFiles {
-		s, err := loadKey(f)
+		s, ak, err := loadKey(f, r.agentSocket != "")
 		if err != nil {
 			return nil, nil, err
 		}
-		signers = append(signers, s)
+		if s != nil {
+			signers = append(signers, s)
+		} else {
+			viaAgent = append(viaAgent, ak)
+		}
 	}
 	var closer io.Closer
 	var ag agent.ExtendedAgent
-	if r.useAgent {
+	if r.useAgent || len(viaAgent) > 0 || (len(signers) == 0 && r.agentSocket != "") {
 		sock := r.agentSocket
 		if sock == "" {
 			return nil, nil, errors.New("UseAgent is set but no agent socket is known (SSH_AUTH_SOCK is empty): start ssh-agent and add your key with ssh-add, or set AgentSocket")
@@ -207,33 +217,99 @@ func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 		}
 		closer = conn
 		ag = agent.NewClient(conn)
+		if err := agentHolds(ag, sock, viaAgent); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
 	}
 	if len(signers) == 0 && ag == nil {
 		return nil, nil, fmt.Errorf("no SSH key for %s: set KeyFiles, IdentityFile in ssh_config, or UseAgent", r)
 	}
+	// The agent offers all its keys when asked to (UseAgent, or a key file whose public
+	// half is unknown), else only those of the key files it stands in for.
+	all := r.useAgent || len(viaAgent) == 0
+	var want [][]byte
+	for _, k := range viaAgent {
+		if k.pub == nil {
+			all = true
+		} else {
+			want = append(want, k.pub.Marshal())
+		}
+	}
 	cb := func() ([]ssh.Signer, error) {
-		all := append([]ssh.Signer(nil), signers...)
+		out := append([]ssh.Signer(nil), signers...)
 		if ag != nil {
 			as, err := ag.Signers()
 			if err != nil {
 				return nil, fmt.Errorf("list ssh-agent keys: %w", err)
 			}
 			for _, s := range as {
-				all = append(all, sha2Only(s))
+				if all || slices.ContainsFunc(want, func(w []byte) bool { return bytes.Equal(w, s.PublicKey().Marshal()) }) {
+					out = append(out, sha2Only(s))
+				}
 			}
 		}
-		return all, nil
+		return out, nil
 	}
 	return []ssh.AuthMethod{ssh.PublicKeysCallback(cb)}, closer, nil
 }
 
-// loadKey reads an unencrypted private key file.
-func loadKey(file string) (ssh.Signer, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read SSH key: %w", err)
+// agentKey is a key file that ssh-agent stands in for: one with a passphrase (pub is
+// its public half) or one that is missing (pub is its .pub file's key, or nil).
+type agentKey struct {
+	file   string
+	pub    ssh.PublicKey
+	reason string // "has a passphrase" or "does not exist"
+}
+
+// agentHolds checks that the agent holds every key it stands in for whose public half
+// is known, so a missing ssh-add is reported before any login attempt.
+func agentHolds(ag agent.ExtendedAgent, sock string, keys []agentKey) error {
+	if len(keys) == 0 {
+		return nil
 	}
-	return parseKey(b, file)
+	held, err := ag.List()
+	if err != nil {
+		return fmt.Errorf("list ssh-agent keys at %s: %w", sock, err)
+	}
+	for _, k := range keys {
+		if k.pub == nil {
+			continue
+		}
+		if !slices.ContainsFunc(held, func(h *agent.Key) bool { return bytes.Equal(h.Marshal(), k.pub.Marshal()) }) {
+			return fmt.Errorf("SSH key %s %s and the ssh-agent at %s does not hold it: add it with `ssh-add %s`", k.file, k.reason, sock, k.file)
+		}
+	}
+	return nil
+}
+
+// loadKey reads a private key file. When agentKnown, a key with a passphrase or a
+// missing file is not an error: it is returned as an agentKey for ssh-agent to stand in
+// for, and the signer is nil.
+func loadKey(file string, agentKnown bool) (ssh.Signer, agentKey, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && agentKnown {
+		ak := agentKey{file: file, reason: "does not exist"}
+		if pb, err := os.ReadFile(file + ".pub"); err == nil {
+			ak.pub, _, _, _, _ = ssh.ParseAuthorizedKey(pb)
+		}
+		return nil, ak, nil
+	}
+	if err != nil {
+		return nil, agentKey{}, fmt.Errorf("read SSH key: %w", err)
+	}
+	s, err := ssh.ParsePrivateKey(b)
+	var pp *ssh.PassphraseMissingError
+	if errors.As(err, &pp) {
+		if !agentKnown {
+			return nil, agentKey{}, fmt.Errorf("SSH key %s has a passphrase and no ssh-agent is known: start ssh-agent, add the key with `ssh-add %s` and set SSH_AUTH_SOCK (or AgentSocket)", file, file)
+		}
+		return nil, agentKey{file: file, pub: pp.PublicKey, reason: "has a passphrase"}, nil
+	}
+	if err != nil {
+		return nil, agentKey{}, fmt.Errorf("parse SSH key %s: %w", file, err)
+	}
+	return sha2Only(s), agentKey{}, nil
 }
 
 // parseKey parses an unencrypted private key; name says where it came from.
