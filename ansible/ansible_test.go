@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgeline/edgeline/internal/apttest"
 	"github.com/edgeline/edgeline/internal/remote"
 	"github.com/edgeline/edgeline/internal/remote/sshtest"
 )
@@ -17,13 +18,17 @@ import (
 // systemd, so the test points the role at fake boot partitions (one per cmdline.txt
 // layout), does not reboot, load kernel modules or manage services; everything else
 // (cmdline edits, swap in fstab, host name, time servers, sshd drop-in) runs for real on
-// the hosts' private /etc.
+// the hosts' private /etc. The first host is in a vpn-auth site (trap 6 of issue 16):
+// the role installs tailscale there from a signed apt repository on loopback laid out
+// as Tailscale's (package apttest, a stand-in package; apt checks the signature for
+// real). A real tailnet cannot be reached from here.
 func TestPlaybook(t *testing.T) {
 	bin := os.Getenv("EDGELINE_TEST_ANSIBLE")
 	if bin == "" {
 		t.Skip("set EDGELINE_TEST_ANSIBLE=ansible-playbook to run the playbook against sshd test hosts (make test does when ansible is installed)")
 	}
 	sshtest.SSHD(t)
+	repo := apttest.Start(t, apttest.Options{}, apttest.Tailscale())
 	keys := sshtest.NewKeys(t)
 	hosts := []*sshtest.Host{sshtest.Start(t, keys, sshtest.Options{}), sshtest.Start(t, keys, sshtest.Options{})}
 	kh := sshtest.WriteKnownHosts(t, hosts...)
@@ -62,8 +67,9 @@ func TestPlaybook(t *testing.T) {
 	for i, h := range hosts {
 		p.Hosts = append(p.Hosts, Host{Name: names[i], Address: h.IP, Port: h.Port, User: "root", KeyFile: keys.ED25519})
 	}
+	p.Hosts[0].Vars = map[string]any{"edge_tailscale": true, "edge_tailscale_repo": repo.URL}
 	state := func(ex remote.Executor, i int) string {
-		res, err := ex.Run(ctx, remote.Command{Cmd: "cat " + layouts[i] + "; hostname; grep swap /etc/fstab; cat /etc/ssh/sshd_config.d/10-edgeline.conf /etc/modules-load.d/edgeline-k3s.conf /etc/systemd/timesyncd.conf.d/edgeline.conf 2>&1; true"})
+		res, err := ex.Run(ctx, remote.Command{Cmd: "cat " + layouts[i] + "; hostname; grep swap /etc/fstab; cat /etc/ssh/sshd_config.d/10-edgeline.conf /etc/modules-load.d/edgeline-k3s.conf /etc/systemd/timesyncd.conf.d/edgeline.conf /etc/apt/sources.list.d/tailscale.list 2>&1; tailscale 2>/dev/null || echo no-tailscale; true"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +99,13 @@ func TestPlaybook(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "needs a reboot to enable memory cgroups") {
 		t.Errorf("the play does not report the pending reboot:\n%s", out.String())
+	}
+	tailscale := "deb [signed-by=/etc/apt/keyrings/tailscale-archive-keyring.gpg] " + repo.URL + "/" + repo.ID + " " + repo.Codename + " main\n1.84.0-standin\n"
+	if got := state(exs[0], 0); !strings.Contains(got, tailscale) {
+		t.Errorf("%s (vpn-auth) after the play has no tailscale from the repository:\n%s", names[0], got)
+	}
+	if got := state(exs[1], 1); !strings.Contains(got, "no-tailscale") {
+		t.Errorf("%s (no vpn-auth) got tailscale:\n%s", names[1], got)
 	}
 	for i, name := range names {
 		got := state(exs[i], i)

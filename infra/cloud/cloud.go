@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -40,6 +41,10 @@ type Spec struct {
 	DNSProvider, CloudflareZoneID string
 	// Address, IPv6 and HostKeyFingerprint describe an Existing host.
 	Address, IPv6, HostKeyFingerprint string
+	// TailscaleRepo, when set, is the base URL of Tailscale's stable apt repository
+	// (the one whose ID/CODENAME.noarmor.gpg is the signing key); cloud-init then installs
+	// tailscale from it on a new server, for k3s's vpn-auth (Native, Terraform).
+	TailscaleRepo string
 }
 
 // Outputs are what every source reports about the VPS.
@@ -90,9 +95,10 @@ func HostPublicKey(privateKey string) (authorized, fingerprint string, err error
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), ssh.FingerprintSHA256(pub), nil
 }
 
-// UserData is the cloud-init configuration that installs the host key on a new server.
-func UserData(hostKey string) (string, error) {
-	pub, _, err := HostPublicKey(hostKey)
+// UserData is the cloud-init configuration of a new server: it installs the host key
+// and, with spec.TailscaleRepo, tailscale from Tailscale's apt repository.
+func UserData(spec Spec) (string, error) {
+	pub, _, err := HostPublicKey(spec.HostKey)
 	if err != nil {
 		return "", err
 	}
@@ -101,11 +107,49 @@ func UserData(hostKey string) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("#cloud-config\n# Written by edgeline: the host key is made on the workstation so its fingerprint is pinned from the first login.\nssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n  ed25519_private: |\n")
-	for _, l := range strings.Split(strings.TrimSpace(hostKey), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(spec.HostKey), "\n") {
 		b.WriteString("    " + l + "\n")
 	}
 	fmt.Fprintf(&b, "  ed25519_public: %s\n", pub)
+	if spec.TailscaleRepo != "" {
+		if err := checkRepoURL(spec.TailscaleRepo); err != nil {
+			return "", err
+		}
+		// sh -c SCRIPT NAME URL: the URL reaches the script as $1, never inside it.
+		b.WriteString("# vpn-auth: k3s joins the tailnet with tailscale, installed from Tailscale's own apt repository.\nruncmd:\n  - - sh\n    - -c\n    - |\n")
+		for _, l := range strings.Split(strings.TrimSpace(TailscaleInstallScript), "\n") {
+			b.WriteString(strings.TrimRight("      "+l, " ") + "\n")
+		}
+		fmt.Fprintf(&b, "    - edgeline-install-tailscale\n    - %s\n", strconv.Quote(spec.TailscaleRepo))
+	}
 	return b.String(), nil
+}
+
+// TailscaleInstallScript installs tailscale from the apt repository whose base URL is
+// its first argument: the signing key into /etc/apt/keyrings, the source with signed-by,
+// then the package. Only Tailscale's source is refreshed, unless the package needs more.
+// It waits for other apt runs at first boot (unattended upgrades) instead of failing.
+const TailscaleInstallScript = `set -eu
+repo=$1
+. /etc/os-release
+keyring=/etc/apt/keyrings/tailscale-archive-keyring.gpg
+install -d -m 0755 /etc/apt/keyrings
+curl -fsSL --retry 5 --retry-connrefused -o "$keyring.part" "$repo/$ID/$VERSION_CODENAME.noarmor.gpg"
+chmod 0644 "$keyring.part"
+mv -f "$keyring.part" "$keyring"
+echo "deb [signed-by=$keyring] $repo/$ID $VERSION_CODENAME main" > /etc/apt/sources.list.d/tailscale.list
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 "$@"; }
+apt_get update -o Dir::Etc::sourcelist=sources.list.d/tailscale.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
+apt_get install -y --no-install-recommends tailscale || { apt_get update; apt_get install -y --no-install-recommends tailscale; }
+command -v tailscale >/dev/null
+`
+
+// checkRepoURL accepts an http(s) URL without characters that would need quoting.
+func checkRepoURL(u string) error {
+	if (!strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://")) || strings.ContainsAny(u, " \t\n\"'`$\\") {
+		return fmt.Errorf("cloud: Tailscale apt repository %q is not an http(s) URL", u)
+	}
+	return nil
 }
 
 // Validate reports the first problem with spec for a source that creates servers.

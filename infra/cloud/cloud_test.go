@@ -44,7 +44,7 @@ func TestHostKey(t *testing.T) {
 	if fp != ssh.FingerprintSHA256(signer.PublicKey()) || !strings.HasPrefix(pub, "ssh-ed25519 ") {
 		t.Errorf("HostPublicKey = %q, %q", pub, fp)
 	}
-	ud, err := UserData(key)
+	ud, err := UserData(Spec{HostKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}

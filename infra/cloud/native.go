@@ -105,7 +105,7 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 		return Outputs{}, fmt.Errorf("hetzner: look up server %s: %w", spec.Name, err)
 	}
 	if srv == nil {
-		userData, err := UserData(spec.HostKey)
+		userData, err := UserData(spec)
 		if err != nil {
 			return Outputs{}, err
 		}

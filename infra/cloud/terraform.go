@@ -72,7 +72,7 @@ func (t *Terraform) workdir(ctx context.Context, spec Spec, state string) (*tfex
 			return fail(err)
 		}
 	}
-	userData, err := UserData(spec.HostKey)
+	userData, err := UserData(spec)
 	if err != nil {
 		return fail(err)
 	}

@@ -94,6 +94,7 @@ type plan struct {
 	sum    string // online: its sha256
 	labels map[string]string
 	taints []string
+	vpn    bool // vpn-auth: k3s needs tailscale on the host
 }
 
 func newPlan(role string, config []byte, in Install, labels map[string]string, taints []string) (plan, error) {
@@ -198,6 +199,12 @@ func (p plan) apply(ctx context.Context, ex remote.Executor) error {
 	files := []remote.File{{Path: ConfigPath, Content: bytes.NewReader(p.config), Mode: 0o600, Intent: "write the k3s configuration"}}
 	var b strings.Builder
 	b.WriteString("set -e\n")
+	// On a new server cloud-init may still be installing packages (tailscale for
+	// vpn-auth); its own result is reported by what is missing below, if anything.
+	b.WriteString("if command -v cloud-init >/dev/null 2>&1; then cloud-init status --wait >/dev/null 2>&1 || true; fi\n")
+	if p.vpn {
+		b.WriteString(`command -v tailscale >/dev/null 2>&1 || { echo "vpn-auth needs tailscale on this host and it is not installed: a VPS gets it through cloud-init (see /var/log/cloud-init-output.log), a Pi through the edge_node role (edge_tailscale)" >&2; exit 1; }` + "\n")
+	}
 	if p.air != nil {
 		local := []struct {
 			src, dest, intent string
@@ -346,6 +353,7 @@ func (op InstallServer) run(ctx context.Context) (ServerResult, error) {
 	if err != nil {
 		return ServerResult{}, err
 	}
+	p.vpn = c.VPNAuth != ""
 	info, err := probe(ctx, op.Exec)
 	if err != nil {
 		return ServerResult{}, err
@@ -466,6 +474,7 @@ func (op JoinAgent) run(ctx context.Context) (AgentResult, error) {
 	if err != nil {
 		return AgentResult{}, err
 	}
+	p.vpn = c.VPNAuth != ""
 	info, err := probe(ctx, op.Exec)
 	if err != nil {
 		return AgentResult{}, err

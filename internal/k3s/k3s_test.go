@@ -276,6 +276,31 @@ func TestOnlineInstall(t *testing.T) {
 	}
 }
 
+// TestVPNAuthNeedsTailscale: with vpn-auth, k3s runs `tailscale up` itself, so a host
+// without tailscale must stop the install with a message naming where tailscale comes
+// from (trap 6 of issue 16), before k3s is installed half-working.
+func TestVPNAuthNeedsTailscale(t *testing.T) {
+	t.Parallel()
+	sshtest.SSHD(t)
+	th := newTestHosts(t)
+	srv := th.start(t, sshtest.Options{})[0]
+	ctx := context.Background()
+	cfg := ServerConfig{NodeName: "vps-1", VPNAuth: "name=tailscale,joinKey=tskey-test", Install: Install{AirGap: airGap}}
+	_, err := InstallServer{Exec: srv, Config: cfg}.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "vpn-auth needs tailscale on this host and it is not installed") {
+		t.Fatalf("vpn-auth without tailscale: %v", err)
+	}
+	if n := installCount(t, srv); n != 0 {
+		t.Errorf("the install script ran %d times without tailscale", n)
+	}
+	if err := srv.Upload(ctx, remote.File{Path: "/usr/local/bin/tailscale", Content: strings.NewReader("#!/bin/sh\necho 1.84.0\n"), Mode: 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (InstallServer{Exec: srv, Config: cfg}).Run(ctx); err != nil {
+		t.Fatalf("vpn-auth with tailscale: %v", err)
+	}
+}
+
 func TestJoinAll(t *testing.T) {
 	t.Parallel()
 	sshtest.SSHD(t)
