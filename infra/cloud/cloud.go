@@ -95,8 +95,9 @@ func HostPublicKey(privateKey string) (authorized, fingerprint string, err error
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), ssh.FingerprintSHA256(pub), nil
 }
 
-// UserData is the cloud-init configuration of a new server: it installs the host key
-// and, with spec.TailscaleRepo, tailscale from Tailscale's apt repository.
+// UserData is the cloud-init configuration of a new server: it installs the host key,
+// keeps pods away from the metadata service (MetadataBlock) and, with
+// spec.TailscaleRepo, installs tailscale from Tailscale's apt repository.
 func UserData(spec Spec) (string, error) {
 	pub, _, err := HostPublicKey(spec.HostKey)
 	if err != nil {
@@ -111,6 +112,8 @@ func UserData(spec Spec) (string, error) {
 		b.WriteString("    " + l + "\n")
 	}
 	fmt.Fprintf(&b, "  ed25519_public: %s\n", pub)
+	b.WriteString("# Pods must not read the metadata service (it serves this user data): every boot, before k3s starts,\n# traffic to it that enters the host from elsewhere (pods) is dropped; the host itself still reaches it.\nbootcmd:\n")
+	fmt.Fprintf(&b, "  - [sh, -c, %s]\n", strconv.Quote(MetadataBlock))
 	if spec.TailscaleRepo != "" {
 		if err := checkRepoURL(spec.TailscaleRepo); err != nil {
 			return "", err
@@ -124,6 +127,15 @@ func UserData(spec Spec) (string, error) {
 	}
 	return b.String(), nil
 }
+
+// MetadataAddress is the cloud's metadata service (Hetzner's, like most clouds').
+const MetadataAddress = "169.254.169.254"
+
+// MetadataBlock drops packets to the metadata service that arrive on any interface
+// (pods' traffic enters the host through the CNI bridge), in the raw table, before
+// routing and before anything k3s adds; the host's own requests leave through OUTPUT
+// and are not affected. It is idempotent: cloud-init runs it on every boot.
+const MetadataBlock = "iptables -w -t raw -C PREROUTING -d " + MetadataAddress + "/32 -j DROP 2>/dev/null || iptables -w -t raw -I PREROUTING -d " + MetadataAddress + "/32 -j DROP"
 
 // TailscaleInstallScript installs tailscale from the apt repository whose base URL is
 // its first argument: the signing key into /etc/apt/keyrings, the source with signed-by,
