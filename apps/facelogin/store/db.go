@@ -37,6 +37,40 @@ type dialect interface {
 	close() error
 }
 
+// timeArgs returns args with the zero time as NULL and every other time.Time as the
+// driver stores it (value).
+func timeArgs(args []any, value func(time.Time) any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			if t.IsZero() {
+				a = nil
+			} else {
+				a = value(t)
+			}
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// rows is what both drivers' result sets offer.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// eachRow calls row for every row of rs and returns the first error.
+func eachRow(rs rows, row func(scan func(...any) error) error) error {
+	for rs.Next() {
+		if err := row(rs.Scan); err != nil {
+			return err
+		}
+	}
+	return rs.Err()
+}
+
 // timeCol scans a timestamp column: SQLite holds Unix microseconds, PostgreSQL timestamptz.
 // NULL scans as the zero time.
 type timeCol struct{ t *time.Time }

@@ -47,15 +47,7 @@ type pgConn struct{ c pgxConn }
 
 // pgArgs passes the zero time as NULL.
 func pgArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if t, ok := a.(time.Time); ok && t.IsZero() {
-			out[i] = nil
-			continue
-		}
-		out[i] = a
-	}
-	return out
+	return timeArgs(args, func(t time.Time) any { return t })
 }
 
 func (c pgConn) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -67,17 +59,12 @@ func (c pgConn) exec(ctx context.Context, q string, args ...any) (int64, error) 
 }
 
 func (c pgConn) query(ctx context.Context, q string, args []any, row func(scan func(...any) error) error) error {
-	rows, err := c.c.Query(ctx, q, pgArgs(args)...)
+	rs, err := c.c.Query(ctx, q, pgArgs(args)...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	defer rs.Close()
+	return eachRow(rs, row)
 }
 
 func (d *pgDB) inTx(ctx context.Context, fn func(tx conn) error) error {

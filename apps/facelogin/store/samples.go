@@ -141,7 +141,7 @@ const sampleCols = `id, user_id, sealed, created_at`
 
 // Samples returns the samples of one user.
 func (s *Store) Samples(ctx context.Context, id match.UserID) ([]Sample, error) {
-	ss, err := queryAll(ctx, s.db, `select `+sampleCols+` from face_samples where user_id = $1 order by id`, []any{int64(id)}, s.scanSample)
+	ss, err := queryAll(ctx, s.db, `select `+sampleCols+` from face_samples where user_id = $1 order by id`, []any{int64(id)}, s.sampleScanner())
 	if err != nil {
 		return nil, fmt.Errorf("read face samples of user %d: %w", id, err)
 	}
@@ -150,33 +150,37 @@ func (s *Store) Samples(ctx context.Context, id match.UserID) ([]Sample, error) 
 
 // AllSamples returns every sample, to build the in-memory index at start.
 func (s *Store) AllSamples(ctx context.Context) ([]Sample, error) {
-	ss, err := queryAll(ctx, s.db, `select `+sampleCols+` from face_samples order by id`, nil, s.scanSample)
+	ss, err := queryAll(ctx, s.db, `select `+sampleCols+` from face_samples order by id`, nil, s.sampleScanner())
 	if err != nil {
 		return nil, fmt.Errorf("read face samples: %w", err)
 	}
 	return ss, nil
 }
 
-// scanSample reads a row of sampleCols and opens its descriptor.
-func (s *Store) scanSample(scan func(...any) error) (Sample, error) {
+// sampleScanner returns a reader of sampleCols rows that opens each row's descriptor. Its
+// scan targets are allocated once, not per row: an api replica reads every sample at start.
+func (s *Store) sampleScanner() func(scan func(...any) error) (Sample, error) {
 	var (
 		id, uid int64
 		blob    []byte
 		created time.Time
 	)
-	if err := scan(&id, &uid, &blob, timeCol{&created}); err != nil {
-		return Sample{}, err
+	dest := []any{&id, &uid, &blob, timeCol{&created}}
+	return func(scan func(...any) error) (Sample, error) {
+		if err := scan(dest...); err != nil {
+			return Sample{}, err
+		}
+		plain, err := s.keys.Open(blob, sampleAAD(match.UserID(uid), id))
+		if err != nil {
+			return Sample{}, fmt.Errorf("sample %d: %w", id, err)
+		}
+		d, err := decodeDescriptor(plain)
+		clear(plain)
+		if err != nil {
+			return Sample{}, fmt.Errorf("sample %d: %w", id, err)
+		}
+		return Sample{ID: id, UserID: match.UserID(uid), Descriptor: d, CreatedAt: created}, nil
 	}
-	plain, err := s.keys.Open(blob, sampleAAD(match.UserID(uid), id))
-	if err != nil {
-		return Sample{}, fmt.Errorf("sample %d: %w", id, err)
-	}
-	d, err := decodeDescriptor(plain)
-	clear(plain)
-	if err != nil {
-		return Sample{}, fmt.Errorf("sample %d: %w", id, err)
-	}
-	return Sample{ID: id, UserID: match.UserID(uid), Descriptor: d, CreatedAt: created}, nil
 }
 
 // FaceChanges returns the changes after seq, oldest first. Sequence numbers are committed

@@ -4,7 +4,7 @@ import "strings"
 
 // schema is the schema history of both databases, written once. Where the two spell a
 // column type differently it is written as a {word} that sqliteTypes and postgresTypes
-// replace; testdata/schema-*.sql show what each database is given.
+// replace.
 var schema = []migration{
 	{1, "initial schema", []string{
 		`create table users (

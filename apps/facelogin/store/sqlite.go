@@ -69,19 +69,7 @@ type sqliteConn struct{ c sqlConn }
 
 // sqliteArgs stores times as Unix microseconds, the zero time as NULL.
 func sqliteArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		if t, ok := a.(time.Time); ok {
-			if t.IsZero() {
-				out[i] = nil
-			} else {
-				out[i] = t.UnixMicro()
-			}
-			continue
-		}
-		out[i] = a
-	}
-	return out
+	return timeArgs(args, func(t time.Time) any { return t.UnixMicro() })
 }
 
 func (c sqliteConn) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -93,17 +81,12 @@ func (c sqliteConn) exec(ctx context.Context, q string, args ...any) (int64, err
 }
 
 func (c sqliteConn) query(ctx context.Context, q string, args []any, row func(scan func(...any) error) error) error {
-	rows, err := c.c.QueryContext(ctx, q, sqliteArgs(args)...)
+	rs, err := c.c.QueryContext(ctx, q, sqliteArgs(args)...)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	defer rs.Close()
+	return eachRow(rs, row)
 }
 
 func (d *sqliteDB) inTx(ctx context.Context, fn func(tx conn) error) error {
