@@ -139,16 +139,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		Name  string `json:"name"`
 		Email string `json:"email"`
 	}
-	if err := decodeJSON(w, r, &req); err != nil {
+	ip, err := s.decodeAllowed(w, r, &req)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
-	ip := s.clientIP(r)
-	if err := s.allow(ctx, ip, ""); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	inv, bootstrap, err := s.invite(ctx, req.Token)
 	if errors.Is(err, errNoInvite) {
 		err = errors.Join(s.failed(ctx, clientKey(ip)), err)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
 
 // maxJSONBytes bounds a JSON request body.
@@ -23,22 +25,23 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /readyz", s.readyz)
 	m.Handle("GET /metrics", s.metrics.handler())
 
+	// In the order people meet them: the invitation, the account, the face samples;
+	m.HandleFunc("GET /api/invites/{token}", s.getInvite)
+	m.HandleFunc("POST /api/enroll", s.enroll)
+	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
+	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))
+	// signing in: a session, the face (or the password), the PIN;
 	m.HandleFunc("POST /api/session", s.postSession)
 	m.HandleFunc("GET /api/ws/login", s.wsLogin)
-	m.HandleFunc("POST /api/login/pin", s.loginPIN)
 	m.HandleFunc("POST /api/login/password", s.loginPassword)
-	m.HandleFunc("POST /api/logout", s.logout)
-
+	m.HandleFunc("POST /api/login/pin", s.loginPIN)
+	// the profile, and signing out;
 	m.HandleFunc("GET /api/me", s.full(s.getMe))
 	m.HandleFunc("PUT /api/me/pin", s.full(s.putPIN))
 	m.HandleFunc("PUT /api/me/password", s.full(s.putPassword))
-	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
-	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))
 	m.HandleFunc("DELETE /api/me/face", s.full(s.deleteMyFace))
-
-	m.HandleFunc("GET /api/invites/{token}", s.getInvite)
-	m.HandleFunc("POST /api/enroll", s.enroll)
-
+	m.HandleFunc("POST /api/logout", s.logout)
+	// administration.
 	m.HandleFunc("GET /api/admin/users", s.admin(s.adminUsers))
 	m.HandleFunc("DELETE /api/admin/users/{id}", s.admin(s.adminDeleteUser))
 	m.HandleFunc("DELETE /api/admin/users/{id}/face", s.admin(s.adminDeleteFace))
@@ -134,6 +137,26 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return errorf(http.StatusBadRequest, "bad_request", "The request body holds data after the JSON object.")
 	}
 	return nil
+}
+
+// decodeOptionalJSON is decodeJSON for bodies that may be empty; the Content-Type is still
+// required.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := needType(r, "application/json"); err != nil {
+		return err
+	}
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decodeJSON(w, r, v)
+}
+
+// notFoundAs maps store.ErrNotFound to e.
+func notFoundAs(err error, e *apiError) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return e
+	}
+	return err
 }
 
 // needType checks the request's Content-Type is one of types (the CSRF defence: a cross-site

@@ -171,18 +171,6 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"stage": string(sess.Stage)})
 }
 
-// decodeOptionalJSON is decodeJSON for bodies that may be empty; the Content-Type is still
-// required.
-func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := needType(r, "application/json"); err != nil {
-		return err
-	}
-	if r.ContentLength == 0 {
-		return nil
-	}
-	return decodeJSON(w, r, v)
-}
-
 // logout ends the session.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	var req struct{}
