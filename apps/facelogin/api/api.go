@@ -171,35 +171,35 @@ func setDefaults(o *Options) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Threshold <= 0 {
-		o.Threshold = match.DefaultThreshold
+	for p, def := range map[*float32]float32{&o.Threshold: match.DefaultThreshold, &o.Margin: match.DefaultMargin} {
+		orDefault(p, def)
 	}
-	if o.Margin <= 0 {
-		o.Margin = match.DefaultMargin
+	for p, def := range map[*time.Duration]time.Duration{
+		&o.IdleTimeout:      DefaultIdleTimeout,
+		&o.AbsoluteTimeout:  DefaultAbsoluteTimeout,
+		&o.PollInterval:     DefaultPollInterval,
+		&o.InviteTTL:        DefaultInviteTTL,
+		&o.FailureWindow:    DefaultFailureWindow,
+		&o.MaxLoginDuration: DefaultMaxLoginDuration,
+	} {
+		orDefault(p, def)
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
+	for p, def := range map[*int]int{
+		&o.AccountFailures: DefaultAccountFailures,
+		&o.ClientFailures:  DefaultClientFailures,
+		&o.MaxFramesPerSec: DefaultMaxFramesPerSec,
+		&o.MaxFrames:       DefaultMaxFrames,
+		&o.UnknownFrames:   DefaultUnknownFrames,
+	} {
+		orDefault(p, def)
 	}
-	def(&o.IdleTimeout, DefaultIdleTimeout)
-	def(&o.AbsoluteTimeout, DefaultAbsoluteTimeout)
-	def(&o.PollInterval, DefaultPollInterval)
-	def(&o.InviteTTL, DefaultInviteTTL)
-	def(&o.FailureWindow, DefaultFailureWindow)
-	def(&o.MaxLoginDuration, DefaultMaxLoginDuration)
-	defInt := func(d *int, v int) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	defInt(&o.AccountFailures, DefaultAccountFailures)
-	defInt(&o.ClientFailures, DefaultClientFailures)
-	defInt(&o.MaxFramesPerSec, DefaultMaxFramesPerSec)
-	defInt(&o.MaxFrames, DefaultMaxFrames)
-	defInt(&o.UnknownFrames, DefaultUnknownFrames)
-	if o.MaxFrameBytes <= 0 {
-		o.MaxFrameBytes = DefaultMaxFrameBytes
+	orDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+}
+
+// orDefault sets *p to def when it is zero or negative.
+func orDefault[T int | int64 | float32 | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
 	}
 }
 
