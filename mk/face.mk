@@ -3,7 +3,7 @@
 # EDGELINE_MODELS and the photos from EDGELINE_FACES, which `make test` sets.
 
 # The frame decoding path (size and pixel caps, JPEG/PNG, conversion for dlib).
-FUZZ_TARGETS += apps/facelogin/face:FuzzDecode
+FUZZ_TARGETS += apps/facelogin/face:FuzzLoad
 
 .PHONY: bench-face
 bench-face: models ## Run the face and match benchmarks recorded in docs/benchmarks.md.

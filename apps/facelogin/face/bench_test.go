@@ -43,7 +43,7 @@ func cpuTime(b *testing.B) time.Duration {
 func BenchmarkFrame(b *testing.B) {
 	dir := modelsDir(b)
 	jpg := benchFrame(b)
-	frames := map[string][]byte{"jpeg": jpg, "png": encodePNG(b, decodeImage(b, jpg))}
+	frames := map[string][]byte{"jpeg": jpg, "png": encodePNG(b, toRGBA(decodeImage(b, jpg)))}
 	e, err := New(Options{ModelsDir: dir, Workers: 1})
 	if err != nil {
 		b.Fatal(err)
@@ -99,7 +99,7 @@ func BenchmarkWorkers(b *testing.B) {
 	frame := benchFrame(b)
 	var engines [2]*Engine
 	for i := range engines {
-		e, err := New(Options{ModelsDir: dir, Workers: i + 1})
+		e, err := New(Options{ModelsDir: dir, Workers: i + 1, MaxWait: time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}

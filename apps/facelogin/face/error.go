@@ -1,6 +1,11 @@
 package face
 
-import "net/http"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
 
 // Reason is the stable code of a rejected frame; clients translate it for the user.
 type Reason string
@@ -50,3 +55,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.err }
 
 func reject(r Reason, msg string) *Error { return &Error{Reason: r, Msg: msg} }
+
+// ErrClosed is returned by Analyze after Close.
+var ErrClosed = errors.New("face: engine closed")
+
+// BusyError is returned by Analyze when no recognizer became free within Options.MaxWait:
+// the engine is overloaded and the frame was not looked at.
+type BusyError struct {
+	// RetryAfter estimates when the callers already waiting will have been served.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("face: every recognizer is busy; retry in %v", e.RetryAfter)
+}

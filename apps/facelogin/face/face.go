@@ -2,6 +2,11 @@
 // github.com/Kagami/go-face), rejecting frames that cannot give a reliable one: unreadable or
 // oversized images, no face, several faces, a face too small or too dark. It is the only
 // package of the app that uses cgo.
+//
+// The files follow a frame: face.go (the Engine, its recognizers and Analyze, which runs the
+// steps in order), image.go (the header check before a recognizer is taken, then decoding
+// and conversion for dlib), quality.go (the checks on the face found) and error.go (the
+// reasons a frame is rejected).
 package face
 
 import (
@@ -9,10 +14,12 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	goface "github.com/Kagami/go-face"
 
@@ -28,10 +35,12 @@ var ModelFiles = []string{
 
 // Defaults for the zero values of Options.
 const (
-	DefaultMaxBytes      = 8 << 20    // bytes of an encoded frame
-	DefaultMaxPixels     = 12_000_000 // width × height
-	DefaultMinFaceSize   = 100        // px; HOG finds faces from ≈ 80 px, descriptors want more
-	DefaultMinBrightness = 40         // mean luma 0–255 of the face box
+	DefaultMaxBytes       = 8 << 20     // bytes of an encoded image
+	DefaultMaxPixels      = 12_000_000  // width × height of a photo (Analyze)
+	DefaultMaxFramePixels = 1920 * 1080 // width × height of a camera frame (AnalyzeFrame)
+	DefaultMaxWait        = 500 * time.Millisecond
+	DefaultMinFaceSize    = 100 // px; HOG finds faces from ≈ 80 px, descriptors want more
+	DefaultMinBrightness  = 40  // mean luma 0–255 of the face box
 )
 
 // Options configure an Engine. Zero values mean the defaults above.
@@ -45,10 +54,17 @@ type Options struct {
 	Workers int
 	// CNN selects dlib's CNN face detector (≈ 20× slower, finds more faces) over HOG.
 	CNN bool
-	// MaxBytes caps the size of an encoded frame.
+	// MaxBytes caps the size of an encoded image.
 	MaxBytes int64
-	// MaxPixels caps width × height, checked before decoding.
+	// MaxPixels caps width × height of an image given to Analyze, checked from its header
+	// before any pixel is decoded.
 	MaxPixels int
+	// MaxFramePixels caps width × height of a camera frame given to AnalyzeFrame, checked
+	// likewise; it cannot exceed MaxPixels.
+	MaxFramePixels int
+	// MaxWait bounds how long Analyze waits for a free recognizer before it gives up with
+	// a *BusyError.
+	MaxWait time.Duration
 	// MinFaceSize is the smallest accepted width of the face box, in pixels.
 	MinFaceSize int
 	// MinBrightness is the smallest accepted mean luma (0–255) inside the face box.
@@ -75,19 +91,21 @@ type Face struct {
 // outer and inner corner of the eye on the image's left, and the bottom of the nose.
 type Landmarks [5]image.Point
 
-// ErrClosed is returned by Analyze after Close.
-var ErrClosed = errors.New("face: engine closed")
-
 // Engine analyses frames with a pool of dlib recognizers. One recognizer runs one detection
 // and one descriptor computation at a time (go-face guards each with a mutex), so concurrent
-// frames need recognizers of their own. An Engine is safe for concurrent use.
+// frames need recognizers of their own. A frame's pixels are decoded only once it holds a
+// recognizer, so at most Workers frames are in memory decoded at any time, and a caller
+// waits at most MaxWait for one. An Engine is safe for concurrent use.
 type Engine struct {
 	opts   Options
-	lim    limits
 	pool   chan *goface.Recognizer
 	loaded int // recognizers made, all of them in pool or in use
 	closed chan struct{}
 	once   sync.Once
+
+	mu      sync.Mutex    // guards waiting and hold
+	waiting int           // callers waiting for a recognizer
+	hold    time.Duration // moving average of how long an analysis holds a recognizer
 }
 
 // New loads the models into opts.Workers recognizers.
@@ -100,6 +118,13 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.MaxPixels <= 0 {
 		opts.MaxPixels = DefaultMaxPixels
+	}
+	if opts.MaxFramePixels <= 0 {
+		opts.MaxFramePixels = DefaultMaxFramePixels
+	}
+	opts.MaxFramePixels = min(opts.MaxFramePixels, opts.MaxPixels)
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = DefaultMaxWait
 	}
 	if opts.MinFaceSize <= 0 {
 		opts.MinFaceSize = DefaultMinFaceSize
@@ -114,7 +139,6 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{
 		opts:   opts,
-		lim:    limits{maxBytes: opts.MaxBytes, maxPixels: opts.MaxPixels},
 		pool:   make(chan *goface.Recognizer, opts.Workers),
 		closed: make(chan struct{}),
 	}
@@ -145,35 +169,32 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// Analyze finds exactly one face in frame (JPEG or PNG, colour or grey) and returns its
-// descriptor. A frame that cannot give one is rejected with a *Error; other errors
+// Analyze finds exactly one face in an image (JPEG or PNG, colour or grey, up to MaxPixels)
+// and returns its descriptor. An image that cannot give one is rejected with a *Error; a
+// caller that waited MaxWait for a recognizer gets a *BusyError; other errors
 // (cancellation, a closed engine, a dlib failure) are the server's. When the face is
 // rejected as too small or too dark, the returned Face still tells where it is and how
 // bright it is.
-func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
-	f, rerr := prepare(data, e.lim)
+func (e *Engine) Analyze(ctx context.Context, img []byte) (Face, error) {
+	return e.analyze(ctx, img, limits{maxBytes: e.opts.MaxBytes, maxPixels: e.opts.MaxPixels})
+}
+
+// AnalyzeFrame is Analyze for a camera frame: it refuses images over MaxFramePixels.
+func (e *Engine) AnalyzeFrame(ctx context.Context, frame []byte) (Face, error) {
+	return e.analyze(ctx, frame, limits{maxBytes: e.opts.MaxBytes, maxPixels: e.opts.MaxFramePixels})
+}
+
+func (e *Engine) analyze(ctx context.Context, img []byte, lim limits) (Face, error) {
+	f, rerr := inspect(img, lim)
 	if rerr != nil {
 		return Face{}, rerr
 	}
-	var pixels chan *Error
-	if f.passthrough {
-		// Decode the pixels for the brightness check while dlib decodes its own copy.
-		pixels = make(chan *Error, 1)
-		go func() { pixels <- f.decodePixels() }()
+	rec, err := e.acquire(ctx)
+	if err != nil {
+		return Face{}, err
 	}
-	faces, err := e.recognize(ctx, f.jpeg)
-	if pixels != nil {
-		if rerr := <-pixels; rerr != nil {
-			return Face{}, rerr
-		}
-	}
-	if rerr := (*Error)(nil); errors.As(err, &rerr) && f.passthrough {
-		// libjpeg is stricter than Go's decoder (it fails on warnings): try a clean copy.
-		if rerr = f.convert(); rerr != nil {
-			return Face{}, rerr
-		}
-		faces, err = e.recognize(ctx, f.jpeg)
-	}
+	defer e.release(rec, time.Now())
+	faces, err := e.recognize(rec, f)
 	if err != nil {
 		return Face{}, err
 	}
@@ -196,26 +217,100 @@ func (e *Engine) Analyze(ctx context.Context, data []byte) (Face, error) {
 		got.Landmarks[i] = p.Sub(f.offset).Mul(f.shrink)
 	}
 	got.Brightness = brightness(f.src, got.Box)
-	if got.Box.Dx() < e.opts.MinFaceSize {
-		return got, reject(TooSmall, "Your face is too small in the picture; move closer to the camera.")
-	}
-	if got.Brightness < e.opts.MinBrightness {
-		return got, reject(TooDark, "Your face is too dark; turn towards the light.")
+	if rerr := e.judge(got); rerr != nil {
+		return got, rerr
 	}
 	return got, nil
 }
 
-// recognize runs dlib on an RGB JPEG with the next free recognizer.
-func (e *Engine) recognize(ctx context.Context, jpg []byte) ([]goface.Face, error) {
-	var rec *goface.Recognizer
+// acquire takes a free recognizer, waiting at most MaxWait.
+func (e *Engine) acquire(ctx context.Context) (*goface.Recognizer, error) {
+	select {
+	case <-e.closed:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case rec := <-e.pool:
+		return rec, nil
+	default:
+	}
+	e.mu.Lock()
+	e.waiting++
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.waiting--
+		e.mu.Unlock()
+	}()
+	timer := time.NewTimer(e.opts.MaxWait)
+	defer timer.Stop()
 	select {
 	case <-e.closed:
 		return nil, ErrClosed
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for a face recognizer: %w", context.Cause(ctx))
-	case rec = <-e.pool:
+	case <-timer.C:
+		return nil, &BusyError{RetryAfter: e.retryAfter()}
+	case rec := <-e.pool:
+		return rec, nil
 	}
-	defer func() { e.pool <- rec }()
+}
+
+// release gives rec back and counts how long it was held since start.
+func (e *Engine) release(rec *goface.Recognizer, start time.Time) {
+	took := time.Since(start)
+	e.mu.Lock()
+	if e.hold == 0 {
+		e.hold = took
+	} else {
+		e.hold += (took - e.hold) / 8
+	}
+	e.mu.Unlock()
+	e.pool <- rec
+}
+
+// retryAfter estimates when the callers waiting now will have been served: their number
+// (and one more) times the average analysis, spread over the recognizers, in whole seconds
+// and at least one.
+func (e *Engine) retryAfter() time.Duration {
+	e.mu.Lock()
+	queue, hold := e.waiting+1, e.hold
+	e.mu.Unlock()
+	wait := float64(queue) * hold.Seconds() / float64(e.opts.Workers)
+	return time.Duration(max(1, math.Ceil(wait))) * time.Second
+}
+
+// recognize runs dlib with rec on f, decoding and converting it first if dlib cannot read it
+// as it is. For a JPEG that goes through as it is, the pixels are decoded for the
+// brightness check while dlib works.
+func (e *Engine) recognize(rec *goface.Recognizer, f *frame) ([]goface.Face, error) {
+	if rerr := f.load(); rerr != nil {
+		return nil, rerr
+	}
+	var pixels chan *Error
+	if f.passthrough {
+		pixels = make(chan *Error, 1)
+		go func() { pixels <- f.decodePixels() }()
+	}
+	faces, err := e.detect(rec, f.jpeg)
+	if pixels != nil {
+		if rerr := <-pixels; rerr != nil {
+			return nil, rerr
+		}
+	}
+	if rerr := (*Error)(nil); errors.As(err, &rerr) && f.passthrough {
+		// libjpeg is stricter than Go's decoder (it fails on warnings): try a clean copy.
+		if rerr = f.convert(); rerr != nil {
+			return nil, rerr
+		}
+		faces, err = e.detect(rec, f.jpeg)
+	}
+	return faces, err
+}
+
+// detect finds the faces in an RGB JPEG and describes them.
+func (e *Engine) detect(rec *goface.Recognizer, jpg []byte) ([]goface.Face, error) {
 	var faces []goface.Face
 	var err error
 	if e.opts.CNN {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
@@ -56,11 +57,12 @@ func facesDir(t testing.TB) string {
 	return dir
 }
 
-// engine returns an Engine shared by the tests, with the default options and two workers.
+// engine returns an Engine shared by the tests, with the default options, two workers and
+// no practical limit on the wait for one (TestBusy tests that limit).
 func engine(t testing.TB) *Engine {
 	t.Helper()
 	dir := modelsDir(t)
-	sharedOnce.Do(func() { shared, sharedErr = New(Options{ModelsDir: dir, Workers: 2}) })
+	sharedOnce.Do(func() { shared, sharedErr = New(Options{ModelsDir: dir, Workers: 2, MaxWait: time.Hour}) })
 	if sharedErr != nil {
 		t.Fatal(sharedErr)
 	}
@@ -211,7 +213,7 @@ func TestAnalyzeFormats(t *testing.T) {
 		tol int
 	}{
 		{"grey JPEG crop", encodeJPEG(t, photo), 1, image.Point{}, 2},
-		{"colour PNG crop", encodePNG(t, decodeImage(t, inFrame(photo, 150, 150, 1, warm))), 1, image.Point{}, 2},
+		{"colour PNG crop", encodePNG(t, toRGBA(decodeImage(t, inFrame(photo, 150, 150, 1, warm)))), 1, image.Point{}, 2},
 		{"colour JPEG 640x480 frame", colourFrame, 2, image.Pt(170, 90), 4},
 		{"grey PNG 640x480 frame", encodePNG(t, toGray(decodeImage(t, colourFrame))), 2, image.Pt(170, 90), 4},
 		// Detection runs on a copy shrunk 3×: landmarks come back in steps of 3 pixels.
@@ -239,6 +241,14 @@ func TestAnalyzeFormats(t *testing.T) {
 			}
 		})
 	}
+}
+
+// toRGBA converts img to 8-bit RGBA, as a browser canvas holds it: Go's PNG encoder writes
+// other colour models, such as a decoded JPEG's YCbCr, as 16-bit PNGs, which Analyze refuses.
+func toRGBA(img image.Image) *image.RGBA {
+	m := image.NewRGBA(img.Bounds())
+	draw.Draw(m, m.Bounds(), img, img.Bounds().Min, draw.Src)
+	return m
 }
 
 func toGray(img image.Image) *image.Gray {
@@ -368,4 +378,60 @@ func TestAnalyzeCNN(t *testing.T) {
 	}
 	_, err = e.Analyze(context.Background(), readPhoto(t, "groups/bbt2.jpg"))
 	wantReason(t, err, ManyFaces)
+}
+
+// TestBusy holds the only recognizer and checks that Analyze waits at most MaxWait for it,
+// then answers *BusyError with a retry time, or stops waiting when its context ends; and
+// that the header check still answers at once.
+func TestBusy(t *testing.T) {
+	e, err := New(Options{ModelsDir: modelsDir(t), Workers: 1, MaxWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	frame := inFrame(decodeImage(t, personPhoto(t, "leonard", 1)), 640, 480, 2, warm)
+	rec := <-e.pool
+
+	start := time.Now()
+	_, err = e.AnalyzeFrame(context.Background(), frame)
+	var be *BusyError
+	if !errors.As(err, &be) {
+		t.Fatalf("Analyze with every recognizer held: %v, want a *BusyError", err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond || took > 5*time.Second {
+		t.Errorf("gave up after %v, want MaxWait (100ms)", took)
+	}
+	if be.RetryAfter < time.Second {
+		t.Errorf("RetryAfter %v, want at least a second", be.RetryAfter)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	if _, err := e.AnalyzeFrame(ctx, frame); !errors.Is(err, context.Canceled) {
+		t.Errorf("Analyze cancelled while waiting: %v, want context.Canceled", err)
+	}
+	_, err = e.AnalyzeFrame(context.Background(), []byte("GIF89a"))
+	wantReason(t, err, UnsupportedFormat)
+
+	e.pool <- rec
+	if _, err := e.AnalyzeFrame(context.Background(), frame); err != nil {
+		t.Fatalf("Analyze with the recognizer back: %v", err)
+	}
+}
+
+// TestAnalyzeFrame checks the camera-frame pixel cap: a 1920×1080 frame is analysed, a
+// larger one refused from its header although Analyze would take it as a photo.
+func TestAnalyzeFrame(t *testing.T) {
+	e := engine(t)
+	photo := decodeImage(t, personPhoto(t, "raj", 1))
+	ctx := context.Background()
+	if _, err := e.AnalyzeFrame(ctx, inFrame(photo, 1920, 1080, 3, warm)); err != nil {
+		t.Fatalf("1920x1080 frame: %v", err)
+	}
+	big := inFrame(photo, 2560, 1440, 3, warm)
+	_, err := e.AnalyzeFrame(ctx, big)
+	wantReason(t, err, TooLarge)
+	if _, err := e.Analyze(ctx, big); err != nil {
+		t.Fatalf("2560x1440 photo through Analyze: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package face
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -12,7 +13,12 @@ import (
 	"io"
 )
 
-// limits bound what decode accepts.
+// From bytes to what dlib reads: inspect looks at an image's header only (size, format,
+// dimensions, PNG depth and interlacing) and is all that runs before a recognizer is taken;
+// load, run while the caller holds one, decodes and converts the pixels when dlib cannot
+// take the bytes as they are.
+
+// limits bound what inspect accepts.
 type limits struct {
 	maxBytes  int64
 	maxPixels int
@@ -23,6 +29,8 @@ type frame struct {
 	// data is the input, a JPEG if isJPEG, else a PNG.
 	data   []byte
 	isJPEG bool
+	// model is the colour model the header declares.
+	model color.Model
 	// jpeg is the RGB JPEG go-face decodes: the input itself when it already is one of a
 	// usable size, otherwise a conversion of it (padded when the input is a tight crop).
 	jpeg []byte
@@ -55,24 +63,9 @@ var (
 	pngMagic  = []byte("\x89PNG\r\n\x1a\n")
 )
 
-// decode checks a frame's size, format and dimensions before decoding it, then decodes it
-// and converts it for go-face. It returns only *Error.
-func decode(data []byte, lim limits) (*frame, *Error) {
-	f, err := prepare(data, lim)
-	if err == nil && f.passthrough {
-		err = f.decodePixels()
-	}
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-// prepare checks a frame's size, format and dimensions from its header. A colour JPEG of a
-// usable size goes to dlib as it is, and its pixels, needed only to measure brightness, are
-// left to decodePixels, which Analyze runs while dlib works. Every other frame is decoded
-// and converted here.
-func prepare(data []byte, lim limits) (*frame, *Error) {
+// inspect checks an image's size, format and dimensions from its header, without decoding
+// a pixel. It returns only *Error.
+func inspect(data []byte, lim limits) (*frame, *Error) {
 	if len(data) == 0 {
 		return nil, reject(BadImage, "The image is empty; send a JPEG or PNG photo.")
 	}
@@ -80,19 +73,19 @@ func prepare(data []byte, lim limits) (*frame, *Error) {
 		return nil, reject(TooLarge, fmt.Sprintf("The image is larger than %d MB; send a smaller photo.", mib(lim.maxBytes)))
 	}
 	f := &frame{data: data, shrink: 1}
+	var cfg image.Config
+	var err error
 	switch {
 	case bytes.HasPrefix(data, jpegMagic):
 		f.isJPEG = true
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
 	case bytes.HasPrefix(data, pngMagic):
+		if rerr := checkPNGHeader(data); rerr != nil {
+			return nil, rerr
+		}
+		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	default:
 		return nil, reject(UnsupportedFormat, "This image format is not supported; send a JPEG or PNG photo.")
-	}
-	var cfg image.Config
-	var err error
-	if f.isJPEG {
-		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
-	} else {
-		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	}
 	if err != nil {
 		return nil, badImage(err)
@@ -100,23 +93,47 @@ func prepare(data []byte, lim limits) (*frame, *Error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, reject(BadImage, "The image has no pixels; send a JPEG or PNG photo.")
 	}
-	if lim.maxPixels > 0 && (cfg.Width > lim.maxPixels/cfg.Height) {
+	if lim.maxPixels > 0 && cfg.Width > lim.maxPixels/cfg.Height {
 		return nil, reject(TooLarge, fmt.Sprintf("The image has more than %.1f megapixels; send a smaller photo.", float64(lim.maxPixels)/1e6))
 	}
 	f.bounds = image.Rect(0, 0, cfg.Width, cfg.Height)
-	long := max(cfg.Width, cfg.Height)
-	if f.isJPEG && cfg.ColorModel == color.YCbCrModel && long >= padBelow && long <= detectSide {
-		// Already an RGB JPEG of a usable size: dlib decodes it as it is.
-		f.jpeg, f.passthrough = data, true
-		return f, nil
+	f.model = cfg.ColorModel
+	return f, nil
+}
+
+// checkPNGHeader refuses, from the IHDR chunk, the PNGs whose decoding costs a multiple of
+// what an 8-bit camera picture of the same size costs: 16 bits per sample (Go decodes them
+// to 8 bytes a pixel) and Adam7 interlacing (decoded pass by pass into images of their
+// own). No camera or browser canvas produces either.
+func checkPNGHeader(data []byte) *Error {
+	// Signature (8), IHDR length (4) and type (4), then width, height, bit depth, colour
+	// type, compression, filter and interlace method.
+	const ihdr = 8 + 4 + 4
+	if len(data) < ihdr+13 || binary.BigEndian.Uint32(data[8:]) != 13 || string(data[12:16]) != "IHDR" {
+		return reject(BadImage, "The PNG image has no valid header; send the complete JPEG or PNG photo.")
+	}
+	if depth := data[ihdr+8]; depth == 16 {
+		return reject(UnsupportedFormat, "16-bit PNG images are not supported; send an 8-bit PNG or a JPEG.")
+	}
+	if interlace := data[ihdr+12]; interlace != 0 {
+		return reject(UnsupportedFormat, "Interlaced PNG images are not supported; send a non-interlaced PNG or a JPEG.")
+	}
+	return nil
+}
+
+// load makes f ready for dlib. A colour JPEG of a usable size goes to dlib as it is, and its
+// pixels, needed only to measure brightness, are left to decodePixels, which Analyze runs
+// while dlib works. Every other image is decoded and converted here.
+func (f *frame) load() *Error {
+	long := max(f.bounds.Dx(), f.bounds.Dy())
+	if f.isJPEG && f.model == color.YCbCrModel && long >= padBelow && long <= detectSide {
+		f.jpeg, f.passthrough = f.data, true
+		return nil
 	}
 	if err := f.decodePixels(); err != nil {
-		return nil, err
+		return err
 	}
-	if err := f.convert(); err != nil {
-		return nil, err
-	}
-	return f, nil
+	return f.convert()
 }
 
 // decodePixels decodes f.data into f.src.
@@ -169,18 +186,19 @@ func (f *frame) encode(img *image.RGBA) *Error {
 	return nil
 }
 
-// shrink returns src made k times smaller, each pixel the mean of a k×k block.
+// shrink returns src made k times smaller, each pixel the mean of a k×k block. It converts
+// src to RGBA one band of k rows at a time, so it needs no full-size copy.
 func shrink(src image.Image, k int) *image.RGBA {
 	b := src.Bounds()
-	full := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(full, full.Bounds(), src, b.Min, draw.Src)
 	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()/k, b.Dy()/k))
+	band := image.NewRGBA(image.Rect(0, 0, b.Dx(), k))
 	n := uint32(k * k)
 	for y := range dst.Rect.Dy() {
+		draw.Draw(band, band.Rect, src, image.Pt(b.Min.X, b.Min.Y+y*k), draw.Src)
 		for x := range dst.Rect.Dx() {
 			var sum [4]uint32
-			for yy := y * k; yy < (y+1)*k; yy++ {
-				row := full.Pix[full.PixOffset(x*k, yy):]
+			for yy := range k {
+				row := band.Pix[band.PixOffset(x*k, yy):]
 				for i := range k * 4 {
 					sum[i%4] += uint32(row[i])
 				}
@@ -203,35 +221,3 @@ func badImage(err error) *Error {
 }
 
 func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
-
-// brightness returns the mean luma (0–255, BT.601) of img inside r.
-func brightness(img image.Image, r image.Rectangle) float64 {
-	r = r.Add(img.Bounds().Min).Intersect(img.Bounds())
-	if r.Empty() {
-		return 0
-	}
-	var sum uint64
-	switch m := img.(type) {
-	case *image.YCbCr:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			i := m.YOffset(r.Min.X, y)
-			for _, v := range m.Y[i : i+r.Dx()] {
-				sum += uint64(v)
-			}
-		}
-	case *image.Gray:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			i := m.PixOffset(r.Min.X, y)
-			for _, v := range m.Pix[i : i+r.Dx()] {
-				sum += uint64(v)
-			}
-		}
-	default:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			for x := r.Min.X; x < r.Max.X; x++ {
-				sum += uint64(color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y)
-			}
-		}
-	}
-	return float64(sum) / float64(r.Dx()*r.Dy())
-}
