@@ -25,15 +25,25 @@ const (
 	maxSamples = 5
 )
 
-// analyze runs the engine on one frame and records the stage's latency.
-func (s *Server) analyze(ctx context.Context, frame []byte) (face.Face, error) {
+// analyze runs the engine on one image (a camera frame if camera, which the engine caps at
+// a camera's size, else a photo) and records the stage's latency.
+func (s *Server) analyze(ctx context.Context, img []byte, camera bool) (face.Face, error) {
+	analyze := s.eng.Analyze
+	if camera {
+		analyze = s.eng.AnalyzeFrame
+	}
 	start := time.Now()
-	f, err := s.eng.Analyze(ctx, frame)
-	s.metrics.stage.WithLabelValues("decode+detect+describe").Observe(time.Since(start).Seconds())
+	f, err := analyze(ctx, img)
 	var fe *face.Error
-	if errors.As(err, &fe) {
+	var be *face.BusyError
+	switch {
+	case errors.As(err, &be):
+		s.metrics.rejects.WithLabelValues("busy").Inc()
+		return f, err
+	case errors.As(err, &fe):
 		s.metrics.rejects.WithLabelValues(string(fe.Reason)).Inc()
 	}
+	s.metrics.stage.WithLabelValues("decode+detect+describe").Observe(time.Since(start).Seconds())
 	return f, err
 }
 
@@ -45,14 +55,29 @@ func (s *Server) search(q match.Descriptor) match.Result {
 	return res
 }
 
-// faceError turns a rejected frame into an API error; other errors pass through.
+// faceError turns a rejected frame into an API error, and an engine too busy to look at it
+// into 503 busy; other errors pass through.
 func faceError(err error) error {
 	var fe *face.Error
-	if errors.As(err, &fe) {
+	var be *face.BusyError
+	switch {
+	case errors.As(err, &fe):
 		return &apiError{status: fe.Reason.Status(), code: string(fe.Reason), message: fe.Msg}
+	case errors.As(err, &be):
+		return busy(be.RetryAfter)
 	}
 	return err
 }
+
+// busy is the answer of an overloaded server: 503 with a Retry-After.
+func busy(retry time.Duration) *apiError {
+	secs := retrySeconds(retry)
+	return &apiError{status: http.StatusServiceUnavailable, code: "busy", retryAfter: secs,
+		message: fmt.Sprintf("The server is busy; please try again in %d seconds.", secs)}
+}
+
+// retrySeconds rounds d up to whole seconds, at least one.
+func retrySeconds(d time.Duration) int { return max(1, int((d+time.Second-1)/time.Second)) }
 
 // isQuality reports whether r is about the face in a readable image (not the image itself).
 func isQuality(r face.Reason) bool {
@@ -90,7 +115,7 @@ func (s *Server) faceCheck(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := s.analyze(r.Context(), frame)
+	f, err := s.analyze(r.Context(), frame, false)
 	var fe *face.Error
 	switch {
 	case errors.As(err, &fe) && isQuality(fe.Reason):
@@ -184,7 +209,7 @@ func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) (
 		if int64(len(frame)) > s.opts.MaxFrameBytes {
 			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "Sample %d is larger than %d KB; send a smaller photo.", i, s.opts.MaxFrameBytes>>10)
 		}
-		f, err := s.analyze(r.Context(), frame)
+		f, err := s.analyze(r.Context(), frame, false)
 		if err != nil {
 			var ae *apiError
 			if errors.As(faceError(err), &ae) {

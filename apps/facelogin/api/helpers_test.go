@@ -44,14 +44,15 @@ var (
 	engineErr  error
 )
 
-// realEngine returns the face engine on the real dlib models, loaded once per test binary.
+// realEngine returns the face engine on the real dlib models, loaded once per test binary,
+// waiting as long as it takes for a recognizer (the tests of load shedding make their own).
 func realEngine(t testing.TB) *face.Engine {
 	t.Helper()
 	dir := os.Getenv("EDGELINE_MODELS")
 	if dir == "" {
 		t.Skip("set EDGELINE_MODELS to the dlib models folder (make test does)")
 	}
-	engineOnce.Do(func() { engine, engineErr = face.New(face.Options{ModelsDir: dir, Workers: 2}) })
+	engineOnce.Do(func() { engine, engineErr = face.New(face.Options{ModelsDir: dir, Workers: 2, MaxWait: time.Hour}) })
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
@@ -151,7 +152,8 @@ type replica struct {
 	cookies *cookieLog
 }
 
-// newReplica starts an api.Server on dsn. opts.Store, Engine and Pepper are filled in.
+// newReplica starts an api.Server on dsn. opts.Store and Pepper are filled in, and Engine
+// unless given.
 func newReplica(t *testing.T, dsn string, sec secrets, opts api.Options) *replica {
 	t.Helper()
 	st, err := store.Open(context.Background(), dsn, sec.keys)
@@ -159,7 +161,10 @@ func newReplica(t *testing.T, dsn string, sec secrets, opts api.Options) *replic
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	opts.Store, opts.Engine, opts.Pepper = st, realEngine(t), sec.pepper
+	opts.Store, opts.Pepper = st, sec.pepper
+	if opts.Engine == nil {
+		opts.Engine = realEngine(t)
+	}
 	opts.InsecureCookies = true
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 100 * time.Millisecond
@@ -361,6 +366,7 @@ func enroll(t *testing.T, r *replica, p person, role store.Role) (*client, match
 // wsMsg is any message of the login WebSocket.
 type wsMsg struct {
 	Type, Code, Message, Status, Next, Name string
+	RetryAfter                              int `json:"retry_after"`
 }
 
 // dialLogin opens the login WebSocket with the client's cookies and the given Origin

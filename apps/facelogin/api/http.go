@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,11 +56,13 @@ func (s *Server) routes() {
 	s.mux.Handle("/", s.logged(m))
 }
 
-// apiError is an error answer: an HTTP status, a stable code and one sentence for people.
+// apiError is an error answer: an HTTP status, a stable code and one sentence for people,
+// and for a 503 how many seconds to wait before trying again.
 type apiError struct {
-	status  int
-	code    string
-	message string
+	status     int
+	code       string
+	message    string
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -90,7 +93,10 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		if ae.status == http.StatusTooManyRequests {
+		switch {
+		case ae.retryAfter > 0:
+			w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
+		case ae.status == http.StatusTooManyRequests:
 			w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.FailureWindow.Seconds()/4)))
 		}
 		writeError(w, ae.status, ae.code, ae.message)

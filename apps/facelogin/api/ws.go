@@ -22,6 +22,8 @@ type guidance struct {
 	Type    string `json:"type"` // "guidance"
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, with code "busy", is the number of seconds to wait before a new attempt.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 // result ends a login attempt.
@@ -151,6 +153,14 @@ func (l *wsAttempt) run(ctx context.Context) (websocket.StatusCode, string) {
 		}
 		done, err := l.frame(ctx, frame)
 		clear(frame)
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code == "busy" {
+			s.log.Info("login WebSocket closed: recognizers busy", "client", l.ip, "retry_after", ae.retryAfter)
+			if err := wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
+				return websocket.StatusNormalClosure, ""
+			}
+			return websocket.StatusTryAgainLater, ae.message
+		}
 		if err != nil {
 			s.log.Error("login frame failed", "err", err)
 			return websocket.StatusInternalError, "Something went wrong on our side; please try again."
@@ -171,14 +181,14 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 		l.prev = image.Rectangle{}
 		return false, say("bad_image", "The frame is empty; send a JPEG or PNG picture.")
 	}
-	f, err := s.analyze(ctx, frame)
+	f, err := s.analyze(ctx, frame, true)
 	var fe *face.Error
 	if errors.As(err, &fe) {
 		l.prev = image.Rectangle{}
 		return false, say(guidanceCode(fe.Reason), fe.Msg)
 	}
 	if err != nil {
-		return false, err
+		return false, faceError(err)
 	}
 	steady := steady(l.prev, f.Box)
 	l.prev = f.Box

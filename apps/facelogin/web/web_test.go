@@ -180,7 +180,7 @@ func TestTexts(t *testing.T) {
 	}
 	// Guidance codes of the WebSocket protocol and the face package's reasons all have texts.
 	for _, code := range []string{"no_face", "many_faces", "move_closer", "too_dark", "hold_still", "unknown",
-		"bad_image", "too_small", "too_large", "unsupported_format"} {
+		"bad_image", "too_small", "too_large", "unsupported_format", "busy"} {
 		if _, ok := cat["en"]["js.guide."+code]; !ok {
 			t.Errorf("no text for guidance code %q", code)
 		}

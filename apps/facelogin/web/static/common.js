@@ -14,14 +14,18 @@ export function has(key) {
   return Object.hasOwn(texts, key);
 }
 
-/** APIError is a failed API call. kind: "network", "timeout", "down" (5xx) or "http" (4xx). */
+/**
+ * APIError is a failed API call. kind: "network", "timeout", "down" (5xx) or "http" (4xx).
+ * retryAfter is the answer's Retry-After in seconds (0 if none).
+ */
 export class APIError extends Error {
-  constructor(kind, status = 0, code = '', message = '') {
+  constructor(kind, status = 0, code = '', message = '', retryAfter = 0) {
     super(message || `${kind} ${status} ${code}`);
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.serverMessage = message;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -55,7 +59,8 @@ export async function api(method, path, { json, body, contentType, timeout = 150
   }
   if (!res.ok) {
     const e = (data && data.error) || {};
-    throw new APIError(res.status >= 500 ? 'down' : 'http', res.status, e.code || '', e.message || '');
+    const retryAfter = parseInt(res.headers.get('Retry-After') || '', 10) || 0;
+    throw new APIError(res.status >= 500 ? 'down' : 'http', res.status, e.code || '', e.message || '', retryAfter);
   }
   return data;
 }
@@ -63,6 +68,7 @@ export async function api(method, path, { json, body, contentType, timeout = 150
 /** errorText turns a failed call into one sentence for the page. */
 export function errorText(err) {
   if (!(err instanceof APIError)) return t('error.generic');
+  if (err.code === 'busy') return t('code.busy');
   switch (err.kind) {
     case 'timeout': return t('error.timeout');
     case 'network':

@@ -158,6 +158,14 @@ async function startCapture() {
       answer = (await api('POST', '/api/face/check', { body: frame, contentType: 'image/jpeg', timeout: 10000 })) || {};
     } catch (e) {
       if (r.done) return;
+      if (e.code === 'busy') {
+        // Every recognizer is busy: say so, wait as told, then check a new frame.
+        const secs = e.retryAfter || 2;
+        guidanceEl.dataset.code = 'busy';
+        guidanceEl.textContent = t('guide.busy', { seconds: secs });
+        await delay(secs * 1000);
+        continue;
+      }
       if (e.kind === 'http' && e.code && e.status !== 401 && e.status !== 403 && e.status !== 429) {
         answer = { ok: false, code: e.code, message: e.serverMessage }; // a quality answer sent as 4xx
       } else {

@@ -6,6 +6,7 @@ const FRAME_GAP_MS = 300;        // pause between an answer and the next frame (
 const ANSWER_TIMEOUT_MS = 10000; // the server must answer each frame within this
 const OPEN_TIMEOUT_MS = 10000;   // the WebSocket must open within this
 const ATTEMPT_TIMEOUT_MS = 45000; // one login attempt ends after this, with a message
+const BUSY_RETRY_S = 2;          // wait before reconnecting when a busy server named no time
 
 const root = document.getElementById('login');
 const video = document.getElementById('preview');
@@ -110,7 +111,7 @@ async function begin({ checkTabs = true, takeover = false } = {}) {
     showProblem('second-tab', t('tab.title'), t('tab.text'), { retry: false, takeover: true });
     return;
   }
-  const a = { stream: null, ws: null, timers: [], done: false, waiting: false };
+  const a = { stream: null, ws: null, timers: [], done: false, waiting: false, retryAfter: 0 };
   attempt = a;
 
   try {
@@ -157,9 +158,12 @@ function connect(a) {
     if (!a.done) showProblem('ws-timeout', t('ws.timeout_title'), t('ws.timeout_text'));
   }, OPEN_TIMEOUT_MS);
   a.timers.push(openTimer);
-  later(a, ATTEMPT_TIMEOUT_MS, () => {
-    showProblem('attempt-timeout', t('attempt.timeout_title'), t('attempt.timeout_text'));
-  });
+  if (!a.deadline) {
+    a.deadline = true;
+    later(a, ATTEMPT_TIMEOUT_MS, () => {
+      showProblem('attempt-timeout', t('attempt.timeout_title'), t('attempt.timeout_text'));
+    });
+  }
 
   const sendFrame = async () => {
     if (a.done || ws.readyState !== WebSocket.OPEN) return;
@@ -194,7 +198,10 @@ function connect(a) {
     } catch {
       return;
     }
-    if (m.type === 'guidance') {
+    if (m.type === 'guidance' && m.code === 'busy') {
+      // The server looked at no frame and closes with 1013; onclose reconnects.
+      a.retryAfter = m.retry_after || BUSY_RETRY_S;
+    } else if (m.type === 'guidance') {
       guide(m.code, m.message);
       later(a, FRAME_GAP_MS, sendFrame);
     } else if (m.type === 'result') {
@@ -213,6 +220,18 @@ function connect(a) {
 
   ws.onclose = (ev) => {
     if (a.done) return;
+    if (ev.code === 1013) {
+      // Try Again Later: every recognizer was busy. Wait as told (spread a little, so the
+      // people told the same time do not all come back at once), then reconnect.
+      const secs = a.retryAfter || BUSY_RETRY_S;
+      a.retryAfter = 0;
+      clearTimeout(answerTimer);
+      setState('waiting');
+      guidanceEl.dataset.code = 'busy';
+      guidanceEl.textContent = t('guide.busy', { seconds: secs });
+      later(a, secs * 1000 + Math.random() * 500, () => connect(a));
+      return;
+    }
     if (ev.code === 1008 || ev.code === 4401 || ev.code === 4403) {
       showProblem('ws-refused', t('ws.refused_title'), ev.reason || t('ws.refused_text'));
     } else {
