@@ -13,8 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/config"
 	"github.com/edgeline/edgeline/apps/facelogin/face"
 	"github.com/edgeline/edgeline/apps/facelogin/seal"
+	"github.com/edgeline/edgeline/apps/facelogin/server"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
 	"github.com/edgeline/edgeline/apps/facelogin/web"
 )
@@ -31,24 +30,18 @@ import (
 // Run performs cfg.Command until ctx ends (servers) or the task is done (admin). Output
 // meant for the operator goes to stdout; logs go to stderr as JSON lines.
 func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
-	log := newLogger(cfg.LogLevel, stderr)
+	log := server.NewLogger(cfg.LogLevel, stderr)
 	switch cfg.Command {
 	case config.Serve, config.API:
 		return serve(ctx, cfg, log)
 	case config.Web:
-		return serveWeb(ctx, cfg, log)
+		return server.Web(ctx, cfg, log)
 	case config.Invite:
 		return invite(ctx, cfg, stdout)
 	case config.RotateKey:
 		return rotateKey(ctx, cfg, stdout)
 	}
 	return fmt.Errorf("unknown command %q", cfg.Command)
-}
-
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // serve runs the api (and, for serve, the web front end in the same process).
@@ -104,60 +97,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.BootstrapToken != "" {
 		log.Info("bootstrap token set: it works as an admin invitation while no admin exists")
 	}
-	return listen(ctx, cfg.Addr, h, log)
-}
-
-// serveWeb runs the front end, forwarding /api/ (and the WebSocket) to the api service.
-func serveWeb(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	target, err := url.Parse(cfg.APIURL)
-	if err != nil {
-		return fmt.Errorf("--api-url: %w", err)
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Host = r.In.Host // the api checks WebSocket origins against the public host
-			r.SetXForwarded()
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			log.Warn("api unreachable", "err", err)
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusBadGateway)
-			io.WriteString(w, `{"error":{"code":"api_unavailable","message":"The sign-in service is not reachable right now; please try again in a moment."}}`)
-		},
-	}
-	h, err := web.New(web.Options{API: proxy, Logger: log.With("service", "web")})
-	if err != nil {
-		return err
-	}
-	return listen(ctx, cfg.Addr, h, log)
-}
-
-// listen serves h on addr until ctx ends, then shuts down gracefully.
-func listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
-	hs := &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.ListenAndServe() }()
-	log.Info("listening", "addr", addr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	return nil
+	return server.Listen(ctx, cfg.Addr, h, log)
 }
 
 // openStore loads (or, on the serve data dir, creates once) the descriptor key and opens
