@@ -20,6 +20,8 @@ ADDR         ?= 127.0.0.1:8080
 APT_PACKAGES := ca-certificates curl git make g++ pkg-config \
 	libdlib-dev libopenblas-dev liblapack-dev libjpeg62-turbo-dev libatlas-base-dev \
 	postgresql
+# Foreign architectures dpkg must know before APT_PACKAGES can name their packages.
+APT_ARCHES   :=
 # command:package pairs installed only when the command is missing: a machine may already
 # have them from elsewhere (Node.js's own packages bring npm and conflict with Debian's).
 APT_COMMANDS := npm:npm psql:postgresql-client
@@ -37,7 +39,7 @@ PKGS         ?= ./...
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: help setup apt models deps run build test unit fuzz bench lint clean
+.PHONY: help setup apt models deps run build app test unit fuzz bench lint clean
 
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -46,12 +48,17 @@ setup: apt models deps ## Install system packages (apt, as root), the dlib model
 
 apt: ## Install the system packages the build and tests need (Debian, as root).
 	@if ! command -v apt-get >/dev/null; then echo "setup: apt-get not found; install these packages yourself: $(APT_PACKAGES)"; exit 0; fi
+	@for a in $(APT_ARCHES); do \
+		dpkg --print-foreign-architectures | grep -qx "$$a" && continue; \
+		if [ "$$(id -u)" != 0 ]; then echo "setup: run as root (or with sudo) to add the $$a architecture (dpkg --add-architecture $$a)" >&2; exit 1; fi; \
+		echo "apt: adding the $$a architecture"; dpkg --add-architecture "$$a"; \
+	done
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done; \
 		for cp in $(APT_COMMANDS); do command -v $${cp%%:*} >/dev/null || echo $${cp#*:}; done); \
 	if [ -z "$$missing" ]; then echo "apt: all packages present"; exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then echo "setup: run as root (or with sudo) to install: $$missing" >&2; exit 1; fi; \
 	echo "apt: installing $$missing"; \
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq $$missing >/dev/null
 	@$(GO) version | awk '{ split($$3, v, "."); if (v[2] < 26) { print "setup: Go 1.26 or newer is needed (found " $$3 ")"; exit 1 } }'
 
 models: ## Fetch and verify the dlib models into models/.
@@ -60,8 +67,12 @@ models: ## Fetch and verify the dlib models into models/.
 deps: ## Download Go modules.
 	@$(GO) mod download
 
-build: ## Build the binaries into bin/.
-	$(GO) build -o bin/ ./cmd/...
+build: ## Build the deployer binaries (edgeline, pulumi-resource-edgeline) into bin/, without cgo.
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/edgeline ./cmd/pulumi-resource-edgeline
+
+app: ## Build the face-login app for this machine into bin/ (facelogin with cgo and dlib, facelogin-web).
+	$(GO) build -o bin/ ./cmd/facelogin
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/facelogin-web
 
 run: models ## Run the face-login app locally (SQLite in data/, http://127.0.0.1:8080).
 	@mkdir -p $(DATA_DIR)

@@ -3,6 +3,7 @@ package deptest
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -118,5 +119,37 @@ func TestDependencyWall(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cgoFree are the programs that must build with CGO_ENABLED=0: the deployer binaries
+// (make build) and the web front end (the static facelogin-web image).
+var cgoFree = []string{
+	module + "/cmd/edgeline",
+	module + "/cmd/pulumi-resource-edgeline",
+	module + "/cmd/facelogin-web",
+}
+
+// TestBuildsWithoutCgo lists the cgo-free programs' dependencies with CGO_ENABLED=0: a
+// package without Go files for that build shows up as an error, and go-face (whose few
+// pure-Go files list fine but do not compile alone) by name.
+func TestBuildsWithoutCgo(t *testing.T) {
+	cmd := exec.Command("go", append([]string{"list", "-e", "-deps", "-f", "{{.ImportPath}}\t{{if .Error}}{{.Error}}{{end}}"}, cgoFree...)...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		path, problem, _ := strings.Cut(line, "\t")
+		n++
+		if problem != "" || strings.HasPrefix(path, "github.com/Kagami/go-face") || path == module+"/apps/facelogin/face" {
+			t.Errorf("%s does not build without cgo (%s): keep it out of %s", path, problem, strings.Join(cgoFree, ", "))
+		}
+	}
+	if n < 100 {
+		t.Fatalf("go list found only %d packages:\n%s", n, out)
 	}
 }
