@@ -1,0 +1,8 @@
+//go:build cgo
+
+package main
+
+// #include <unistd.h>
+import "C"
+
+func init() { withCgo = C.getpid() > 0 }
