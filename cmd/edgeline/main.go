@@ -6,6 +6,10 @@
 // Usage:
 //
 //	edgeline [flags] up|preview|destroy|outputs
+//	edgeline images build|push [flags]
+//
+// `edgeline images` builds the face-login app's images (amd64 and arm64, without a
+// container engine) and pushes them to a registry; see docs/images.md.
 //
 // Exit codes: 0 done; 1 the operation failed; 2 bad usage or a bad stack config (nothing
 // was changed); 3 preview --detailed-exitcode found changes.
@@ -50,6 +54,9 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "images" {
+		return runImages(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("edgeline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -65,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "outputs: print JSON")
 	fs.BoolVar(&o.verbose, "verbose", false, "also print the pulumi CLI's own output to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: edgeline [flags] up|preview|destroy|outputs\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: edgeline [flags] up|preview|destroy|outputs\n       edgeline images build|push [flags]\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	// Flags may come before and after the command: edgeline --stack prod up --refresh.

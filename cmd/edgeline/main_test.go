@@ -35,6 +35,14 @@ func TestUsageErrors(t *testing.T) {
 			map[string]string{"PULUMI_CONFIG_PASSPHRASE": "", "PULUMI_CONFIG_PASSPHRASE_FILE": ""}, exitUsage, "set PULUMI_CONFIG_PASSPHRASE"},
 		{"no pulumi CLI", []string{"--dir", withPulumiYAML, "up"},
 			map[string]string{"PULUMI_CONFIG_PASSPHRASE": "x", "PATH": t.TempDir()}, exitUsage, "the pulumi CLI is needed on PATH"},
+		{"images without a command", []string{"images"}, nil, exitUsage, "usage: edgeline images build"},
+		{"images help", []string{"images", "-h"}, nil, exitOK, "usage: edgeline images build"},
+		{"images for an unknown architecture", []string{"images", "build", "--arch", "amd64,riscv64"}, nil, exitUsage,
+			`edgeline images build: unknown architecture "riscv64": use amd64 or arm64`},
+		{"images push without a repository", []string{"images", "push"}, map[string]string{"EDGELINE_IMAGE_REPOSITORY": ""}, exitUsage,
+			"edgeline images push: --repository is missing: name the registry and path the images go under"},
+		{"images push without a layout", []string{"images", "push", "--repository", "registry.example.org/team", "--layout", t.TempDir()}, nil, exitUsage,
+			"is not an OCI layout: build the images first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
