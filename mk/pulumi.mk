@@ -32,3 +32,7 @@ tofu: ## Build OpenTofu into the cache (first time only).
 	cd tools/tofu && nice -n 10 $(GO) build -trimpath \
 		-ldflags '-X github.com/opentofu/opentofu/version.dev=no' \
 		-o $(BIN)/tofu github.com/opentofu/opentofu/cmd/tofu
+
+.PHONY: sdk
+sdk: ## Regenerate the provider's Go SDK (sdk/go/edgeline) from its schema.
+	cd tools/sdkgen && $(GO) run . -out ../../sdk/go

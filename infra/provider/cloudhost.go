@@ -12,39 +12,44 @@ import (
 // CloudHost is the VPS the k3s server runs on, from one of infra/cloud's sources.
 type CloudHost struct{}
 
-// CloudHostArgs are the inputs of a CloudHost.
+// CloudHostArgs are the inputs of a CloudHost. They are named as the stack config keys
+// they come from (docs/deploy.md).
 type CloudHostArgs struct {
-	// Source is "native", "terraform" or "existing".
-	Source       string   `pulumi:"source"`
+	// Cloud is where the VPS comes from: "native", "terraform" or "existing".
+	Cloud        string   `pulumi:"cloud"`
 	Name         string   `pulumi:"name"`
 	ServerType   string   `pulumi:"serverType,optional"`
 	Location     string   `pulumi:"location,optional"`
 	Image        string   `pulumi:"image,optional"`
 	SSHPublicKey string   `pulumi:"sshPublicKey,optional"`
 	HostKey      string   `pulumi:"hostKey,optional" provider:"secret"`
-	Zone         string   `pulumi:"zone,optional"`
+	Domain       string   `pulumi:"domain,optional"`
 	Hostnames    []string `pulumi:"hostnames,optional"`
-	// DNSProvider is "hetzner" (default) or "cloudflare" (terraform source only).
-	DNSProvider      string `pulumi:"dnsProvider,optional"`
+	// DNS is where the records of Domain go: "hetzner" (default), "cloudflare"
+	// (terraform only) or "none".
+	DNS              string `pulumi:"dns,optional"`
 	CloudflareZoneID string `pulumi:"cloudflareZoneId,optional"`
-	// Address, IPv6 and Fingerprint describe an existing host.
-	Address     string `pulumi:"address,optional"`
-	IPv6        string `pulumi:"ipv6,optional"`
-	Fingerprint string `pulumi:"fingerprint,optional"`
+	// Address, IPv6 and HostKeyFingerprint describe an existing host.
+	Address            string `pulumi:"address,optional"`
+	IPv6               string `pulumi:"ipv6,optional"`
+	HostKeyFingerprint string `pulumi:"hostKeyFingerprint,optional"`
 	// HcloudToken and HcloudEndpoint reach the Hetzner API (native).
 	HcloudToken    string `pulumi:"hcloudToken,optional" provider:"secret"`
 	HcloudEndpoint string `pulumi:"hcloudEndpoint,optional"`
-	// TerraformBinary and TerraformModule run the terraform source.
+	// TerraformBinary and TerraformDir run the terraform source.
 	TerraformBinary string `pulumi:"terraformBinary,optional"`
-	TerraformModule string `pulumi:"terraformModule,optional"`
+	TerraformDir    string `pulumi:"terraformDir,optional"`
 }
 
 // CloudHostState is a CloudHost's state: the same outputs whatever the source.
 type CloudHostState struct {
 	CloudHostArgs
-	ServerID           string   `pulumi:"serverId"`
-	IPv4Address        string   `pulumi:"ipv4Address"`
-	IPv6Address        string   `pulumi:"ipv6Address"`
+	ServerID    string `pulumi:"serverId"`
+	IPv4Address string `pulumi:"ipv4Address"`
+	IPv6Address string `pulumi:"ipv6Address"`
+	// HostKeyFingerprint is the fingerprint of the host key the VPS has: the given one
+	// for an existing host, else the installed key's. It shadows the input of the same
+	// name, so the state holds one value.
 	HostKeyFingerprint string   `pulumi:"hostKeyFingerprint"`
 	DNSNames           []string `pulumi:"dnsNames"`
 	// GeneratedHostKey is the host key made on Create when none was given.
@@ -60,7 +65,7 @@ func (h *CloudHost) Annotate(a infer.Annotator) {
 }
 
 func (a CloudHostArgs) source() (cloud.Source, error) {
-	switch a.Source {
+	switch a.Cloud {
 	case "native":
 		if a.HcloudToken == "" {
 			return nil, fmt.Errorf("cloud host %s: no Hetzner Cloud API token", a.Name)
@@ -71,21 +76,39 @@ func (a CloudHostArgs) source() (cloud.Source, error) {
 		if bin == "" {
 			bin = "tofu"
 		}
-		return &cloud.Terraform{Binary: bin, Module: a.TerraformModule}, nil
+		return &cloud.Terraform{Binary: bin, Module: a.TerraformDir}, nil
 	case "existing":
 		return cloud.Existing{}, nil
 	}
-	return nil, fmt.Errorf("cloud host %s: source %q is not native, terraform or existing", a.Name, a.Source)
+	return nil, fmt.Errorf("cloud host %s: cloud %q is not native, terraform or existing", a.Name, a.Cloud)
 }
 
 func (a CloudHostArgs) spec(hostKey string) cloud.Spec {
-	return cloud.Spec{
+	s := cloud.Spec{
 		Name: a.Name, ServerType: a.ServerType, Location: a.Location, Image: a.Image,
-		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Zone, Hostnames: a.Hostnames,
-		DNSProvider: a.DNSProvider, CloudflareZoneID: a.CloudflareZoneID,
-		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.Fingerprint,
+		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Domain, Hostnames: a.Hostnames,
+		DNSProvider: a.DNS, CloudflareZoneID: a.CloudflareZoneID,
+		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.HostKeyFingerprint,
 	}
+	if a.DNS == "none" {
+		s.Zone, s.DNSProvider = "", ""
+	}
+	return s
 }
+
+// args are the inputs the state was made from. The state's hostKeyFingerprint is an
+// output that shadows the input of the same name; for an existing host the two are the
+// same value.
+func (s CloudHostState) args() CloudHostArgs {
+	a := s.CloudHostArgs
+	if a.Cloud == "existing" {
+		a.HostKeyFingerprint = s.HostKeyFingerprint
+	}
+	return a
+}
+
+// spec is what the state was made from, as a cloud.Spec.
+func (s CloudHostState) spec() cloud.Spec { return s.args().spec(s.hostKey()) }
 
 // hostKey is the key to install: the given one, else the one generated before.
 func (s CloudHostState) hostKey() string {
@@ -119,12 +142,12 @@ func (h *CloudHost) Create(ctx context.Context, req infer.CreateRequest[CloudHos
 	if req.DryRun {
 		return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, nil
 	}
-	if args.Source != "existing" && args.HostKey == "" {
+	if args.Cloud != "existing" && args.HostKey == "" {
 		if st.GeneratedHostKey, err = cloud.NewHostKey(); err != nil {
 			return infer.CreateResponse[CloudHostState]{}, err
 		}
 	}
-	logf(ctx, "bringing up %s (%s)", args.Name, args.Source)
+	logf(ctx, "bringing up %s (%s)", args.Name, args.Cloud)
 	out, err := src.Apply(ctx, args.spec(st.hostKey()), nil)
 	if err != nil {
 		if out.State != "" {
@@ -141,27 +164,8 @@ func (h *CloudHost) Create(ctx context.Context, req infer.CreateRequest[CloudHos
 // Diff replaces the host when the machine itself would change (source, name, type,
 // location, image, host key); DNS names and credentials converge in place.
 func (h *CloudHost) Diff(ctx context.Context, req infer.DiffRequest[CloudHostArgs, CloudHostState]) (infer.DiffResponse, error) {
-	o, n := req.State.CloudHostArgs, req.Inputs
-	return diff(
-		change{"source", o.Source, n.Source, true},
-		change{"name", o.Name, n.Name, true},
-		change{"serverType", o.ServerType, n.ServerType, true},
-		change{"location", o.Location, n.Location, true},
-		change{"image", o.Image, n.Image, true},
-		change{"hostKey", o.HostKey, n.HostKey, true},
-		change{"address", o.Address, n.Address, true},
-		change{"sshPublicKey", o.SSHPublicKey, n.SSHPublicKey, false},
-		change{"zone", o.Zone, n.Zone, false},
-		change{"hostnames", o.Hostnames, n.Hostnames, false},
-		change{"dnsProvider", o.DNSProvider, n.DNSProvider, false},
-		change{"cloudflareZoneId", o.CloudflareZoneID, n.CloudflareZoneID, false},
-		change{"ipv6", o.IPv6, n.IPv6, false},
-		change{"fingerprint", o.Fingerprint, n.Fingerprint, false},
-		change{"hcloudToken", o.HcloudToken, n.HcloudToken, false},
-		change{"hcloudEndpoint", o.HcloudEndpoint, n.HcloudEndpoint, false},
-		change{"terraformBinary", o.TerraformBinary, n.TerraformBinary, false},
-		change{"terraformModule", o.TerraformModule, n.TerraformModule, false},
-	), nil
+	o, n := req.State.args(), req.Inputs
+	return diff(inputs(o, n, "cloud", "name", "serverType", "location", "image", "hostKey", "address")...), nil
 }
 
 // Update converges DNS records and firewall with the new inputs.
@@ -176,10 +180,10 @@ func (h *CloudHost) Update(ctx context.Context, req infer.UpdateRequest[CloudHos
 		return infer.UpdateResponse[CloudHostState]{}, err
 	}
 	// Records that left the list are removed first.
-	if gone := minus(req.State.Hostnames, req.Inputs.Hostnames); len(gone) > 0 && req.Inputs.Source == "native" {
-		old := req.State.CloudHostArgs
+	if gone := minus(req.State.Hostnames, req.Inputs.Hostnames); len(gone) > 0 && req.Inputs.Cloud == "native" {
+		old := req.State.spec()
 		old.Hostnames = gone
-		if err := src.(*cloud.Native).DestroyRecords(ctx, old.spec(req.State.hostKey()), req.State.outputs()); err != nil {
+		if err := src.(*cloud.Native).DestroyRecords(ctx, old, req.State.outputs()); err != nil {
 			return infer.UpdateResponse[CloudHostState]{}, err
 		}
 	}
@@ -208,11 +212,11 @@ func minus(a, b []string) []string {
 
 // Read refreshes the addresses from the source; a host that is gone is reported so.
 func (h *CloudHost) Read(ctx context.Context, req infer.ReadRequest[CloudHostArgs, CloudHostState]) (infer.ReadResponse[CloudHostArgs, CloudHostState], error) {
-	src, err := req.State.CloudHostArgs.source()
+	src, err := req.State.args().source()
 	if err != nil {
 		return infer.ReadResponse[CloudHostArgs, CloudHostState]{}, err
 	}
-	out, ok, err := src.Read(ctx, req.State.spec(req.State.hostKey()), req.State.outputs())
+	out, ok, err := src.Read(ctx, req.State.spec(), req.State.outputs())
 	if err != nil || !ok {
 		return infer.ReadResponse[CloudHostArgs, CloudHostState]{}, err
 	}
@@ -224,11 +228,11 @@ func (h *CloudHost) Read(ctx context.Context, req infer.ReadRequest[CloudHostArg
 // Delete removes the host, its firewall, SSH key and DNS records (nothing for an
 // existing host).
 func (h *CloudHost) Delete(ctx context.Context, req infer.DeleteRequest[CloudHostState]) (infer.DeleteResponse, error) {
-	src, err := req.State.CloudHostArgs.source()
+	src, err := req.State.args().source()
 	if err != nil {
 		return infer.DeleteResponse{}, err
 	}
-	return infer.DeleteResponse{}, src.Destroy(ctx, req.State.spec(req.State.hostKey()), req.State.outputs())
+	return infer.DeleteResponse{}, src.Destroy(ctx, req.State.spec(), req.State.outputs())
 }
 
 // WireDependencies marks the generated host key and the source's state secret.

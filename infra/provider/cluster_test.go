@@ -18,9 +18,11 @@ import (
 // binary and install script of internal/k3s/testdata/standin, which record how they were
 // called instead of starting a cluster. Everything above them is the real code path.
 var standin = map[string]any{
-	"version":      "v1.33.4+k3s1",
-	"airGapBinary": "../../internal/k3s/testdata/standin/k3s",
-	"airGapScript": "../../internal/k3s/testdata/standin/install.sh",
+	"version": "v1.33.4+k3s1",
+	"airGap": map[string]any{
+		"binary": "../../internal/k3s/testdata/standin/k3s",
+		"script": "../../internal/k3s/testdata/standin/install.sh",
+	},
 }
 
 func hostRun(t *testing.T, keys *sshtest.Keys, kh string, h *sshtest.Host, cmd string) string {
@@ -49,8 +51,8 @@ func TestK3sServerAndAgent(t *testing.T) {
 	piConn := map[string]any{"host": pi.IP, "port": pi.Port, "keyFile": keys.ED25519, "knownHostsFile": kh}
 
 	server := map[string]any{
-		"connection": vpsConn, "nodeName": "vps-1", "tlsSans": []any{"k3s.example.org"},
-		"nodeExternalIp": vps.IP, "flannelBackend": "wireguard-native", "install": standin,
+		"connection": vpsConn, "name": "vps-1", "tlsSans": []any{"k3s.example.org"},
+		"externalIP": vps.IP, "flannelBackend": "wireguard-native", "install": standin,
 	}
 	sd := newDriver(t, TypeK3sServer)
 	sout := sd.create(props(server))
@@ -78,7 +80,7 @@ func TestK3sServerAndAgent(t *testing.T) {
 
 	agent := map[string]any{
 		"connection": piConn, "server": vpsConn, "serverUrl": str(sout, "serverUrl"), "token": token.AsString(),
-		"nodeName": "pi-hall-1", "site": "hall", "install": standin,
+		"name": "pi-hall-1", "site": "hall", "install": standin,
 		"labels": map[string]any{"node-role.kubernetes.io/edge": "true", "edgeline.io/site": "hall", "edgeline.io/camera": "usb"},
 	}
 	ad := newDriver(t, TypeK3sAgent)
@@ -100,8 +102,8 @@ func TestK3sServerAndAgent(t *testing.T) {
 	if kubectl := hostRun(t, keys, khAll, vps, "cat /var/lib/k3s-standin/k3s.log"); !strings.Contains(kubectl, "edgeline.io/edge=true:PreferNoSchedule") {
 		t.Errorf("the taint change did not reach the node:\n%s", kubectl)
 	}
-	agent["nodeName"] = "pi-hall-2"
-	wantDiff(t, "agent rename", ad.diff(props(agent, "token")), "nodeName!")
+	agent["name"] = "pi-hall-2"
+	wantDiff(t, "agent rename", ad.diff(props(agent, "token")), "name!")
 
 	if id, _ := ad.read(); id != "pi-hall-1" {
 		t.Errorf("refresh of the joined agent: id %q", id)

@@ -138,16 +138,13 @@ func (r *HelmRelease) Diff(ctx context.Context, req infer.DiffRequest[HelmReleas
 	if ch, _, err := n.load(); err == nil {
 		version = ch.Version()
 	}
-	return diff(
-		change{"name", o.Name, n.Name, true},
-		change{"namespace", o.Namespace, n.Namespace, true},
-		change{"chart", o.Chart, n.Chart, false},
-		change{"chartVersion", req.State.ChartVersion, version, false},
-		change{"values", canonical(o.Values), canonical(n.Values), false},
-		change{"kubeconfig", o.Kubeconfig, n.Kubeconfig, false},
-		change{"wait", o.Wait, n.Wait, false},
-		change{"timeoutSeconds", o.TimeoutSeconds, n.TimeoutSeconds, false},
-	), nil
+	changes := inputs(o, n, "name", "namespace")
+	for i, c := range changes {
+		if c.name == "values" {
+			changes[i].old, changes[i].new = canonical(o.Values), canonical(n.Values)
+		}
+	}
+	return diff(append(changes, change{"chartVersion", req.State.ChartVersion, version, false})...), nil
 }
 
 // canonical decodes JSON values so that key order and spacing do not count as changes.

@@ -14,7 +14,8 @@ import (
 )
 
 // Connection says how to reach a host over SSH. Host keys are always verified: by the
-// pinned fingerprint, else by the known_hosts file.
+// pinned fingerprint, else by the known_hosts file. A zero Port or empty User means
+// remote's defaults (remote.DefaultPort, remote.DefaultUser).
 type Connection struct {
 	Host               string     `pulumi:"host"`
 	Port               int        `pulumi:"port,optional"`
@@ -25,6 +26,12 @@ type Connection struct {
 	Jump               []JumpHost `pulumi:"jump,optional"`
 }
 
+// Annotate names the type in the schema.
+func (c *Connection) Annotate(a infer.Annotator) {
+	a.Describe(c, "How to reach a host over SSH, with its host key verified.")
+	a.SetToken("index", "Connection")
+}
+
 // JumpHost is a bastion on the way to a host (ProxyJump).
 type JumpHost struct {
 	Host               string `pulumi:"host"`
@@ -33,21 +40,20 @@ type JumpHost struct {
 	HostKeyFingerprint string `pulumi:"hostKeyFingerprint,optional"`
 }
 
+// Annotate names the type in the schema.
+func (j *JumpHost) Annotate(a infer.Annotator) {
+	a.Describe(j, "A bastion on the way to a host (ProxyJump).")
+	a.SetToken("index", "JumpHost")
+}
+
 func (c Connection) config() remote.Config {
 	cfg := remote.Config{
 		Host: c.Host, Port: c.Port, User: c.User, KeyFiles: []string{c.KeyFile},
 		KnownHostsFile: c.KnownHostsFile, HostKeyFingerprint: c.HostKeyFingerprint,
 		SSHConfigFile: "none", Retries: 5, Backoff: 2 * time.Second,
 	}
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
 	for _, j := range c.Jump {
-		user := j.User
-		if user == "" {
-			user = "root"
-		}
-		cfg.Jump = append(cfg.Jump, remote.Config{Host: j.Host, Port: j.Port, User: user, HostKeyFingerprint: j.HostKeyFingerprint})
+		cfg.Jump = append(cfg.Jump, remote.Config{Host: j.Host, Port: j.Port, User: j.User, HostKeyFingerprint: j.HostKeyFingerprint})
 	}
 	return cfg
 }
@@ -64,10 +70,12 @@ type K3sServer struct{}
 
 // K3sServerArgs are the inputs of a K3sServer.
 type K3sServerArgs struct {
-	Connection     Connection        `pulumi:"connection"`
-	NodeName       string            `pulumi:"nodeName,optional"`
-	TLSSANs        []string          `pulumi:"tlsSans,optional"`
-	NodeExternalIP string            `pulumi:"nodeExternalIp,optional"`
+	Connection Connection `pulumi:"connection"`
+	// Name is the node name; empty means the host name.
+	Name    string   `pulumi:"name,optional"`
+	TLSSANs []string `pulumi:"tlsSans,optional"`
+	// ExternalIP is the address k3s advertises (node-external-ip).
+	ExternalIP     string            `pulumi:"externalIP,optional"`
 	FlannelBackend string            `pulumi:"flannelBackend,optional"`
 	Labels         map[string]string `pulumi:"labels,optional"`
 	Taints         []string          `pulumi:"taints,optional"`
@@ -79,15 +87,33 @@ type K3sServerArgs struct {
 
 // K3sInstall says which k3s to install and where it comes from.
 type K3sInstall struct {
-	Version      string `pulumi:"version,optional"`
-	AirGapBinary string `pulumi:"airGapBinary,optional"`
-	AirGapScript string `pulumi:"airGapScript,optional"`
+	Version string     `pulumi:"version,optional"`
+	AirGap  *K3sAirGap `pulumi:"airGap,optional"`
+}
+
+// Annotate names the type in the schema.
+func (in *K3sInstall) Annotate(a infer.Annotator) {
+	a.Describe(in, "Which k3s to install and where it comes from.")
+	a.SetToken("index", "K3sInstall")
+}
+
+// K3sAirGap names the k3s files on the machine that runs the provider, uploaded instead
+// of downloaded on the host.
+type K3sAirGap struct {
+	Binary string `pulumi:"binary"`
+	Script string `pulumi:"script"`
+}
+
+// Annotate names the type in the schema.
+func (a *K3sAirGap) Annotate(an infer.Annotator) {
+	an.Describe(a, "The k3s binary and install script to upload for an air-gapped install.")
+	an.SetToken("index", "K3sAirGap")
 }
 
 func (in K3sInstall) k3s() k3s.Install {
 	out := k3s.Install{Version: in.Version}
-	if in.AirGapBinary != "" || in.AirGapScript != "" {
-		out.AirGap = &k3s.AirGap{Binary: in.AirGapBinary, Script: in.AirGapScript}
+	if in.AirGap != nil {
+		out.AirGap = &k3s.AirGap{Binary: in.AirGap.Binary, Script: in.AirGap.Script}
 	}
 	return out
 }
@@ -109,7 +135,7 @@ func (s *K3sServer) Annotate(a infer.Annotator) {
 
 func (a K3sServerArgs) config() k3s.ServerConfig {
 	c := k3s.ServerConfig{
-		NodeName: a.NodeName, TLSSANs: a.TLSSANs, NodeExternalIP: a.NodeExternalIP,
+		NodeName: a.Name, TLSSANs: a.TLSSANs, NodeExternalIP: a.ExternalIP,
 		FlannelBackend: a.FlannelBackend, Labels: a.Labels, Taints: a.Taints, VPNAuth: a.VPNAuth,
 		Disable: a.Disable, APIServerURL: a.APIServerURL, Install: a.Install.k3s(),
 	}
@@ -172,20 +198,7 @@ func (s *K3sServer) Create(ctx context.Context, req infer.CreateRequest[K3sServe
 // place (k3s reinstalls only when its configuration changed).
 func (s *K3sServer) Diff(ctx context.Context, req infer.DiffRequest[K3sServerArgs, K3sServerState]) (infer.DiffResponse, error) {
 	o, n := req.State.K3sServerArgs, req.Inputs
-	return diff(
-		change{"connection.host", o.Connection.Host, n.Connection.Host, true},
-		change{"connection", o.Connection, n.Connection, false},
-		change{"nodeName", o.NodeName, n.NodeName, true},
-		change{"tlsSans", o.TLSSANs, n.TLSSANs, false},
-		change{"nodeExternalIp", o.NodeExternalIP, n.NodeExternalIP, false},
-		change{"flannelBackend", o.FlannelBackend, n.FlannelBackend, false},
-		change{"labels", o.Labels, n.Labels, false},
-		change{"taints", o.Taints, n.Taints, false},
-		change{"vpnAuth", o.VPNAuth, n.VPNAuth, false},
-		change{"disable", o.Disable, n.Disable, false},
-		change{"apiServerUrl", o.APIServerURL, n.APIServerURL, false},
-		change{"install", o.Install, n.Install, false},
-	), nil
+	return diff(inputs(o, n, "connection.host", "name")...), nil
 }
 
 // Update converges the server to the new inputs.
@@ -246,16 +259,18 @@ type K3sAgent struct{}
 type K3sAgentArgs struct {
 	Connection Connection `pulumi:"connection"`
 	// Server is how to reach the k3s server, whose kubectl labels and removes the node.
-	Server         Connection        `pulumi:"server"`
-	ServerURL      string            `pulumi:"serverUrl"`
-	Token          string            `pulumi:"token" provider:"secret"`
-	NodeName       string            `pulumi:"nodeName"`
-	Site           string            `pulumi:"site,optional"`
-	Labels         map[string]string `pulumi:"labels,optional"`
-	Taints         []string          `pulumi:"taints,optional"`
-	NodeExternalIP string            `pulumi:"nodeExternalIp,optional"`
-	VPNAuth        string            `pulumi:"vpnAuth,optional" provider:"secret"`
-	Install        K3sInstall        `pulumi:"install"`
+	Server    Connection `pulumi:"server"`
+	ServerURL string     `pulumi:"serverUrl"`
+	Token     string     `pulumi:"token" provider:"secret"`
+	// Name is the node name.
+	Name   string            `pulumi:"name"`
+	Site   string            `pulumi:"site,optional"`
+	Labels map[string]string `pulumi:"labels,optional"`
+	Taints []string          `pulumi:"taints,optional"`
+	// ExternalIP is the address k3s advertises (node-external-ip).
+	ExternalIP string     `pulumi:"externalIP,optional"`
+	VPNAuth    string     `pulumi:"vpnAuth,optional" provider:"secret"`
+	Install    K3sInstall `pulumi:"install"`
 }
 
 // K3sAgentState is a K3sAgent's state.
@@ -272,8 +287,8 @@ func (a *K3sAgent) Annotate(an infer.Annotator) {
 
 func (a K3sAgentArgs) config() k3s.AgentConfig {
 	c := k3s.AgentConfig{
-		NodeName: a.NodeName, Site: a.Site, Labels: a.Labels, Taints: a.Taints,
-		NodeExternalIP: a.NodeExternalIP, VPNAuth: a.VPNAuth, Install: a.Install.k3s(),
+		NodeName: a.Name, Site: a.Site, Labels: a.Labels, Taints: a.Taints,
+		NodeExternalIP: a.ExternalIP, VPNAuth: a.VPNAuth, Install: a.Install.k3s(),
 	}
 	if c.Taints == nil {
 		c.Taints = k3s.DefaultTaints()
@@ -283,7 +298,7 @@ func (a K3sAgentArgs) config() k3s.AgentConfig {
 
 func (*K3sAgent) apply(ctx context.Context, args K3sAgentArgs) (K3sAgentState, error) {
 	if err := args.config().Validate(); err != nil {
-		return K3sAgentState{}, fmt.Errorf("k3s agent %s: %w", args.NodeName, err)
+		return K3sAgentState{}, fmt.Errorf("k3s agent %s: %w", args.Name, err)
 	}
 	server, err := args.Server.dial(ctx)
 	if err != nil {
@@ -307,33 +322,20 @@ func (*K3sAgent) apply(ctx context.Context, args K3sAgentArgs) (K3sAgentState, e
 // Create joins the agent.
 func (a *K3sAgent) Create(ctx context.Context, req infer.CreateRequest[K3sAgentArgs]) (infer.CreateResponse[K3sAgentState], error) {
 	if req.DryRun {
-		return infer.CreateResponse[K3sAgentState]{ID: req.Inputs.NodeName, Output: K3sAgentState{K3sAgentArgs: req.Inputs, Node: req.Inputs.NodeName}}, nil
+		return infer.CreateResponse[K3sAgentState]{ID: req.Inputs.Name, Output: K3sAgentState{K3sAgentArgs: req.Inputs, Node: req.Inputs.Name}}, nil
 	}
 	st, err := a.apply(ctx, req.Inputs)
 	if err != nil {
 		return infer.CreateResponse[K3sAgentState]{}, err
 	}
-	return infer.CreateResponse[K3sAgentState]{ID: req.Inputs.NodeName, Output: st}, nil
+	return infer.CreateResponse[K3sAgentState]{ID: req.Inputs.Name, Output: st}, nil
 }
 
 // Diff replaces the agent when it moves to another host or node name; labels, taints,
 // version and token converge in place.
 func (a *K3sAgent) Diff(ctx context.Context, req infer.DiffRequest[K3sAgentArgs, K3sAgentState]) (infer.DiffResponse, error) {
 	o, n := req.State.K3sAgentArgs, req.Inputs
-	return diff(
-		change{"connection.host", o.Connection.Host, n.Connection.Host, true},
-		change{"nodeName", o.NodeName, n.NodeName, true},
-		change{"connection", o.Connection, n.Connection, false},
-		change{"server", o.Server, n.Server, false},
-		change{"serverUrl", o.ServerURL, n.ServerURL, false},
-		change{"token", o.Token, n.Token, false},
-		change{"site", o.Site, n.Site, false},
-		change{"labels", o.Labels, n.Labels, false},
-		change{"taints", o.Taints, n.Taints, false},
-		change{"nodeExternalIp", o.NodeExternalIP, n.NodeExternalIP, false},
-		change{"vpnAuth", o.VPNAuth, n.VPNAuth, false},
-		change{"install", o.Install, n.Install, false},
-	), nil
+	return diff(inputs(o, n, "connection.host", "name")...), nil
 }
 
 // Update converges the agent to the new inputs.

@@ -52,7 +52,7 @@ func (*Password) Create(ctx context.Context, req infer.CreateRequest[PasswordArg
 
 // Diff replaces the password only when its length changes.
 func (*Password) Diff(ctx context.Context, req infer.DiffRequest[PasswordArgs, PasswordState]) (infer.DiffResponse, error) {
-	d := diff(change{"length", req.State.Length, req.Inputs.Length, true})
+	d := diff(inputs(req.State.PasswordArgs, req.Inputs, "length")...)
 	d.DeleteBeforeReplace = false
 	return d, nil
 }

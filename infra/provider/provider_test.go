@@ -9,6 +9,7 @@ import (
 
 	"github.com/blang/semver"
 	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi-go-provider/integration"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -25,6 +26,15 @@ import (
 // Kubernetes API server, the real tofu; only the Hetzner API is the local stand-in.
 
 func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+
+// Type tokens of the resources, as Annotate sets them.
+const (
+	TypePassword    = "edgeline:index:Password"
+	TypeCloudHost   = "edgeline:index:CloudHost"
+	TypeK3sServer   = "edgeline:index:K3sServer"
+	TypeK3sAgent    = "edgeline:index:K3sAgent"
+	TypeHelmRelease = "edgeline:index:HelmRelease"
+)
 
 // driver runs one resource's lifecycle.
 type driver struct {
@@ -173,9 +183,9 @@ func TestCloudHost(t *testing.T) {
 	api := hetznerfake.Start("198.51.100.7", "2001:db8:1::", "example.org")
 	defer api.Close()
 	args := map[string]any{
-		"source": "native", "name": "edgeline-prod", "serverType": "cx22", "location": "nbg1", "image": "ubuntu-24.04",
+		"cloud": "native", "name": "edgeline-prod", "serverType": "cx22", "location": "nbg1", "image": "ubuntu-24.04",
 		"sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDiR2x1m3l6Xq8Xo3s6o8Gm3G3yCwq8f8x6o5m5t5m5t ops",
-		"zone":         "example.org", "hostnames": []any{"login.example.org", "rancher.example.org"},
+		"domain":       "example.org", "hostnames": []any{"login.example.org", "rancher.example.org"},
 		"hcloudToken": hetznerfake.Token, "hcloudEndpoint": api.URL,
 	}
 	d := newDriver(t, TypeCloudHost)
@@ -243,10 +253,10 @@ func TestCloudHostTerraform(t *testing.T) {
 		t.Skip("set EDGELINE_TEST_TOFU to a tofu or terraform binary (make test does)")
 	}
 	args := map[string]any{
-		"source": "terraform", "name": "edgeline-tf", "serverType": "cx22", "location": "nbg1", "image": "ubuntu-24.04",
+		"cloud": "terraform", "name": "edgeline-tf", "serverType": "cx22", "location": "nbg1", "image": "ubuntu-24.04",
 		"sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDiR2x1m3l6Xq8Xo3s6o8Gm3G3yCwq8f8x6o5m5t5m5t ops",
-		"zone":         "example.org", "hostnames": []any{"login.example.org"},
-		"terraformBinary": bin, "terraformModule": "../cloud/testdata/localmodule",
+		"domain":       "example.org", "hostnames": []any{"login.example.org"},
+		"terraformBinary": bin, "terraformDir": "../cloud/testdata/localmodule",
 	}
 	d := newDriver(t, TypeCloudHost)
 	out := d.create(props(args))
@@ -255,4 +265,55 @@ func TestCloudHostTerraform(t *testing.T) {
 	}
 	wantDiff(t, "unchanged", d.diff(props(args)))
 	d.delete()
+}
+
+// TestCloudHostExisting checks that an existing host's pinned fingerprint, an input,
+// comes back as the hostKeyFingerprint output: one name, one value in the state.
+func TestCloudHostExisting(t *testing.T) {
+	const fp = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	args := map[string]any{"cloud": "existing", "name": "edgeline-old", "address": "198.51.100.9", "hostKeyFingerprint": fp, "hostnames": []any{"login.example.org"}}
+	d := newDriver(t, TypeCloudHost)
+	out := d.create(props(args))
+	if str(out, "hostKeyFingerprint") != fp || str(out, "ipv4Address") != "198.51.100.9" {
+		t.Errorf("outputs: fingerprint %q, ipv4 %q", str(out, "hostKeyFingerprint"), str(out, "ipv4Address"))
+	}
+	wantDiff(t, "unchanged", d.diff(props(args)))
+	args["hostKeyFingerprint"] = "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+	wantDiff(t, "new fingerprint", d.diff(props(args)), "hostKeyFingerprint")
+	if out := d.update(props(args)); str(out, "hostKeyFingerprint") != args["hostKeyFingerprint"] {
+		t.Errorf("after update: fingerprint %q", str(out, "hostKeyFingerprint"))
+	}
+	d.delete()
+}
+
+// TestDiffNamesInputs runs every resource's Diff once: a replace input that names no
+// field of the resource's Args panics.
+func TestDiffNamesInputs(t *testing.T) {
+	ctx := context.Background()
+	for name, run := range map[string]func() error{
+		"Password": func() error {
+			_, err := (&Password{}).Diff(ctx, infer.DiffRequest[PasswordArgs, PasswordState]{})
+			return err
+		},
+		"CloudHost": func() error {
+			_, err := (&CloudHost{}).Diff(ctx, infer.DiffRequest[CloudHostArgs, CloudHostState]{})
+			return err
+		},
+		"K3sServer": func() error {
+			_, err := (&K3sServer{}).Diff(ctx, infer.DiffRequest[K3sServerArgs, K3sServerState]{})
+			return err
+		},
+		"K3sAgent": func() error {
+			_, err := (&K3sAgent{}).Diff(ctx, infer.DiffRequest[K3sAgentArgs, K3sAgentState]{})
+			return err
+		},
+		"HelmRelease": func() error {
+			_, err := (&HelmRelease{}).Diff(ctx, infer.DiffRequest[HelmReleaseArgs, HelmReleaseState]{})
+			return err
+		},
+	} {
+		if err := run(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

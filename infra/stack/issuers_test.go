@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeline/edgeline/infra/provider"
 	"github.com/edgeline/edgeline/internal/helm"
 )
 
@@ -57,7 +56,7 @@ func TestProgramDNS01(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := m.find(t, provider.TypeHelmRelease, "edgeline-issuers").inputs["values"]
+	v := m.find(t, typeHelmRelease, "edgeline-issuers").inputs["values"]
 	if !v.IsSecret() || !strings.Contains(secretText(v), `"apiToken":"cf-secret-token"`) || !strings.Contains(secretText(v), `"zone":"example.org"`) {
 		t.Errorf("issuers values: secret %v: %s", v.IsSecret(), secretText(v))
 	}

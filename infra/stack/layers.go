@@ -5,44 +5,9 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/edgeline/edgeline/infra/provider"
 	"github.com/edgeline/edgeline/infra/stackconfig"
+	"github.com/edgeline/edgeline/sdk/go/edgeline"
 )
-
-// The provider's resources as the program sees them: registered by type token, with
-// the outputs the layers read.
-
-type cloudHost struct {
-	pulumi.CustomResourceState
-	IPv4Address        pulumi.StringOutput      `pulumi:"ipv4Address"`
-	IPv6Address        pulumi.StringOutput      `pulumi:"ipv6Address"`
-	HostKeyFingerprint pulumi.StringOutput      `pulumi:"hostKeyFingerprint"`
-	DNSNames           pulumi.StringArrayOutput `pulumi:"dnsNames"`
-}
-
-type k3sServer struct {
-	pulumi.CustomResourceState
-	Token      pulumi.StringOutput `pulumi:"token"`
-	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
-	ServerURL  pulumi.StringOutput `pulumi:"serverUrl"`
-	Node       pulumi.StringOutput `pulumi:"node"`
-}
-
-type k3sAgent struct {
-	pulumi.CustomResourceState
-	Node pulumi.StringOutput `pulumi:"node"`
-}
-
-type helmRelease struct {
-	pulumi.CustomResourceState
-	Status   pulumi.StringOutput `pulumi:"status"`
-	Revision pulumi.IntOutput    `pulumi:"revision"`
-}
-
-type password struct {
-	pulumi.CustomResourceState
-	Result pulumi.StringOutput `pulumi:"result"`
-}
 
 // Cloud is the cloud layer: the VPS and its DNS records.
 type Cloud struct {
@@ -58,49 +23,47 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 	}
 	cfg := in.cfg
 	cc := cfg.Cloud
-	args := pulumi.Map{
-		"source":    pulumi.String(cc.Source),
-		"name":      pulumi.String("edgeline-" + ctx.Stack()),
-		"hostnames": pulumi.ToStringArray([]string{cfg.AppHost, cfg.RancherHost, cfg.APIHost}),
+	args := &edgeline.CloudHostArgs{
+		Cloud:     pulumi.String(cc.Source),
+		Name:      pulumi.String("edgeline-" + ctx.Stack()),
+		Hostnames: pulumi.ToStringArray([]string{cfg.AppHost, cfg.RancherHost, cfg.APIHost}),
 	}
 	switch cc.Source {
 	case stackconfig.SourceExisting:
-		args["address"] = pulumi.String(cc.Address)
-		args["ipv6"] = pulumi.String(cc.IPv6)
-		args["fingerprint"] = pulumi.String(cc.HostKeyFingerprint)
+		args.Address = pulumi.String(cc.Address)
+		args.Ipv6 = pulumi.String(cc.IPv6)
+		args.HostKeyFingerprint = pulumi.String(cc.HostKeyFingerprint)
 	default:
-		args["serverType"] = pulumi.String(cc.ServerType)
-		args["location"] = pulumi.String(cc.Location)
-		args["image"] = pulumi.String(cc.Image)
-		args["sshPublicKey"] = pulumi.String(in.sshPublicKey)
-		if cc.DNS != "none" {
-			args["zone"] = pulumi.String(cfg.Domain)
-			args["dnsProvider"] = pulumi.String(cc.DNS)
-		}
+		args.ServerType = pulumi.String(cc.ServerType)
+		args.Location = pulumi.String(cc.Location)
+		args.Image = pulumi.String(cc.Image)
+		args.SshPublicKey = pulumi.String(in.sshPublicKey)
+		args.Domain = pulumi.String(cfg.Domain)
+		args.Dns = pulumi.String(cc.DNS)
 		if cc.DNS == "cloudflare" {
-			args["cloudflareZoneId"] = pulumi.String(cc.CloudflareZoneID)
+			args.CloudflareZoneId = pulumi.String(cc.CloudflareZoneID)
 		}
 		if cc.HostKey != "" {
-			args["hostKey"] = secret(cc.HostKey)
+			args.HostKey = pulumi.String(cc.HostKey)
 		}
 	}
 	if cc.Source == stackconfig.SourceNative {
-		args["hcloudToken"] = secret(cc.HcloudToken)
+		args.HcloudToken = pulumi.String(cc.HcloudToken)
 		if cc.HcloudEndpoint != "" {
-			args["hcloudEndpoint"] = pulumi.String(cc.HcloudEndpoint)
+			args.HcloudEndpoint = pulumi.String(cc.HcloudEndpoint)
 		}
 	}
 	if cc.Source == stackconfig.SourceTerraform {
-		args["terraformModule"] = pulumi.String(in.abs(cc.TerraformDir))
+		args.TerraformDir = pulumi.String(in.abs(cc.TerraformDir))
 		if cc.TerraformBinary != "" {
-			args["terraformBinary"] = pulumi.String(cc.TerraformBinary)
+			args.TerraformBinary = pulumi.String(cc.TerraformBinary)
 		}
 	}
-	var h cloudHost
-	if err := ctx.RegisterResource(provider.TypeCloudHost, "vps", args, &h, in.options(c)...); err != nil {
+	h, err := edgeline.NewCloudHost(ctx, "vps", args, in.options(c)...)
+	if err != nil {
 		return nil, err
 	}
-	c.IPv4, c.IPv6, c.Fingerprint, c.DNSNames = h.IPv4Address, h.IPv6Address, h.HostKeyFingerprint, h.DNSNames
+	c.IPv4, c.IPv6, c.Fingerprint, c.DNSNames = h.Ipv4Address, h.Ipv6Address, h.HostKeyFingerprint, h.DnsNames
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ipv4": c.IPv4, "ipv6": c.IPv6, "hostKeyFingerprint": c.Fingerprint, "dnsNames": c.DNSNames})
 }
 
@@ -109,17 +72,16 @@ type Cluster struct {
 	pulumi.ResourceState
 	Kubeconfig pulumi.StringOutput
 	Nodes      pulumi.StringArrayOutput
-	server     *k3sServer
+	server     *edgeline.K3sServer
 	agents     []pulumi.Resource
 }
 
-func (in inputs) install() pulumi.Map {
-	m := pulumi.Map{"version": pulumi.String(in.cfg.Versions.K3s)}
+func (in inputs) install() edgeline.K3sInstallArgs {
+	i := edgeline.K3sInstallArgs{Version: pulumi.String(in.cfg.Versions.K3s)}
 	if a := in.cfg.K3sAirGap; a != nil {
-		m["airGapBinary"] = pulumi.String(in.abs(a.Binary))
-		m["airGapScript"] = pulumi.String(in.abs(a.Script))
+		i.AirGap = edgeline.K3sAirGapArgs{Binary: pulumi.String(in.abs(a.Binary)), Script: pulumi.String(in.abs(a.Script))}
 	}
-	return m
+	return i
 }
 
 func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
@@ -128,74 +90,74 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		return nil, err
 	}
 	cfg := in.cfg
-	serverConn := pulumi.Map{
-		"host":               cl.IPv4,
-		"port":               pulumi.Int(cfg.SSH.Port),
-		"user":               pulumi.String(cfg.SSH.User),
-		"keyFile":            pulumi.String(in.keyFile),
-		"hostKeyFingerprint": cl.Fingerprint,
+	serverConn := edgeline.ConnectionArgs{
+		Host:               cl.IPv4,
+		Port:               pulumi.Int(cfg.SSH.Port),
+		User:               pulumi.String(cfg.SSH.User),
+		KeyFile:            pulumi.String(in.keyFile),
+		HostKeyFingerprint: cl.Fingerprint,
 	}
-	args := pulumi.Map{
-		"connection": serverConn,
+	args := &edgeline.K3sServerArgs{
+		Connection: serverConn,
 		// The IP first: the kubeconfig and the agents use it, so nothing waits for DNS.
-		"tlsSans":        pulumi.StringArray{cl.IPv4, pulumi.String(cfg.APIHost)},
-		"nodeExternalIp": cl.IPv4,
-		"install":        in.install(),
+		TlsSans:    pulumi.StringArray{cl.IPv4, pulumi.String(cfg.APIHost)},
+		ExternalIP: cl.IPv4,
+		Install:    in.install(),
 	}
 	if cfg.Network == stackconfig.NetworkWireguard {
-		args["flannelBackend"] = pulumi.String("wireguard-native")
+		args.FlannelBackend = pulumi.String("wireguard-native")
 	} else {
-		args["vpnAuth"] = secret(cfg.VPNAuth)
+		args.VpnAuth = pulumi.String(cfg.VPNAuth)
 	}
-	var server k3sServer
-	if err := ctx.RegisterResource(provider.TypeK3sServer, "server", args, &server, in.options(c)...); err != nil {
+	server, err := edgeline.NewK3sServer(ctx, "server", args, in.options(c)...)
+	if err != nil {
 		return nil, err
 	}
-	c.server = &server
+	c.server = server
 	nodes := pulumi.StringArray{server.Node}
 	for _, a := range cfg.Agents {
-		conn := pulumi.Map{
-			"host":    pulumi.String(a.Host),
-			"port":    pulumi.Int(a.Port),
-			"user":    pulumi.String(a.User),
-			"keyFile": pulumi.String(in.keyFile),
+		conn := edgeline.ConnectionArgs{
+			Host:    pulumi.String(a.Host),
+			Port:    pulumi.Int(a.Port),
+			User:    pulumi.String(a.User),
+			KeyFile: pulumi.String(in.keyFile),
 		}
 		if a.HostKeyFingerprint != "" {
-			conn["hostKeyFingerprint"] = pulumi.String(a.HostKeyFingerprint)
+			conn.HostKeyFingerprint = pulumi.String(a.HostKeyFingerprint)
 		}
 		if cfg.SSH.KnownHostsFile != "" {
-			conn["knownHostsFile"] = pulumi.String(in.abs(expandHome(cfg.SSH.KnownHostsFile)))
+			conn.KnownHostsFile = pulumi.String(in.abs(expandHome(cfg.SSH.KnownHostsFile)))
 		}
 		if a.Jump != "" {
 			j, _ := stackconfig.ParseJump(a.Jump) // validated by stackconfig
-			conn["jump"] = pulumi.Array{pulumi.Map{"host": pulumi.String(j.Host), "port": pulumi.Int(j.Port), "user": pulumi.String(j.User)}}
+			conn.Jump = edgeline.JumpHostArray{edgeline.JumpHostArgs{Host: pulumi.String(j.Host), Port: pulumi.Int(j.Port), User: pulumi.String(j.User)}}
 		}
-		args := pulumi.Map{
-			"connection": conn,
-			"server":     serverConn,
-			"serverUrl":  server.ServerURL,
-			"token":      server.Token,
-			"nodeName":   pulumi.String(a.Name),
-			"site":       pulumi.String(a.Site),
-			"install":    in.install(),
+		args := &edgeline.K3sAgentArgs{
+			Connection: conn,
+			Server:     serverConn,
+			ServerUrl:  server.ServerUrl,
+			Token:      server.Token,
+			Name:       pulumi.String(a.Name),
+			Site:       pulumi.String(a.Site),
+			Install:    in.install(),
 		}
 		if a.Labels != nil {
-			args["labels"] = pulumi.ToStringMap(a.Labels)
+			args.Labels = pulumi.ToStringMap(a.Labels)
 		}
 		if a.Taints != nil {
-			args["taints"] = pulumi.ToStringArray(a.Taints)
+			args.Taints = pulumi.ToStringArray(a.Taints)
 		}
 		if a.ExternalIP != "" {
-			args["nodeExternalIp"] = pulumi.String(a.ExternalIP)
+			args.ExternalIP = pulumi.String(a.ExternalIP)
 		}
 		if cfg.Network == stackconfig.NetworkVPNAuth {
-			args["vpnAuth"] = secret(cfg.VPNAuth)
+			args.VpnAuth = pulumi.String(cfg.VPNAuth)
 		}
-		var agent k3sAgent
-		if err := ctx.RegisterResource(provider.TypeK3sAgent, "agent-"+a.Name, args, &agent, in.options(c)...); err != nil {
+		agent, err := edgeline.NewK3sAgent(ctx, "agent-"+a.Name, args, in.options(c)...)
+		if err != nil {
 			return nil, err
 		}
-		c.agents = append(c.agents, &agent)
+		c.agents = append(c.agents, agent)
 		nodes = append(nodes, agent.Node)
 	}
 	c.Kubeconfig = server.Kubeconfig
@@ -213,20 +175,18 @@ func (c *Cluster) dependsOn() []pulumi.Resource {
 type Platform struct {
 	pulumi.ResourceState
 	BootstrapPassword pulumi.StringOutput
-	issuers           *helmRelease
+	issuers           *edgeline.HelmRelease
 }
 
-func (in inputs) release(ctx *pulumi.Context, name, namespace, chart string, kubeconfig pulumi.StringOutput, values pulumi.Map, parent pulumi.Resource, deps []pulumi.Resource) (*helmRelease, error) {
-	var r helmRelease
-	err := ctx.RegisterResource(provider.TypeHelmRelease, name, pulumi.Map{
-		"kubeconfig": kubeconfig,
-		"name":       pulumi.String(name),
-		"namespace":  pulumi.String(namespace),
-		"chart":      pulumi.String(in.abs(chart)),
-		"values":     jsonValues(values),
-		"wait":       pulumi.Bool(in.cfg.HelmWait),
-	}, &r, in.options(parent, pulumi.DependsOn(deps))...)
-	return &r, err
+func (in inputs) release(ctx *pulumi.Context, name, namespace, chart string, kubeconfig pulumi.StringOutput, values pulumi.Map, parent pulumi.Resource, deps []pulumi.Resource) (*edgeline.HelmRelease, error) {
+	return edgeline.NewHelmRelease(ctx, name, &edgeline.HelmReleaseArgs{
+		Kubeconfig: kubeconfig,
+		Name:       pulumi.String(name),
+		Namespace:  pulumi.String(namespace),
+		Chart:      pulumi.String(in.abs(chart)),
+		Values:     jsonValues(values),
+		Wait:       pulumi.Bool(in.cfg.HelmWait),
+	}, in.options(parent, pulumi.DependsOn(deps))...)
 }
 
 func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput, cluster *Cluster) (*Platform, error) {
@@ -252,9 +212,8 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 	if err != nil {
 		return nil, err
 	}
-	var pw password
-	if err := ctx.RegisterResource(provider.TypePassword, "rancher-bootstrap-password", pulumi.Map{"length": pulumi.Int(24)}, &pw,
-		in.options(p, pulumi.AdditionalSecretOutputs([]string{"result"}))...); err != nil {
+	pw, err := edgeline.NewPassword(ctx, "rancher-bootstrap-password", &edgeline.PasswordArgs{Length: pulumi.Int(24)}, in.options(p)...)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := in.release(ctx, "rancher", "cattle-system", cfg.Charts.Rancher, kubeconfig, pulumi.Map{

@@ -1,5 +1,6 @@
 // Package stack is edgeline's Pulumi program: four component resources, one per layer,
-// built on the edgeline provider's resources.
+// built on the edgeline provider's resources through their generated Go SDK
+// (sdk/go/edgeline), so every input is typed.
 //
 //	cloud     the VPS (CloudHost: Hetzner, Terraform or an existing host) and DNS
 //	cluster   the k3s server on the VPS and the edge agents (K3sServer, K3sAgent)
@@ -22,8 +23,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/edgeline/edgeline/infra/provider"
 	"github.com/edgeline/edgeline/infra/stackconfig"
+	"github.com/edgeline/edgeline/sdk/go/edgeline"
 )
 
 // Component type tokens.
@@ -67,11 +68,11 @@ func Deploy(ctx *pulumi.Context, cfg *stackconfig.Config, dir string) error {
 	}
 	// An explicit provider instance: the default one would be handed every "edgeline:"
 	// config key as provider configuration, and keep them in the state.
-	var prov pulumi.ProviderResourceState
-	if err := ctx.RegisterResource("pulumi:providers:"+provider.Name, "edgeline", pulumi.Map{}, &prov, providerVersion); err != nil {
+	prov, err := edgeline.NewProvider(ctx, "edgeline", &edgeline.ProviderArgs{})
+	if err != nil {
 		return err
 	}
-	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs, provider: &prov}
+	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs, provider: prov}
 
 	cl, err := newCloud(ctx, in)
 	if err != nil {
@@ -118,7 +119,7 @@ type inputs struct {
 
 // options are the resource options of a resource of our provider inside parent.
 func (in inputs) options(parent pulumi.Resource, more ...pulumi.ResourceOption) []pulumi.ResourceOption {
-	return append([]pulumi.ResourceOption{pulumi.Parent(parent), pulumi.Provider(in.provider), providerVersion}, more...)
+	return append([]pulumi.ResourceOption{pulumi.Parent(parent), pulumi.Provider(in.provider)}, more...)
 }
 
 func expandHome(p string) string {
@@ -151,13 +152,11 @@ func secret(s string) pulumi.StringOutput {
 	return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput)
 }
 
-// jsonValues turns chart values with outputs inside into a secret JSON string.
+// jsonValues turns chart values with outputs inside into a JSON string (a secret: the
+// SDK marks every release's values so).
 func jsonValues(values pulumi.Map) pulumi.StringOutput {
-	return pulumi.ToSecret(values.ToMapOutput().ApplyT(func(v map[string]any) (string, error) {
+	return values.ToMapOutput().ApplyT(func(v map[string]any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err
-	})).(pulumi.StringOutput)
+	}).(pulumi.StringOutput)
 }
-
-// providerVersion pins our plugin's version on every resource.
-var providerVersion = pulumi.Version(provider.Version)

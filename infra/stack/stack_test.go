@@ -15,12 +15,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"golang.org/x/crypto/ssh"
-
-	"github.com/edgeline/edgeline/infra/provider"
 )
 
 // These tests run the program against Pulumi's mock engine: no provider runs, the mocks
 // answer each registration with plausible outputs and record what was registered.
+
+// Type tokens of the provider's resources, as the engine sees them.
+const (
+	typePassword    = "edgeline:index:Password"
+	typeCloudHost   = "edgeline:index:CloudHost"
+	typeK3sServer   = "edgeline:index:K3sServer"
+	typeK3sAgent    = "edgeline:index:K3sAgent"
+	typeHelmRelease = "edgeline:index:HelmRelease"
+)
 
 type registered struct {
 	typ, name string
@@ -40,22 +47,22 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.mu.Unlock()
 	out := args.Inputs.Copy()
 	switch args.TypeToken {
-	case provider.TypeCloudHost:
+	case typeCloudHost:
 		out["ipv4Address"] = resource.NewStringProperty("203.0.113.7")
 		out["ipv6Address"] = resource.NewStringProperty("2001:db8::1")
 		out["hostKeyFingerprint"] = resource.NewStringProperty("SHA256:test")
 		out["dnsNames"] = resource.NewPropertyValue([]any{"login.example.org"})
-	case provider.TypeK3sServer:
+	case typeK3sServer:
 		out["token"] = resource.MakeSecret(resource.NewStringProperty("K10token"))
 		out["kubeconfig"] = resource.MakeSecret(resource.NewStringProperty("apiVersion: v1"))
 		out["serverUrl"] = resource.NewStringProperty("https://203.0.113.7:6443")
 		out["node"] = resource.NewStringProperty("vps")
-	case provider.TypeK3sAgent:
-		out["node"] = args.Inputs["nodeName"]
-	case provider.TypeHelmRelease:
+	case typeK3sAgent:
+		out["node"] = args.Inputs["name"]
+	case typeHelmRelease:
 		out["status"] = resource.NewStringProperty("deployed")
 		out["revision"] = resource.NewNumberProperty(1)
-	case provider.TypePassword:
+	case typePassword:
 		out["result"] = resource.MakeSecret(resource.NewStringProperty("generated-password-123"))
 	}
 	return args.Name + "-id", out, nil
@@ -144,21 +151,21 @@ func TestProgramGraph(t *testing.T) {
 	}
 	for _, c := range []struct{ typ, name string }{
 		{TypeCloud, "cloud"}, {TypeCluster, "cluster"}, {TypePlatform, "platform"}, {TypeApp, "app"},
-		{provider.TypeCloudHost, "vps"}, {provider.TypeK3sServer, "server"},
-		{provider.TypeHelmRelease, "cert-manager"}, {provider.TypeHelmRelease, "edgeline-issuers"},
-		{provider.TypeHelmRelease, "rancher"}, {provider.TypeHelmRelease, "facelogin"},
-		{provider.TypePassword, "rancher-bootstrap-password"},
+		{typeCloudHost, "vps"}, {typeK3sServer, "server"},
+		{typeHelmRelease, "cert-manager"}, {typeHelmRelease, "edgeline-issuers"},
+		{typeHelmRelease, "rancher"}, {typeHelmRelease, "facelogin"},
+		{typePassword, "rancher-bootstrap-password"},
 	} {
 		m.find(t, c.typ, c.name)
 	}
-	if n := m.count(provider.TypeK3sAgent); n != 2 {
+	if n := m.count(typeK3sAgent); n != 2 {
 		t.Errorf("%d agents registered, want 2", n)
 	}
 	// Each resource sits in its layer.
 	for _, c := range []struct{ typ, name, layer string }{
-		{provider.TypeCloudHost, "vps", TypeCloud}, {provider.TypeK3sServer, "server", TypeCluster},
-		{provider.TypeK3sAgent, "agent-pi-gate", TypeCluster}, {provider.TypeHelmRelease, "rancher", TypePlatform},
-		{provider.TypeHelmRelease, "facelogin", TypeApp},
+		{typeCloudHost, "vps", TypeCloud}, {typeK3sServer, "server", TypeCluster},
+		{typeK3sAgent, "agent-pi-gate", TypeCluster}, {typeHelmRelease, "rancher", TypePlatform},
+		{typeHelmRelease, "facelogin", TypeApp},
 	} {
 		if p := m.find(t, c.typ, c.name).parent; !strings.Contains(p, c.layer) {
 			t.Errorf("%s's parent is %q, want the %s component", c.name, p, c.layer)
@@ -175,8 +182,8 @@ func TestProgramGraph(t *testing.T) {
 		t.Errorf("the provider instance got inputs: %v", p.inputs)
 	}
 
-	vps := m.find(t, provider.TypeCloudHost, "vps").inputs
-	if vps["name"].StringValue() != "edgeline-prod" || vps["zone"].StringValue() != "example.org" {
+	vps := m.find(t, typeCloudHost, "vps").inputs
+	if vps["name"].StringValue() != "edgeline-prod" || vps["domain"].StringValue() != "example.org" {
 		t.Errorf("vps inputs: %v", vps)
 	}
 	var names []string
@@ -190,11 +197,11 @@ func TestProgramGraph(t *testing.T) {
 		t.Errorf("the SSH public key was not derived from the key file: %v", vps["sshPublicKey"])
 	}
 
-	rel := m.find(t, provider.TypeHelmRelease, "cert-manager").inputs
+	rel := m.find(t, typeHelmRelease, "cert-manager").inputs
 	if rel["chart"].StringValue() != "/srv/infra/vendor/cert-manager" {
 		t.Errorf("relative chart path not resolved against the program dir: %v", rel["chart"])
 	}
-	if rel := m.find(t, provider.TypeHelmRelease, "edgeline-issuers").inputs; rel["chart"].StringValue() != "/srv/infra/charts/issuers" {
+	if rel := m.find(t, typeHelmRelease, "edgeline-issuers").inputs; rel["chart"].StringValue() != "/srv/infra/charts/issuers" {
 		t.Errorf("issuers chart = %v", rel["chart"])
 	}
 }
@@ -205,13 +212,13 @@ func TestProgramSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ typ, name, key, plain string }{
-		{provider.TypeCloudHost, "vps", "hcloudToken", "hcloud-secret-token"},
-		{provider.TypeK3sServer, "server", "vpnAuth", "tskey-secret"},
-		{provider.TypeK3sAgent, "agent-pi-hall-1", "token", "K10token"},
-		{provider.TypeK3sAgent, "agent-pi-hall-1", "vpnAuth", "tskey-secret"},
-		{provider.TypeHelmRelease, "rancher", "kubeconfig", "apiVersion"},
-		{provider.TypeHelmRelease, "rancher", "values", "generated-password-123"},
-		{provider.TypeHelmRelease, "facelogin", "values", "db-secret"},
+		{typeCloudHost, "vps", "hcloudToken", "hcloud-secret-token"},
+		{typeK3sServer, "server", "vpnAuth", "tskey-secret"},
+		{typeK3sAgent, "agent-pi-hall-1", "token", "K10token"},
+		{typeK3sAgent, "agent-pi-hall-1", "vpnAuth", "tskey-secret"},
+		{typeHelmRelease, "rancher", "kubeconfig", "apiVersion"},
+		{typeHelmRelease, "rancher", "values", "generated-password-123"},
+		{typeHelmRelease, "facelogin", "values", "db-secret"},
 	} {
 		v := m.find(t, c.typ, c.name).inputs[resourceKey(c.key)]
 		if !v.IsSecret() && !v.ContainsSecrets() {
@@ -240,7 +247,7 @@ func TestProgramAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hall := m.find(t, provider.TypeK3sAgent, "agent-pi-hall-1").inputs
+	hall := m.find(t, typeK3sAgent, "agent-pi-hall-1").inputs
 	// No labels or taints in the config: the provider applies k3s's edge defaults.
 	if _, ok := hall["labels"]; ok {
 		t.Errorf("pi-hall-1 got explicit labels %v; want the defaults", hall["labels"])
@@ -253,7 +260,7 @@ func TestProgramAgents(t *testing.T) {
 		t.Errorf("pi-hall-1 jump = %v", jump)
 	}
 
-	gate := m.find(t, provider.TypeK3sAgent, "agent-pi-gate").inputs
+	gate := m.find(t, typeK3sAgent, "agent-pi-gate").inputs
 	labels := gate["labels"].ObjectValue()
 	if labels["edgeline.io/camera"].StringValue() != "usb" || labels["edgeline.io/site"].StringValue() != "gate" {
 		t.Errorf("pi-gate labels = %v", labels)
@@ -272,7 +279,7 @@ func TestProgramAppValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	var values map[string]any
-	if err := json.Unmarshal([]byte(secretText(m.find(t, provider.TypeHelmRelease, "facelogin").inputs["values"])), &values); err != nil {
+	if err := json.Unmarshal([]byte(secretText(m.find(t, typeHelmRelease, "facelogin").inputs["values"])), &values); err != nil {
 		t.Fatal(err)
 	}
 	want := `{"api":{"placement":{"preset":"edge-preferred"},"replicas":3},"database":{"url":"postgres://facelogin:db-secret@db.example.org/facelogin"},"host":"login.example.org","ingress":{"clusterIssuer":"letsencrypt-prod"},"postgresql":{"enabled":false},"web":{"placement":{"preset":"anywhere"}}}`
