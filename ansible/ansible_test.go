@@ -38,7 +38,7 @@ func TestPlaybook(t *testing.T) {
 	layouts := []string{"/opt/fakeboot/firmware/cmdline.txt", "/opt/fakeboot/cmdline.txt"}
 	var exs []remote.Executor
 	for i, h := range hosts {
-		ex, err := remote.Dial(ctx, remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh, SSHConfigFile: "none"})
+		ex, err := remote.Dial(ctx, remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -246,7 +246,7 @@ func writeFile(t *testing.T, name, content string) {
 
 func sshRun(t *testing.T, keys *sshtest.Keys, knownHosts string, h *sshtest.Host, cmd string) string {
 	t.Helper()
-	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: knownHosts, SSHConfigFile: "none"})
+	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: knownHosts})
 	if err != nil {
 		t.Fatal(err)
 	}

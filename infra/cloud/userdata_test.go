@@ -76,7 +76,7 @@ func TestUserDataTailscale(t *testing.T) {
 	kh := sshtest.WriteKnownHosts(t, hosts...)
 	ctx := context.Background()
 	dial := func(h *sshtest.Host) remote.Executor {
-		ex, err := remote.Dial(ctx, remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh, SSHConfigFile: "none"})
+		ex, err := remote.Dial(ctx, remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ var standin = map[string]any{
 
 func hostRun(t *testing.T, keys *sshtest.Keys, kh string, h *sshtest.Host, cmd string) string {
 	t.Helper()
-	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh, SSHConfigFile: "none"})
+	ex, err := remote.Dial(context.Background(), remote.Config{Host: h.IP, Port: h.Port, User: "root", KeyFiles: []string{keys.ED25519}, KnownHostsFile: kh})
 	if err != nil {
 		t.Fatal(err)
 	}

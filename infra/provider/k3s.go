@@ -50,7 +50,7 @@ func (c Connection) config() remote.Config {
 	cfg := remote.Config{
 		Host: c.Host, Port: c.Port, User: c.User, KeyFiles: []string{c.KeyFile},
 		KnownHostsFile: c.KnownHostsFile, HostKeyFingerprint: c.HostKeyFingerprint,
-		SSHConfigFile: "none", Retries: 5, Backoff: 2 * time.Second,
+		Retries: 5, Backoff: 2 * time.Second,
 	}
 	for _, j := range c.Jump {
 		cfg.Jump = append(cfg.Jump, remote.Config{Host: j.Host, Port: j.Port, User: j.User, HostKeyFingerprint: j.HostKeyFingerprint})

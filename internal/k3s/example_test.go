@@ -31,7 +31,8 @@ func Example() {
 	}
 
 	bastion := remote.Config{Host: "bastion.berlin.example.com", User: "ops"}
-	var joins []k3s.JoinAgent
+	var pis []remote.Executor
+	var nodes []string
 	// Each Pi has a public address of its own (wireguard-native needs one per node).
 	for addr, public := range map[string]string{"192.168.10.21": "198.51.100.21", "192.168.10.22": "198.51.100.22"} {
 		pi, err := remote.Dial(ctx, remote.Config{Host: addr, User: "pi", UseAgent: true, Jump: []remote.Config{bastion}})
@@ -39,15 +40,15 @@ func Example() {
 			log.Fatal(err)
 		}
 		defer pi.Close()
-		joins = append(joins, k3s.JoinAgent{Exec: pi, Server: vps, ServerURL: "https://203.0.113.7:6443", Token: server.Token,
-			Config: k3s.AgentConfig{Site: "berlin", NodeExternalIP: public, Install: install}})
-	}
-	results, err := k3s.JoinAll(ctx, joins, 10, os.Stdout)
-	if err != nil {
-		log.Fatal(err)
+		res, err := k3s.JoinAgent{Exec: pi, Server: vps, ServerURL: "https://203.0.113.7:6443", Token: server.Token, Log: os.Stderr,
+			Config: k3s.AgentConfig{Site: "berlin", NodeExternalIP: public, Install: install}}.Run(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pis, nodes = append(pis, pi), append(nodes, res.NodeName)
 	}
 
-	err = k3s.RemoveAgent{Server: vps, Agent: joins[1].Exec, NodeName: results[1].NodeName}.Run(ctx)
+	err = k3s.RemoveAgent{Server: vps, Agent: pis[1], NodeName: nodes[1]}.Run(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

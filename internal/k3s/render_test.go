@@ -166,3 +166,23 @@ func TestInvalidInputTouchesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReportsEveryProblem: a configuration's problems come back together, one
+// error each, so infra/stackconfig can list them all.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := AgentConfig{NodeName: "Pi_1", Site: "berlin", Taints: []string{"x:Never"}, NodeExternalIP: "300.1.1.1",
+		Install: Install{Version: "1.33"}}.Validate()
+	got := Problems(err)
+	want := []string{"node name", "taint", "node-external-ip", "k3s version"}
+	if len(got) != len(want) {
+		t.Fatalf("problems = %q, want %d", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i].Error(), w) {
+			t.Errorf("problem %d = %q, want one about %s", i, got[i], w)
+		}
+	}
+	if Problems(AgentConfig{Site: "berlin"}.Validate()) != nil {
+		t.Error("a valid configuration has problems")
+	}
+}

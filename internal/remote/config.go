@@ -1,60 +1,57 @@
 package remote
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/kevinburke/ssh_config"
 )
 
-// Config says how to reach one host over SSH. Fields left zero are taken from the user's
-// ssh_config (Host alias, HostName, User, Port, IdentityFile, ProxyJump, UserKnownHostsFile),
-// then from OpenSSH's defaults. Fields set here win over ssh_config, as flags do for ssh(1).
+// Default login values for a Config that leaves them zero, and for ParseEndpoint.
+const (
+	// DefaultUser is the login user: edgeline provisions as root, or as a user that
+	// may become root with passwordless sudo.
+	DefaultUser = "root"
+	// DefaultPort is sshd's port.
+	DefaultPort = 22
+)
+
+// Config says how to reach one host over SSH. Nothing is read from the user's
+// ssh_config: a run depends only on what its configuration says, so it repeats the
+// same way on a workstation and in CI.
 type Config struct {
-	// Host is a host name, an IP address or a Host alias from ssh_config.
+	// Host is a host name or an IP address.
 	Host string
-	// Port is the SSH port; zero means ssh_config's Port, else 22.
+	// Port is the SSH port; zero means DefaultPort.
 	Port int
-	// User is the login user; empty means ssh_config's User, else the local user.
+	// User is the login user; empty means DefaultUser.
 	User string
 	// KeyFiles are private key files (ed25519, RSA, ECDSA). A file with a passphrase, or
 	// one that does not exist, is used through ssh-agent when an agent socket is known
-	// (AgentSocket, IdentityAgent or $SSH_AUTH_SOCK): the agent then offers that key
-	// only (known from the encrypted file or KEY.pub). Empty means ssh_config's
-	// IdentityFile, else ~/.ssh/id_ed25519 and ~/.ssh/id_rsa when they exist, else the
-	// agent's keys.
+	// (AgentSocket or $SSH_AUTH_SOCK): the agent then offers that key only (known from
+	// the encrypted file or KEY.pub). Empty means ~/.ssh/id_ed25519 and ~/.ssh/id_rsa
+	// when they exist, else the agent's keys.
 	KeyFiles []string
 	// PrivateKeys are private keys given as content (OpenSSH or PEM format, unencrypted),
 	// e.g. from a secret store; offered before KeyFiles. Secrets: never logged.
 	PrivateKeys [][]byte
 	// UseAgent also offers the keys held by ssh-agent.
 	UseAgent bool
-	// AgentSocket is ssh-agent's socket; empty means ssh_config's IdentityAgent, else
-	// $SSH_AUTH_SOCK.
+	// AgentSocket is ssh-agent's socket; empty means $SSH_AUTH_SOCK.
 	AgentSocket string
-	// KnownHostsFile verifies host keys; empty means ssh_config's UserKnownHostsFile,
-	// else ~/.ssh/known_hosts.
+	// KnownHostsFile verifies host keys; empty means ~/.ssh/known_hosts.
 	KnownHostsFile string
 	// HostKeyFingerprint pins the host key ("SHA256:..." as ssh-keygen -lf prints it);
 	// when set, the known_hosts file is not consulted for this host.
 	HostKeyFingerprint string
-	// TrustOnFirstUse accepts the key of a host that known_hosts does not list yet,
-	// prints its fingerprint to TOFUOutput and appends it to the known_hosts file. A key
-	// that differs from a listed one is still refused.
-	TrustOnFirstUse bool
-	// TOFUOutput receives the line naming an accepted fingerprint; nil means os.Stderr.
-	TOFUOutput io.Writer
-	// Jump lists bastions to go through, first to last (like ProxyJump). Empty means
-	// ssh_config's ProxyJump. Jump hosts inherit KnownHostsFile, SSHConfigFile, KeyFiles
-	// and PrivateKeys, UseAgent, AgentSocket, Timeout and Retries when they leave them unset.
+	// Jump lists bastions to go through, first to last (like ProxyJump). Jump hosts
+	// inherit KnownHostsFile, KeyFiles and PrivateKeys, UseAgent, AgentSocket, Timeout,
+	// Retries and Backoff when they leave them unset.
 	Jump []Config
 	// Timeout bounds each connection attempt (TCP connect and SSH handshake); zero
 	// means 15 seconds.
@@ -66,12 +63,6 @@ type Config struct {
 	// Backoff is the wait before the first retry, doubled each time up to 10 seconds;
 	// zero means 500ms.
 	Backoff time.Duration
-	// SSHConfigFile is the ssh_config to read; empty means ~/.ssh/config when it exists,
-	// "none" means none.
-	SSHConfigFile string
-	// SudoPassword is the login user's password for sudo, when sudo asks for one. It is
-	// sent on the command's standard input, never on a command line or in a log.
-	SudoPassword string
 }
 
 // Default values for zero Config fields.
@@ -82,25 +73,21 @@ const (
 	maxBackoff     = 10 * time.Second
 )
 
-// resolved is a Config with ssh_config and defaults applied.
+// resolved is a Config with defaults applied.
 type resolved struct {
-	alias        string
-	hostName     string
-	port         int
-	user         string
-	keyFiles     []string
-	privateKeys  [][]byte
-	useAgent     bool
-	agentSocket  string
-	knownHosts   string
-	fingerprint  string
-	tofu         bool
-	tofuOut      io.Writer
-	jumps        []resolved
-	timeout      time.Duration
-	retries      int
-	backoff      time.Duration
-	sudoPassword string
+	hostName    string
+	port        int
+	user        string
+	keyFiles    []string
+	privateKeys [][]byte
+	useAgent    bool
+	agentSocket string
+	knownHosts  string
+	fingerprint string
+	jumps       []resolved
+	timeout     time.Duration
+	retries     int
+	backoff     time.Duration
 }
 
 func (r resolved) addr() string { return net.JoinHostPort(r.hostName, strconv.Itoa(r.port)) }
@@ -110,7 +97,7 @@ func (r resolved) String() string { return r.user + "@" + r.addr() }
 // Validate reports the first problem with c, before anything touches the network.
 func (c Config) Validate() error {
 	if strings.TrimSpace(c.Host) == "" {
-		return errors.New("ssh config: Host is empty; set the host name, IP address or ssh_config alias")
+		return errors.New("ssh config: Host is empty; set the host name or IP address")
 	}
 	if strings.ContainsAny(c.Host, " \t\n@/") {
 		return fmt.Errorf("ssh config: host %q is not a host name or address (put the user in User, the port in Port)", c.Host)
@@ -121,13 +108,8 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("ssh config: port %d for %s is out of range", c.Port, c.Host)
 	}
-	if c.HostKeyFingerprint != "" {
-		if !strings.HasPrefix(c.HostKeyFingerprint, "SHA256:") || len(c.HostKeyFingerprint) != len("SHA256:")+43 {
-			return fmt.Errorf("ssh config: host key fingerprint %q for %s is not a SHA256 fingerprint; use the form ssh-keygen -lf prints (SHA256:...)", c.HostKeyFingerprint, c.Host)
-		}
-		if c.TrustOnFirstUse {
-			return fmt.Errorf("ssh config: %s has both a pinned host key fingerprint and TrustOnFirstUse; set only one", c.Host)
-		}
+	if c.HostKeyFingerprint != "" && !ValidFingerprint(c.HostKeyFingerprint) {
+		return fmt.Errorf("ssh config: host key fingerprint %q for %s is not a SHA256 fingerprint; use the form ssh-keygen -lf prints (SHA256:...)", c.HostKeyFingerprint, c.Host)
 	}
 	if c.Timeout < 0 || c.Backoff < 0 {
 		return fmt.Errorf("ssh config: negative timeout or backoff for %s", c.Host)
@@ -140,79 +122,33 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// resolve validates c and fills in ssh_config values and defaults.
+// ValidFingerprint reports whether s is a host key fingerprint as ssh-keygen -lf prints
+// it: "SHA256:" and 43 base64 characters.
+func ValidFingerprint(s string) bool {
+	b64, ok := strings.CutPrefix(s, "SHA256:")
+	return ok && len(b64) == 43 && strings.Trim(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") == ""
+}
+
+// resolve validates c and fills in defaults.
 func (c Config) resolve() (resolved, error) {
 	if err := c.Validate(); err != nil {
 		return resolved{}, err
 	}
-	sc, err := loadSSHConfig(c.SSHConfigFile)
-	if err != nil {
-		return resolved{}, err
-	}
-	get := func(key string) string {
-		if sc == nil {
-			return ""
-		}
-		v, _ := sc.Get(c.Host, key)
-		return v
-	}
 	r := resolved{
-		alias:        c.Host,
-		hostName:     strings.Trim(c.Host, "[]"),
-		port:         c.Port,
-		user:         c.User,
-		privateKeys:  c.PrivateKeys,
-		useAgent:     c.UseAgent,
-		agentSocket:  c.AgentSocket,
-		knownHosts:   c.KnownHostsFile,
-		fingerprint:  c.HostKeyFingerprint,
-		tofu:         c.TrustOnFirstUse,
-		tofuOut:      c.TOFUOutput,
-		timeout:      c.Timeout,
-		retries:      c.Retries,
-		backoff:      c.Backoff,
-		sudoPassword: c.SudoPassword,
-	}
-	if h := get("HostName"); h != "" {
-		r.hostName = strings.ReplaceAll(h, "%h", c.Host)
-	}
-	if r.user == "" {
-		r.user = get("User")
-	}
-	if r.user == "" {
-		if u, err := user.Current(); err == nil {
-			r.user = u.Username
-		} else {
-			r.user = "root"
-		}
-	}
-	if r.port == 0 {
-		if p := get("Port"); p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n <= 0 || n > 65535 {
-				return resolved{}, fmt.Errorf("ssh config: Port %q for host %s is not a port number", p, c.Host)
-			}
-			r.port = n
-		}
-	}
-	if r.port == 0 {
-		r.port = 22
+		hostName:    strings.Trim(c.Host, "[]"),
+		port:        cmp.Or(c.Port, DefaultPort),
+		user:        cmp.Or(c.User, DefaultUser),
+		keyFiles:    c.KeyFiles,
+		privateKeys: c.PrivateKeys,
+		useAgent:    c.UseAgent,
+		agentSocket: cmp.Or(c.AgentSocket, os.Getenv("SSH_AUTH_SOCK")),
+		knownHosts:  c.KnownHostsFile,
+		fingerprint: c.HostKeyFingerprint,
+		timeout:     cmp.Or(c.Timeout, DefaultTimeout),
+		retries:     c.Retries,
+		backoff:     cmp.Or(c.Backoff, DefaultBackoff),
 	}
 	home, _ := os.UserHomeDir()
-	expand := func(p string) string {
-		p = strings.NewReplacer("%d", home, "%u", currentUser(), "%r", r.user, "%h", r.hostName, "%%", "%").Replace(p)
-		if p == "~" || strings.HasPrefix(p, "~/") {
-			p = filepath.Join(home, p[1:])
-		}
-		return p
-	}
-	r.keyFiles = append(r.keyFiles, c.KeyFiles...)
-	if len(r.keyFiles) == 0 && sc != nil {
-		ids, _ := sc.GetAll(c.Host, "IdentityFile")
-		for _, id := range ids {
-			r.keyFiles = append(r.keyFiles, expand(id))
-		}
-	}
 	if len(r.keyFiles) == 0 && len(r.privateKeys) == 0 && !r.useAgent {
 		for _, name := range []string{"id_ed25519", "id_rsa"} {
 			p := filepath.Join(home, ".ssh", name)
@@ -221,28 +157,8 @@ func (c Config) resolve() (resolved, error) {
 			}
 		}
 	}
-	for i, k := range r.keyFiles {
-		r.keyFiles[i] = expand(k)
-	}
-	if r.agentSocket == "" {
-		if a := get("IdentityAgent"); a != "" && a != "none" && a != "SSH_AUTH_SOCK" {
-			r.agentSocket = expand(a)
-		}
-	}
-	if r.agentSocket == "" {
-		r.agentSocket = os.Getenv("SSH_AUTH_SOCK")
-	}
-	if r.knownHosts == "" {
-		if f := strings.Fields(get("UserKnownHostsFile")); len(f) > 0 {
-			r.knownHosts = expand(f[0])
-		}
-	}
 	if r.knownHosts == "" {
 		r.knownHosts = filepath.Join(home, ".ssh", "known_hosts")
-	}
-	r.knownHosts = expand(r.knownHosts)
-	if r.timeout == 0 {
-		r.timeout = DefaultTimeout
 	}
 	switch {
 	case r.retries == 0:
@@ -250,55 +166,22 @@ func (c Config) resolve() (resolved, error) {
 	case r.retries < 0:
 		r.retries = 0
 	}
-	if r.backoff == 0 {
-		r.backoff = DefaultBackoff
-	}
-
-	jumps := c.Jump
-	if len(jumps) == 0 {
-		pj := get("ProxyJump")
-		if pj != "" && pj != "none" {
-			for _, hop := range strings.Split(pj, ",") {
-				j, err := parseJump(strings.TrimSpace(hop))
-				if err != nil {
-					return resolved{}, fmt.Errorf("ssh config: ProxyJump of %s: %w", c.Host, err)
-				}
-				j.TrustOnFirstUse = c.TrustOnFirstUse
-				j.TOFUOutput = c.TOFUOutput
-				jumps = append(jumps, j)
-			}
-		}
-	}
-	for _, j := range jumps {
+	for _, j := range c.Jump {
 		if j.KnownHostsFile == "" {
 			j.KnownHostsFile = c.KnownHostsFile
-		}
-		if j.SSHConfigFile == "" {
-			j.SSHConfigFile = c.SSHConfigFile
 		}
 		if len(j.KeyFiles) == 0 && len(j.PrivateKeys) == 0 {
 			j.KeyFiles = c.KeyFiles
 			j.PrivateKeys = c.PrivateKeys
 		}
 		j.UseAgent = j.UseAgent || c.UseAgent
-		if j.AgentSocket == "" {
-			j.AgentSocket = c.AgentSocket
-		}
-		if j.Timeout == 0 {
-			j.Timeout = c.Timeout
-		}
-		if j.Retries == 0 {
-			j.Retries = c.Retries
-		}
-		if j.Backoff == 0 {
-			j.Backoff = c.Backoff
-		}
-		if j.TOFUOutput == nil {
-			j.TOFUOutput = c.TOFUOutput
-		}
-		// A jump host's own ProxyJump is not followed: the chain is given in full.
+		j.AgentSocket = cmp.Or(j.AgentSocket, c.AgentSocket)
+		j.Timeout = cmp.Or(j.Timeout, c.Timeout)
+		j.Retries = cmp.Or(j.Retries, c.Retries)
+		j.Backoff = cmp.Or(j.Backoff, c.Backoff)
+		// A jump host's own jump hosts are not followed: the chain is given in full.
 		j.Jump = nil
-		jr, err := j.resolveHop()
+		jr, err := j.resolve()
 		if err != nil {
 			return resolved{}, err
 		}
@@ -310,68 +193,41 @@ func (c Config) resolve() (resolved, error) {
 	return r, nil
 }
 
-// resolveHop resolves a jump host without following its own ProxyJump.
-func (c Config) resolveHop() (resolved, error) {
-	r, err := c.resolve()
-	if err != nil {
-		return resolved{}, err
-	}
-	r.jumps = nil
-	return r, nil
+// Endpoint is where one SSH server listens and who logs in there.
+type Endpoint struct {
+	User string
+	Host string
+	Port int
 }
 
-// parseJump parses one ProxyJump hop: [user@]host[:port].
-func parseJump(s string) (Config, error) {
-	var c Config
-	if s == "" {
-		return c, errors.New("empty hop")
-	}
+// String formats e as ParseEndpoint reads it, and as ssh's ProxyJump does.
+func (e Endpoint) String() string {
+	return e.User + "@" + net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+}
+
+// ParseEndpoint parses [user@]host[:port] as OpenSSH reads a ProxyJump hop (the user
+// ends at the last "@"; an IPv6 address with a port is written [addr]:port), filling in
+// DefaultUser and DefaultPort.
+func ParseEndpoint(s string) (Endpoint, error) {
+	e := Endpoint{User: DefaultUser, Port: DefaultPort}
+	hostPort := s
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		c.User, s = s[:i], s[i+1:]
+		e.User, hostPort = s[:i], s[i+1:]
 	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		c.Host = strings.Trim(s, "[]")
-		return c, nil
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return c, fmt.Errorf("hop %q: port %q is not a number", s, port)
-	}
-	c.Host, c.Port = host, n
-	return c, nil
-}
-
-func loadSSHConfig(path string) (*ssh_config.Config, error) {
-	if path == "none" {
-		return nil, nil
-	}
-	explicit := path != ""
-	if !explicit {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, nil
+	if h, port, err := net.SplitHostPort(hostPort); err == nil {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return Endpoint{}, fmt.Errorf("%q: port %q is not a TCP port", s, port)
 		}
-		path = filepath.Join(home, ".ssh", "config")
+		e.Host, e.Port = h, n
+	} else {
+		e.Host = strings.Trim(hostPort, "[]")
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		if !explicit && errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("read ssh config: %w", err)
+	if e.User == "" || strings.ContainsAny(e.User, " \t:/") {
+		return Endpoint{}, fmt.Errorf("%q: the user is empty or not a user name; write [user@]host[:port]", s)
 	}
-	defer f.Close()
-	cfg, err := ssh_config.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("parse ssh config %s: %w", path, err)
+	if err := (Config{Host: e.Host}).Validate(); err != nil {
+		return Endpoint{}, fmt.Errorf("%q is not [user@]host[:port]", s)
 	}
-	return cfg, nil
-}
-
-func currentUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return ""
+	return e, nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
-	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -16,7 +14,7 @@ import (
 // the pinned fingerprint names: a reinstalled host, or someone in the middle.
 var ErrHostKeyMismatch = errors.New("host key does not match")
 
-// ErrHostKeyUnknown means known_hosts does not list the host and trust on first use is off.
+// ErrHostKeyUnknown means known_hosts does not list the host.
 var ErrHostKeyUnknown = errors.New("host key unknown")
 
 // HostKeyError explains a refused host key and how to fix it.
@@ -33,11 +31,8 @@ func (e *HostKeyError) Error() string { return e.msg }
 // Unwrap returns ErrHostKeyMismatch or ErrHostKeyUnknown.
 func (e *HostKeyError) Unwrap() error { return e.Reason }
 
-// tofuMu serialises appends to known_hosts files within this process.
-var tofuMu sync.Mutex
-
 // hostKeyCallback verifies host keys for r: against the pinned fingerprint, else against
-// the known_hosts file, accepting and recording unknown hosts only when TOFU is on.
+// the known_hosts file.
 func hostKeyCallback(r resolved) (ssh.HostKeyCallback, []string, error) {
 	if r.fingerprint != "" {
 		return func(_ string, _ net.Addr, key ssh.PublicKey) error {
@@ -49,21 +44,12 @@ func hostKeyCallback(r resolved) (ssh.HostKeyCallback, []string, error) {
 			return nil
 		}, nil, nil
 	}
-	if _, err := os.Stat(r.knownHosts); err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, nil, fmt.Errorf("known_hosts: %w", err)
-		}
-		if !r.tofu {
-			return nil, nil, fmt.Errorf("known_hosts file %s does not exist: add %s's key with `ssh-keyscan -p %d %s >> %s` after checking its fingerprint, pin it with HostKeyFingerprint, or allow trust on first use", r.knownHosts, r.addr(), r.port, r.hostName, r.knownHosts)
-		}
+	if _, err := os.Stat(r.knownHosts); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("known_hosts file %s does not exist: add %s's key with `ssh-keyscan -p %d %s >> %s` after checking its fingerprint, or pin it with HostKeyFingerprint", r.knownHosts, r.addr(), r.port, r.hostName, r.knownHosts)
 	}
-	check := func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }
-	if _, err := os.Stat(r.knownHosts); err == nil {
-		cb, err := knownhosts.New(r.knownHosts)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read known_hosts %s: %w", r.knownHosts, err)
-		}
-		check = cb
+	check, err := knownhosts.New(r.knownHosts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read known_hosts %s: %w", r.knownHosts, err)
 	}
 	algos := knownAlgorithms(check, r.addr())
 	cb := func(hostname string, remote net.Addr, key ssh.PublicKey) error {
@@ -79,20 +65,9 @@ func hostKeyCallback(r resolved) (ssh.HostKeyCallback, []string, error) {
 				msg: fmt.Sprintf("host key of %s does not match %s:%d (the host offered %s %s, the file has %s): refusing to connect; if the host was reinstalled, remove the old entry with `ssh-keygen -R %s -f %s` and add the new key after checking its fingerprint",
 					hostname, w.Filename, w.Line, key.Type(), got, ssh.FingerprintSHA256(w.Key), knownhosts.Normalize(hostname), w.Filename)}
 		}
-		if !r.tofu {
-			return &HostKeyError{Addr: hostname, Fingerprint: got, Reason: ErrHostKeyUnknown,
-				msg: fmt.Sprintf("host %s is not in %s (it offered %s %s): refusing to connect; check the fingerprint on the host, then add it with `ssh-keyscan -p %d %s >> %s`, pin it with HostKeyFingerprint, or allow trust on first use",
-					hostname, r.knownHosts, key.Type(), got, r.port, r.hostName, r.knownHosts)}
-		}
-		if err := appendKnownHost(r.knownHosts, hostname, key); err != nil {
-			return fmt.Errorf("trust on first use for %s: %w", hostname, err)
-		}
-		out := r.tofuOut
-		if out == nil {
-			out = os.Stderr
-		}
-		fmt.Fprintf(out, "remote: trusting %s on first use: %s key %s (recorded in %s)\n", hostname, key.Type(), got, r.knownHosts)
-		return nil
+		return &HostKeyError{Addr: hostname, Fingerprint: got, Reason: ErrHostKeyUnknown,
+			msg: fmt.Sprintf("host %s is not in %s (it offered %s %s): refusing to connect; check the fingerprint on the host, then add it with `ssh-keyscan -p %d %s >> %s` or pin it with HostKeyFingerprint",
+				hostname, r.knownHosts, key.Type(), got, r.port, r.hostName, r.knownHosts)}
 	}
 	return cb, algos, nil
 }
@@ -132,20 +107,3 @@ type probeKey struct{}
 func (probeKey) Type() string                        { return "edgeline-probe" }
 func (probeKey) Marshal() []byte                     { return []byte("edgeline-probe") }
 func (probeKey) Verify([]byte, *ssh.Signature) error { return errors.New("probe key") }
-
-func appendKnownHost(file, hostname string, key ssh.PublicKey) error {
-	tofuMu.Lock()
-	defer tofuMu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(hostname)}, key)); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

@@ -1,12 +1,13 @@
-// Package remote runs commands on and copies files to the machines edgeline provisions: over
-// SSH with verified host keys (Dial), or on the local machine (Local). Both satisfy Executor, so
-// the code that installs k3s does not care where it runs.
+// Package remote runs commands on and copies files to the machines edgeline provisions,
+// over SSH with verified host keys, through jump hosts. Dial (dial.go) opens the
+// connection; the Executor it returns runs commands (run.go) and uploads files
+// (upload.go). The code that installs k3s sees only the Executor interface, so its tests
+// can swap in a double.
 package remote
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,8 +43,7 @@ type Command struct {
 	// it is never logged.
 	Stdin io.Reader
 	// Sudo runs the command as root. When the login user is not root this goes through
-	// sudo; a sudo password, if one is needed, is sent on standard input, never on the
-	// command line.
+	// sudo, which must not ask for a password.
 	Sudo bool
 	// Timeout bounds the command; zero means only ctx bounds it.
 	Timeout time.Duration
@@ -133,51 +133,4 @@ func Quote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// uploadScript is the shell command that moves a staged file into place.
-func uploadScript(stage, dest string, mode fs.FileMode, owner string) string {
-	if mode == 0 {
-		mode = 0o644
-	}
-	if owner == "" {
-		owner = "root:root"
-	}
-	dir := dest[:strings.LastIndexByte(dest, '/')+1]
-	return fmt.Sprintf("mkdir -p %s && chown %s %s && chmod %04o %s && mv -f %s %s || exit 1",
-		Quote(dir), Quote(owner), Quote(stage), mode.Perm(), Quote(stage), Quote(stage), Quote(dest))
-}
-
-func validateFiles(files []File) error {
-	if len(files) == 0 {
-		return errors.New("upload: no files")
-	}
-	for _, f := range files {
-		if !strings.HasPrefix(f.Path, "/") {
-			return fmt.Errorf("upload path %q is not absolute", f.Path)
-		}
-		if strings.HasSuffix(f.Path, "/") {
-			return fmt.Errorf("upload path %q names a directory, not a file", f.Path)
-		}
-		if f.Content == nil {
-			return fmt.Errorf("upload %s: no content", f.Path)
-		}
-	}
-	return nil
-}
-
-func fileIntent(f File) string {
-	if f.Intent != "" {
-		return f.Intent
-	}
-	return "upload " + f.Path
-}
-
-// uploadIntent describes an upload of files for messages.
-func uploadIntent(files []File) string {
-	var parts []string
-	for _, f := range files {
-		parts = append(parts, fileIntent(f))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -55,17 +55,14 @@ cat "$key.pub"
 // made on the host itself, and returns the new key's SHA256 fingerprint once a fresh
 // connection pinned to it has logged in.
 //
-// cfg must verify the host's current key (HostKeyFingerprint or known_hosts; trust on
-// first use is refused): the new key's public half travels back only over that verified
+// cfg verifies the host's current key (HostKeyFingerprint or known_hosts, as every
+// connection does): the new key's public half travels back only over that verified
 // connection, and its private half never leaves the host. This is how a host key that
 // was handed to the host through a readable channel (a cloud provider's user data) is
 // retired after the first verified login. From the moment sshd reloads, the old key is
 // refused: pin the returned fingerprint. If the check of the new key fails, the error
 // names the fingerprint the host now has.
 func RotateHostKey(ctx context.Context, cfg Config) (string, error) {
-	if cfg.HostKeyFingerprint == "" && cfg.TrustOnFirstUse {
-		return "", fmt.Errorf("rotate the host key of %s: trust on first use cannot vouch for the key the new one is read through; pin HostKeyFingerprint", cfg.Host)
-	}
 	ex, err := Dial(ctx, cfg)
 	if err != nil {
 		return "", err
@@ -87,7 +84,7 @@ func RotateHostKey(ctx context.Context, cfg Config) (string, error) {
 	fp := ssh.FingerprintSHA256(pub)
 
 	check := cfg
-	check.HostKeyFingerprint, check.TrustOnFirstUse = fp, false
+	check.HostKeyFingerprint = fp
 	next, err := Dial(ctx, check)
 	if err == nil {
 		_, err = next.Run(ctx, Command{Intent: "log in with the new host key", Cmd: "true", Timeout: time.Minute})

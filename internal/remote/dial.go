@@ -3,22 +3,17 @@ package remote
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
-	"path"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -31,7 +26,7 @@ func Dial(ctx context.Context, cfg Config) (Executor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &sshExecutor{host: r.String(), user: r.user, sudoPassword: r.sudoPassword, sessions: make(chan struct{}, maxSessions)}
+	e := &sshExecutor{host: r.String(), user: r.user, sessions: make(chan struct{}, maxSessions)}
 	var via *ssh.Client
 	for _, j := range r.jumps {
 		c, err := e.connect(ctx, j, via)
@@ -181,7 +176,7 @@ func classifyHandshake(r resolved, err error) error {
 
 // authMethods loads the key files and, when asked, the agent's keys. A key file with a
 // passphrase, or one that does not exist, is taken from ssh-agent when an agent socket
-// is known (AgentSocket, IdentityAgent or $SSH_AUTH_SOCK): the agent then offers that
+// is known (AgentSocket or $SSH_AUTH_SOCK): the agent then offers that
 // key only, or all its keys when the key's public half is not known.
 func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 	var signers []ssh.Signer
@@ -223,7 +218,7 @@ func authMethods(r resolved) ([]ssh.AuthMethod, io.Closer, error) {
 		}
 	}
 	if len(signers) == 0 && ag == nil {
-		return nil, nil, fmt.Errorf("no SSH key for %s: set KeyFiles, IdentityFile in ssh_config, or UseAgent", r)
+		return nil, nil, fmt.Errorf("no SSH key for %s: set KeyFiles, PrivateKeys or UseAgent", r)
 	}
 	// The agent offers all its keys when asked to (UseAgent, or a key file whose public
 	// half is unknown), else only those of the key files it stands in for.
@@ -339,303 +334,4 @@ func sha2Only(s ssh.Signer) ssh.Signer {
 		return s
 	}
 	return ms
-}
-
-// maxSessions bounds the command sessions open at once on one connection: OpenSSH allows
-// 10 per connection by default (MaxSessions), and sftp holds one.
-const maxSessions = 8
-
-// sshExecutor runs commands over one SSH connection.
-type sshExecutor struct {
-	host         string
-	user         string
-	sudoPassword string
-	client       *ssh.Client
-	jumps        []*ssh.Client
-	closers      []io.Closer
-
-	sessions chan struct{} // bounds concurrent command sessions
-
-	mu        sync.Mutex
-	sftp      *sftp.Client
-	sudoMode  string // "", "nopasswd" or "password"
-	closeOnce sync.Once
-}
-
-func (e *sshExecutor) Host() string { return e.host }
-
-func (e *sshExecutor) Close() error {
-	var err error
-	e.closeOnce.Do(func() {
-		if e.sftp != nil {
-			e.sftp.Close()
-		}
-		if e.client != nil {
-			err = e.client.Close()
-		}
-		for i := len(e.jumps) - 1; i >= 0; i-- {
-			e.jumps[i].Close()
-		}
-		for _, c := range e.closers {
-			c.Close()
-		}
-	})
-	return err
-}
-
-func (e *sshExecutor) Run(ctx context.Context, c Command) (Result, error) {
-	line, stdin, err := e.sudoWrap(ctx, c)
-	if err != nil {
-		return Result{ExitCode: -1}, err
-	}
-	return e.run(ctx, c, line, stdin)
-}
-
-func (e *sshExecutor) run(ctx context.Context, c Command, line string, stdin io.Reader) (Result, error) {
-	fail := func(err error) (Result, error) {
-		return Result{ExitCode: -1}, &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Err: err}
-	}
-	select {
-	case e.sessions <- struct{}{}:
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	}
-	defer func() { <-e.sessions }()
-	sess, err := e.newSession(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("open session: %w", err))
-	}
-	defer sess.Close()
-	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
-	if stdin != nil {
-		sess.Stdin = stdin
-	}
-	if c.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
-		defer cancel()
-	}
-	done := make(chan error, 1)
-	go func() { done <- sess.Run(line) }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		sess.Signal(ssh.SIGKILL)
-		sess.Close()
-		err = ctx.Err()
-		if errors.Is(err, context.DeadlineExceeded) && c.Timeout > 0 {
-			err = fmt.Errorf("timed out after %s", c.Timeout)
-		}
-		// Let the session stop writing to the buffers before reading them; a connection
-		// that does not even answer the close leaves them unread.
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			return Result{ExitCode: -1}, &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Err: err}
-		}
-	}
-	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	if err == nil {
-		return res, nil
-	}
-	ce := &CommandError{Host: e.host, Intent: c.Intent, ExitCode: -1, Stderr: tail(res.Stderr)}
-	var exit *ssh.ExitError
-	switch {
-	case errors.As(err, &exit):
-		ce.ExitCode = exit.ExitStatus()
-	default:
-		ce.Err = err
-	}
-	res.ExitCode = ce.ExitCode
-	return res, ce
-}
-
-// newSession opens a session, retrying briefly when sshd refuses it for lack of a free
-// slot: sshd frees a closed session's slot a moment after the client sees it close.
-func (e *sshExecutor) newSession(ctx context.Context) (*ssh.Session, error) {
-	for attempt := 1; ; attempt++ {
-		sess, err := e.client.NewSession()
-		var oce *ssh.OpenChannelError
-		if err == nil || !errors.As(err, &oce) || attempt == 10 {
-			return sess, err
-		}
-		t := time.NewTimer(time.Duration(attempt) * 20 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-}
-
-// sudoWrap turns c into the command line to send, going through sudo when needed.
-func (e *sshExecutor) sudoWrap(ctx context.Context, c Command) (string, io.Reader, error) {
-	if !c.Sudo || e.user == "root" {
-		return c.Cmd, c.Stdin, nil
-	}
-	mode, err := e.sudoNeeds(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	inner := "sh -c " + Quote(c.Cmd)
-	if mode == "nopasswd" {
-		return "sudo -n -- " + inner, c.Stdin, nil
-	}
-	// -S reads the password from standard input, a line at a time; -k makes sudo ask for
-	// it every time, so the line never leaks into the command's input; -p '' keeps the
-	// prompt out of stderr.
-	in := io.Reader(strings.NewReader(e.sudoPassword + "\n"))
-	if c.Stdin != nil {
-		in = io.MultiReader(in, c.Stdin)
-	}
-	return "sudo -S -k -p '' -- " + inner, in, nil
-}
-
-// sudoNeeds finds out once whether sudo asks this user for a password.
-func (e *sshExecutor) sudoNeeds(ctx context.Context) (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sudoMode != "" {
-		return e.sudoMode, nil
-	}
-	_, err := e.run(ctx, Command{Intent: "check sudo", Timeout: 30 * time.Second}, "sudo -n true", nil)
-	var ce *CommandError
-	switch {
-	case err == nil:
-		e.sudoMode = "nopasswd"
-	case errors.As(err, &ce) && ce.Err == nil && e.sudoPassword != "":
-		e.sudoMode = "password"
-	case errors.As(err, &ce) && ce.Err == nil:
-		return "", fmt.Errorf("%s: user %s needs a password for sudo: set SudoPassword or allow the user passwordless sudo (%s)", e.host, e.user, ce.Stderr)
-	default:
-		return "", err
-	}
-	return e.sudoMode, nil
-}
-
-func (e *sshExecutor) sftpClient() (*sftp.Client, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.sftp != nil {
-		return e.sftp, nil
-	}
-	c, err := sftp.NewClient(e.client, sftp.UseConcurrentWrites(true))
-	if err != nil {
-		return nil, fmt.Errorf("%s: start sftp: %w", e.host, err)
-	}
-	e.sftp = c
-	return c, nil
-}
-
-func (e *sshExecutor) Upload(ctx context.Context, files ...File) error {
-	if err := validateFiles(files); err != nil {
-		return err
-	}
-	sc, err := e.sftpClient()
-	if err != nil {
-		return err
-	}
-	var stages []string
-	cleanup := func() {
-		for _, st := range stages {
-			sc.Remove(st)
-		}
-	}
-	var script strings.Builder
-	direct := make([]bool, len(files))
-	for i, f := range files {
-		stage, err := e.stage(ctx, sc, f)
-		if err != nil {
-			cleanup()
-			return err
-		}
-		stages = append(stages, stage)
-		if e.user == "root" && rootOwned(f.Owner) {
-			direct[i] = true
-			continue
-		}
-		script.WriteString(uploadScript(stage, f.Path, f.Mode, f.Owner) + "\n")
-	}
-	// Root's files owned by root need no shell: chmod and an atomic rename over sftp.
-	for i, f := range files {
-		if !direct[i] {
-			continue
-		}
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		err := sc.Chmod(stages[i], mode.Perm())
-		if err == nil {
-			err = sc.PosixRename(stages[i], f.Path)
-		}
-		if err != nil {
-			cleanup()
-			return e.fileError(f, err)
-		}
-	}
-	if script.Len() == 0 {
-		return nil
-	}
-	if _, err := e.Run(ctx, Command{Intent: uploadIntent(files), Cmd: script.String(), Sudo: true}); err != nil {
-		cleanup()
-		return err
-	}
-	return nil
-}
-
-// fileError reports a failed upload of f like a failed command.
-func (e *sshExecutor) fileError(f File, err error) error {
-	return &CommandError{Host: e.host, Intent: fileIntent(f), ExitCode: -1, Err: err}
-}
-
-func rootOwned(owner string) bool {
-	switch owner {
-	case "", "root", "root:root", "0", "0:0":
-		return true
-	}
-	return false
-}
-
-// stage copies f's content to a temporary file on the host and returns its path. Root
-// stages next to the destination, so the final rename is atomic; other users stage in
-// /tmp and sudo moves the file into place.
-func (e *sshExecutor) stage(ctx context.Context, sc *sftp.Client, f File) (string, error) {
-	stage := "/tmp/.edgeline-upload-" + randomSuffix()
-	if e.user == "root" {
-		dir := path.Dir(f.Path)
-		if err := sc.MkdirAll(dir); err != nil {
-			return "", e.fileError(f, fmt.Errorf("create %s: %w", dir, err))
-		}
-		stage = path.Join(dir, "."+path.Base(f.Path)+".edgeline-"+randomSuffix())
-	}
-	w, err := sc.OpenFile(stage, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return "", e.fileError(f, fmt.Errorf("create %s: %w", stage, err))
-	}
-	stop := context.AfterFunc(ctx, func() { w.Close() })
-	err = w.Chmod(0o600)
-	if err == nil {
-		_, err = w.ReadFrom(f.Content)
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	stop()
-	if err == nil {
-		err = ctx.Err()
-	}
-	if err != nil {
-		sc.Remove(stage)
-		return "", e.fileError(f, fmt.Errorf("copy: %w", err))
-	}
-	return stage, nil
-}
-
-func randomSuffix() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
