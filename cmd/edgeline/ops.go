@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,18 +92,25 @@ func (o *options) open(ctx context.Context) (auto.Stack, error) {
 }
 
 // validate parses the stack config as the program will, so a bad config is reported
-// before the engine starts.
+// before the engine starts, and shows its warnings.
 func (o *options) validate(ctx context.Context, st auto.Stack) error {
 	all, err := st.GetAllConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("read the config of stack %s: %w", o.stack, err)
 	}
-	_, err = stackconfig.Parse(func(key string) (string, bool) {
-		v, ok := all[stackconfig.Namespace+":"+key]
-		return v.Value, ok
+	cfg, err := stackconfig.Parse(stackconfig.Source{
+		Get: func(key string) (string, bool) {
+			v, ok := all[stackconfig.Namespace+":"+key]
+			return v.Value, ok
+		},
+		Secret: func(key string) bool { return all[stackconfig.Namespace+":"+key].Secret },
+		Keys:   slices.Sorted(maps.Keys(all)),
 	})
 	if err != nil {
 		return usageError{fmt.Errorf("%w\n(edit %s)", err, filepath.Join(o.dir, "Pulumi."+o.stack+".yaml"))}
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(o.stderr, "edgeline: warning: %s\n", w)
 	}
 	return nil
 }

@@ -128,8 +128,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		if cfg.SSH.KnownHostsFile != "" {
 			conn.KnownHostsFile = pulumi.String(in.abs(expandHome(cfg.SSH.KnownHostsFile)))
 		}
-		if a.Jump != "" {
-			j, _ := stackconfig.ParseJump(a.Jump) // validated by stackconfig
+		if j := a.Jump; j != nil {
 			conn.Jump = edgeline.JumpHostArray{edgeline.JumpHostArgs{Host: pulumi.String(j.Host), Port: pulumi.Int(j.Port), User: pulumi.String(j.User)}}
 		}
 		args := &edgeline.K3sAgentArgs{

@@ -15,8 +15,10 @@ package stack
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -39,15 +41,33 @@ const (
 // the Terraform module) are taken from dir, the directory of Pulumi.yaml.
 func Program(dir string) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
-		cfg, err := stackconfig.Parse(func(key string) (string, bool) {
-			v := config.Get(ctx, stackconfig.Namespace+":"+key)
-			return v, v != ""
+		cfg, err := stackconfig.Parse(stackconfig.Source{
+			Get: func(key string) (string, bool) {
+				v := config.Get(ctx, stackconfig.Namespace+":"+key)
+				return v, v != ""
+			},
+			Secret: func(key string) bool { return ctx.IsConfigSecret(stackconfig.Namespace + ":" + key) },
+			Keys:   configKeys(),
 		})
 		if err != nil {
 			return err
 		}
+		for _, w := range cfg.Warnings {
+			ctx.Log.Warn(w, nil)
+		}
 		return Deploy(ctx, cfg, dir)
 	}
+}
+
+// configKeys lists the stack's config keys when the program runs as its own process
+// (`pulumi up`), where the engine hands the config over in $PULUMI_CONFIG; nil when it
+// runs inline (cmd/edgeline, which checks the keys itself before the engine starts).
+func configKeys() []string {
+	var all map[string]any
+	if json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all) != nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(all))
 }
 
 // Deploy registers the four layers for a validated configuration.

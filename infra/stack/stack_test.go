@@ -295,7 +295,8 @@ func TestProgramRefusesBadConfig(t *testing.T) {
 		want string
 	}{
 		{"no domain", map[string]string{"edgeline:domain": ""}, "edgeline:domain is missing"},
-		{"bad agent taint", map[string]string{"edgeline:agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["x:Never"]}]`}, "effect must be NoSchedule"},
+		{"bad agent taint", map[string]string{"edgeline:agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["x:Never"]}]`}, `effect "Never" is not NoSchedule`},
+		{"unknown key", map[string]string{"edgeline:helmWiat": "false"}, "edgeline:helmWiat is not a setting of edgeline: did you mean edgeline:helmWait?"},
 		{"missing key file", map[string]string{"edgeline:sshKeyFile": "/nonexistent/id_ed25519"}, "edgeline:sshKeyFile: open /nonexistent/id_ed25519"},
 	}
 	for _, tt := range tests {

@@ -3,10 +3,13 @@ package stackconfig
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgeline/edgeline/internal/remote"
 )
 
 // valid is a minimal complete configuration; each case below changes one thing.
@@ -24,12 +27,17 @@ func valid() map[string]string {
 	}
 }
 
-func getter(m map[string]string) Getter {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+// source is a stack config holding m (keys without the namespace), nothing secret.
+func source(m map[string]string) Source {
+	var keys []string
+	for k := range m {
+		keys = append(keys, Namespace+":"+k)
+	}
+	return Source{Get: func(k string) (string, bool) { v, ok := m[k]; return v, ok }, Keys: keys}
 }
 
 func TestParseDefaults(t *testing.T) {
-	c, err := Parse(getter(valid()))
+	c, err := Parse(source(valid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,9 +64,8 @@ func TestParseDefaults(t *testing.T) {
 	if got := c.Agents[0].Taints; len(got) != 1 || got[0] != "edgeline.io/edge=true:NoSchedule" {
 		t.Errorf("taints = %v", got)
 	}
-	j, err := ParseJump(c.Agents[0].Jump)
-	if err != nil || j != (Jump{User: "ops", Host: "bastion.example.org", Port: 2222}) {
-		t.Errorf("jump = %+v, %v", j, err)
+	if j := c.Agents[0].Jump; j == nil || *j != (remote.Endpoint{User: "ops", Host: "bastion.example.org", Port: 2222}) {
+		t.Errorf("jump = %+v", j)
 	}
 }
 
@@ -89,15 +96,22 @@ func TestParseRefuses(t *testing.T) {
 		{"vpnAuth without mode", map[string]string{"vpnAuth": "name=tailscale,joinKey=k"}, nil, "edgeline:vpnAuth is set but edgeline:network is wireguard-native"},
 		{"agents not a list", map[string]string{"agents": `{"name":"x"}`}, nil, "edgeline:agents is not valid"},
 		{"agent unknown field", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","lables":{}}]`}, nil, `unknown field "lables"`},
-		{"agent bad name", map[string]string{"agents": `[{"name":"Pi_1","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[0].name "Pi_1" is not a lowercase node name`},
+		{"agent bad name", map[string]string{"agents": `[{"name":"Pi_1","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[0] (Pi_1): node name "Pi_1" is not a lowercase DNS name`},
+		{"agent no name", map[string]string{"agents": `[{"host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[0].name is missing`},
+		{"agent bad label", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","labels":{"bad key!":"x"}}]`}, nil, `edgeline:agents[0] (pi): label key "bad key!"`},
+		{"agent bad external IP", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","externalIP":"300.1.1.1"}]`}, nil, `edgeline:agents[0] (pi): node-external-ip "300.1.1.1" is not an IP address`},
+		{"agent host with user", map[string]string{"agents": `[{"name":"pi","host":"pi@h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[0] (pi): ssh config: host "pi@h" is not a host name`},
 		{"agent twice", map[string]string{"agents": `[{"name":"pi","host":"a","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},{"name":"pi","host":"b","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, `edgeline:agents[1].name "pi" is used twice`},
 		{"agent no host", map[string]string{"agents": `[{"name":"pi","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, "edgeline:agents[0] (pi).host is missing"},
 		{"agent unverifiable", map[string]string{"agents": `[{"name":"pi","host":"h"}]`}, nil, "host keys are always verified"},
-		{"agent bad taint", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["edge=true:Sometimes"]}]`}, nil, "effect must be NoSchedule"},
-		{"agent bad jump", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","jump":"ops@bastion:http"}]`}, nil, "has a bad port"},
-		{"bad k3s version", map[string]string{"k3sVersion": "1.33"}, nil, `edgeline:k3sVersion "1.33" is not a k3s release`},
+		{"agent bad taint", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","taints":["edge=true:Sometimes"]}]`}, nil, `edgeline:agents[0] (pi): taint "edge=true:Sometimes": effect "Sometimes" is not NoSchedule`},
+		{"agent bad jump", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","jump":"ops@bastion:http"}]`}, nil, `edgeline:agents[0] (pi).jump "ops@bastion:http": port "http" is not a TCP port`},
+		{"bad k3s version", map[string]string{"k3sVersion": "1.33"}, nil, `edgeline:k3sVersion: k3s version "1.33" is not a k3s release name like v1.33.4+k3s1`},
+		{"bad vpnAuth", map[string]string{"network": "vpn-auth", "vpnAuth": "name=zerotier"}, nil, `edgeline:vpnAuth: vpn-auth must start with "name=tailscale"`},
+		{"unknown key", map[string]string{"domian": "example.org"}, nil, "edgeline:domian is not a setting of edgeline: did you mean edgeline:domain?"},
+		{"unknown key far from any", map[string]string{"favouriteColour": "blue"}, nil, "edgeline:favouriteColour is not a setting of edgeline: remove it"},
 		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},
-		{"half an air gap", map[string]string{"k3sAirGap": `{"binary":"/tmp/k3s"}`}, nil, "edgeline:k3sAirGap needs both binary and script"},
+		{"half an air gap", map[string]string{"k3sAirGap": `{"binary":"/tmp/k3s"}`}, nil, "edgeline:k3sAirGap: k3s air-gapped install needs both the k3s binary and the install script"},
 		{"bad placement", map[string]string{"placement": "moon"}, nil, `edgeline:placement "moon" is not one of cloud-only, edge-preferred, anywhere`},
 		{"no cert-manager chart", nil, []string{"certManagerChart"}, "edgeline:certManagerChart is missing: fetch the chart once (helm pull oci://quay.io/jetstack/charts/cert-manager --version v1.18.2"},
 		{"chart URL", map[string]string{"rancherChart": "https://releases.rancher.com/server-charts/stable"}, nil, "is a URL: charts are installed from a local directory"},
@@ -116,7 +130,7 @@ func TestParseRefuses(t *testing.T) {
 			for k, v := range tt.set {
 				m[k] = v
 			}
-			c, err := Parse(getter(m))
+			c, err := Parse(source(m))
 			if err == nil {
 				t.Fatalf("Parse accepted the config: %+v", c)
 			}
@@ -128,7 +142,7 @@ func TestParseRefuses(t *testing.T) {
 }
 
 func TestParseListsEveryProblem(t *testing.T) {
-	_, err := Parse(getter(map[string]string{"hcloudToken": "t", "sshKeyFile": "k", "certManagerChart": "c", "rancherChart": "r"}))
+	_, err := Parse(source(map[string]string{"hcloudToken": "t", "sshKeyFile": "k", "certManagerChart": "c", "rancherChart": "r"}))
 	if err == nil {
 		t.Fatal("empty config accepted")
 	}
@@ -141,11 +155,43 @@ func TestParseListsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestParseWarnsOfPlainSecrets: a secret stored in plain text is reported, not refused.
+func TestParseWarnsOfPlainSecrets(t *testing.T) {
+	src := source(valid())
+	secret := []string{}
+	src.Secret = func(k string) bool { return slices.Contains(secret, k) }
+	c, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "edgeline:hcloudToken is stored in plain text: set it with `pulumi config set --secret edgeline:hcloudToken`"
+	if !slices.Equal(c.Warnings, []string{want}) {
+		t.Errorf("warnings = %q, want %q", c.Warnings, want)
+	}
+	secret = append(secret, "hcloudToken")
+	if c, err := Parse(src); err != nil || len(c.Warnings) != 0 {
+		t.Errorf("with the token secret: warnings %q, %v", c.Warnings, err)
+	}
+}
+
+// TestParseListsEveryAgentProblem: the problems of every agent are reported together,
+// including every one k3s finds in one agent.
+func TestParseListsEveryAgentProblem(t *testing.T) {
+	m := valid()
+	m["agents"] = `[{"name":"pi-1","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","jump":"@","taints":["x:Never"],"externalIP":"nope"},
+		{"name":"pi-2","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`
+	_, err := Parse(source(m))
+	e, ok := err.(*Error)
+	if !ok || len(e.Problems) != 4 {
+		t.Fatalf("want 4 problems (pi-1's jump, taint and external IP, pi-2's host), got %v", err)
+	}
+}
+
 func TestParseTokenFromEnvironment(t *testing.T) {
 	t.Setenv("HCLOUD_TOKEN", "from-env")
 	m := valid()
 	delete(m, "hcloudToken")
-	c, err := Parse(getter(m))
+	c, err := Parse(source(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +242,14 @@ func TestExampleConfig(t *testing.T) {
 		}
 		values[key] = string(j)
 	}
-	c, err := Parse(getter(values))
+	src := source(values)
+	src.Secret = func(k string) bool { return k == "hcloudToken" }
+	c, err := Parse(src)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("the example config stores secrets in plain text: %q", c.Warnings)
 	}
 	if len(c.Agents) == 0 || c.Issuer != IssuerStaging {
 		t.Errorf("example config parsed to %+v", c)

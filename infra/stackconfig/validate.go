@@ -1,0 +1,222 @@
+package stackconfig
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/edgeline/edgeline/internal/k3s"
+	"github.com/edgeline/edgeline/internal/remote"
+)
+
+// Rules of values only the stack config has. The rules of what k3s and SSH take (node
+// names, labels, taints, versions, fingerprints, hosts) are theirs: validate asks
+// internal/k3s and internal/remote and reports each problem they find.
+var (
+	dnsNameRe    = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	serverTypeRe = regexp.MustCompile(`^[a-z]+[0-9]+[a-z]*$`)
+	locationRe   = regexp.MustCompile(`^[a-z]{3}[0-9]$`)
+	semverRe     = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+)
+
+// k3sProblems reports each problem k3s finds in a value under key.
+func (p *parser) k3sProblems(key string, err error) {
+	for _, e := range k3s.Problems(err) {
+		p.errorf("%s: %v", key, e)
+	}
+}
+
+func (c *Config) validate(p *parser) {
+	switch {
+	case c.Domain == "":
+		p.errorf("edgeline:domain is missing: set the DNS zone your hosts live in (pulumi config set edgeline:domain example.org)")
+	case !dnsNameRe.MatchString(c.Domain):
+		p.errorf("edgeline:domain %q is not a DNS name like example.org", c.Domain)
+	}
+	for _, h := range []struct{ key, v string }{{"appHost", c.AppHost}, {"rancherHost", c.RancherHost}, {"apiHost", c.APIHost}} {
+		if h.v != "" && !dnsNameRe.MatchString(h.v) {
+			p.errorf("edgeline:%s %q is not a DNS name", h.key, h.v)
+		}
+	}
+	if c.AppHost != "" && c.AppHost == c.RancherHost {
+		p.errorf("edgeline:appHost and edgeline:rancherHost are both %q: give each its own name", c.AppHost)
+	}
+	if c.ACMEEmail == "" {
+		p.errorf("edgeline:acmeEmail is missing: Let's Encrypt needs a contact address (pulumi config set edgeline:acmeEmail you@example.org)")
+	} else if a, err := mail.ParseAddress(c.ACMEEmail); err != nil || a.Address != c.ACMEEmail || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
+		p.errorf("edgeline:acmeEmail %q is not an e-mail address like you@example.org", c.ACMEEmail)
+	}
+	switch c.Issuer {
+	case "staging":
+		c.Issuer = IssuerStaging
+	case "production":
+		c.Issuer = IssuerProduction
+	case IssuerStaging, IssuerProduction:
+	default:
+		p.errorf("edgeline:issuer %q is neither staging nor production", c.Issuer)
+	}
+	c.validateCloud(p)
+	c.validateSSH(p)
+	switch c.Network {
+	case NetworkWireguard:
+		if c.VPNAuth != "" {
+			p.errorf("edgeline:vpnAuth is set but edgeline:network is %s: set network to vpn-auth or remove vpnAuth", NetworkWireguard)
+		}
+	case NetworkVPNAuth:
+		if c.VPNAuth == "" {
+			p.errorf(`edgeline:network vpn-auth needs edgeline:vpnAuth (secret) like "name=tailscale,joinKey=KEY": set it with pulumi config set --secret`)
+		} else {
+			p.k3sProblems("edgeline:vpnAuth", k3s.ServerConfig{VPNAuth: c.VPNAuth}.Validate())
+		}
+	default:
+		p.errorf("edgeline:network %q is neither wireguard-native nor vpn-auth", c.Network)
+	}
+	c.validateAgents(p)
+	p.k3sProblems("edgeline:k3sVersion", k3s.Install{Version: c.Versions.K3s}.Validate())
+	if !semverRe.MatchString(c.Versions.CertManager) {
+		p.errorf("edgeline:certManagerVersion %q is not a version like v1.18.2", c.Versions.CertManager)
+	}
+	if !semverRe.MatchString(c.Versions.Rancher) {
+		p.errorf("edgeline:rancherVersion %q is not a version like 2.12.1", c.Versions.Rancher)
+	}
+	if a := c.K3sAirGap; a != nil {
+		p.k3sProblems("edgeline:k3sAirGap", k3s.Install{AirGap: &k3s.AirGap{Binary: a.Binary, Script: a.Script}}.Validate())
+	}
+	for _, ch := range []struct{ key, v, fetch string }{
+		{"certManagerChart", c.Charts.CertManager, "helm pull oci://quay.io/jetstack/charts/cert-manager --version " + c.Versions.CertManager + " --untar -d vendor"},
+		{"rancherChart", c.Charts.Rancher, "helm repo add rancher-stable https://releases.rancher.com/server-charts/stable && helm pull rancher-stable/rancher --version " + c.Versions.Rancher + " --untar -d vendor"},
+		{"faceloginChart", c.Charts.Facelogin, ""},
+	} {
+		switch {
+		case ch.v == "" && ch.fetch != "":
+			p.errorf("edgeline:%s is missing: fetch the chart once (%s) and set it to the directory", ch.key, ch.fetch)
+		case ch.v == "":
+			p.errorf("edgeline:%s is empty: give the chart's directory", ch.key)
+		case strings.Contains(ch.v, "://"):
+			p.errorf("edgeline:%s %q is a URL: charts are installed from a local directory or .tgz; fetch it with helm pull and give the path", ch.key, ch.v)
+		}
+	}
+	if u := c.App.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		p.errorf("edgeline:databaseUrl is not a postgres:// URL")
+	}
+	if !slices.Contains(placements, c.App.Placement) {
+		p.errorf("edgeline:placement %q is not one of %s", c.App.Placement, strings.Join(placements, ", "))
+	}
+}
+
+func (c *Config) validateCloud(p *parser) {
+	cl := &c.Cloud
+	switch cl.Source {
+	case SourceNative, SourceTerraform:
+		if !serverTypeRe.MatchString(cl.ServerType) {
+			p.errorf("edgeline:serverType %q is not a Hetzner server type like cx22 or cax11", cl.ServerType)
+		}
+		if !locationRe.MatchString(cl.Location) {
+			p.errorf("edgeline:location %q is not a Hetzner location like nbg1, fsn1, hel1 or ash", cl.Location)
+		}
+		if cl.Image == "" {
+			p.errorf("edgeline:image is empty: name an OS image like ubuntu-24.04")
+		}
+		switch cl.DNS {
+		case "hetzner", "none":
+		case "cloudflare":
+			if cl.Source != SourceTerraform {
+				p.errorf("edgeline:dns cloudflare needs edgeline:cloud terraform: the native source writes records to Hetzner DNS only")
+			}
+			if cl.CloudflareZoneID == "" {
+				p.errorf("edgeline:dns cloudflare needs edgeline:cloudflareZoneId (the zone ID on the domain's Cloudflare overview page)")
+			}
+		default:
+			p.errorf("edgeline:dns %q is not hetzner, cloudflare or none", cl.DNS)
+		}
+		if cl.Source == SourceNative && cl.HcloudToken == "" {
+			p.errorf("edgeline:hcloudToken is missing: create an API token in the Hetzner Cloud console and set it with pulumi config set --secret edgeline:hcloudToken (or export HCLOUD_TOKEN)")
+		}
+		if cl.HostKey != "" {
+			if _, err := ssh.ParseRawPrivateKey([]byte(cl.HostKey)); err != nil {
+				p.errorf("edgeline:hostKey is not an unencrypted OpenSSH private key: %v", err)
+			}
+		}
+		if cl.Source == SourceTerraform && cl.TerraformDir == "" {
+			p.errorf("edgeline:terraformDir is empty: name the Terraform module directory")
+		}
+	case SourceExisting:
+		if net.ParseIP(cl.Address) == nil || net.ParseIP(cl.Address).To4() == nil {
+			p.errorf("edgeline:address %q is not an IPv4 address: the existing source needs the host's public IPv4", cl.Address)
+		}
+		if cl.IPv6 != "" && (net.ParseIP(cl.IPv6) == nil || net.ParseIP(cl.IPv6).To4() != nil) {
+			p.errorf("edgeline:ipv6 %q is not an IPv6 address", cl.IPv6)
+		}
+		if !remote.ValidFingerprint(cl.HostKeyFingerprint) {
+			p.errorf("edgeline:hostKeyFingerprint %q is not an SSH fingerprint like SHA256:... (ssh-keyscan HOST | ssh-keygen -lf -)", cl.HostKeyFingerprint)
+		}
+	default:
+		p.errorf("edgeline:cloud %q is not native, terraform or existing", cl.Source)
+	}
+	if cl.HcloudEndpoint != "" && !strings.HasPrefix(cl.HcloudEndpoint, "http://") && !strings.HasPrefix(cl.HcloudEndpoint, "https://") {
+		p.errorf("edgeline:hcloudEndpoint %q is not an http(s) URL", cl.HcloudEndpoint)
+	}
+}
+
+func (c *Config) validateSSH(p *parser) {
+	s := &c.SSH
+	if s.Port < 1 || s.Port > 65535 {
+		p.errorf("edgeline:sshPort %d is not a TCP port", s.Port)
+	}
+	if s.User == "" || strings.ContainsAny(s.User, " @:/") {
+		p.errorf("edgeline:sshUser %q is not a user name", s.User)
+	}
+	if s.KeyFile == "" {
+		p.errorf("edgeline:sshKeyFile is missing: name the private key that logs in to the VPS and the agents (e.g. ~/.ssh/id_ed25519)")
+	}
+	if s.PublicKey != "" {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.PublicKey)); err != nil {
+			p.errorf("edgeline:sshPublicKey is not an authorized_keys line: %v", err)
+		}
+	}
+}
+
+func (c *Config) validateAgents(p *parser) {
+	names := map[string]bool{}
+	for i := range c.Agents {
+		a := &c.Agents[i]
+		at := fmt.Sprintf("edgeline:agents[%d]", i)
+		switch {
+		case a.Name == "":
+			p.errorf("%s.name is missing: name the node, like pi-hall-1", at)
+		case names[a.Name]:
+			p.errorf("%s.name %q is used twice", at, a.Name)
+		}
+		names[a.Name] = true
+		at = fmt.Sprintf("%s (%s)", at, a.Name)
+		if a.Host == "" {
+			p.errorf("%s.host is missing", at)
+		} else if err := (remote.Config{Host: a.Host, Port: a.Port}).Validate(); err != nil {
+			p.errorf("%s: %v", at, err)
+		}
+		a.Port = cmp.Or(a.Port, remote.DefaultPort)
+		a.User = cmp.Or(a.User, remote.DefaultUser)
+		a.Site = cmp.Or(a.Site, a.Name)
+		if a.jump != "" {
+			j, err := remote.ParseEndpoint(a.jump)
+			if err != nil {
+				p.errorf("%s.jump %v", at, err)
+			} else {
+				a.Jump = &j
+			}
+		}
+		if a.HostKeyFingerprint != "" && !remote.ValidFingerprint(a.HostKeyFingerprint) {
+			p.errorf("%s.hostKeyFingerprint %q is not like SHA256:... (ssh-keygen -lf prints it)", at, a.HostKeyFingerprint)
+		}
+		if a.HostKeyFingerprint == "" && c.SSH.KnownHostsFile == "" {
+			p.errorf("%s has no hostKeyFingerprint and edgeline:knownHostsFile is not set: host keys are always verified", at)
+		}
+		p.k3sProblems(at, k3s.AgentConfig{NodeName: a.Name, Site: a.Site, Labels: a.Labels, Taints: a.Taints, NodeExternalIP: a.ExternalIP}.Validate())
+	}
+}
