@@ -234,6 +234,13 @@ http {
   scgi_temp_path %[2]s/tmp/scgi;
   client_max_body_size 20m;
   map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+  # Every location passes WebSocket upgrades and the client's host and address on.
+  proxy_http_version 1.1;
+  proxy_set_header Upgrade $http_upgrade;
+  proxy_set_header Connection $connection_upgrade;
+  proxy_set_header Host $http_host;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto $scheme;
   upstream api_pool {
 %[3]s  }
   upstream web { server %[4]s; }
@@ -242,20 +249,11 @@ http {
     listen %[5]s;
     location /api/ {
       proxy_pass http://api_pool;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
       proxy_next_upstream error timeout;
       proxy_read_timeout 120s;
     }
     location / {
       proxy_pass http://web;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
     }
   }
   # The api service address the web process uses, as a cluster Service would balance it.
@@ -263,11 +261,6 @@ http {
     listen %[6]s;
     location / {
       proxy_pass http://api_pool;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_next_upstream error timeout;
     }
   }
