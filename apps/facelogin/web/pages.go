@@ -255,24 +255,18 @@ func (s *server) signedIn(w http.ResponseWriter, r *http.Request) *me {
 	return u
 }
 
-func (s *server) profilePage(w http.ResponseWriter, r *http.Request) {
-	u := s.signedIn(w, r)
-	if u == nil {
-		return
+// mePage returns the handler of a page about the signed-in person: the profile, and the
+// face capture of /profile/face.
+func (s *server) mePage(name, titleKey string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := s.signedIn(w, r)
+		if u == nil {
+			return
+		}
+		p := s.newPage(r, name, titleKey)
+		p.Me = u
+		s.render(w, r, http.StatusOK, p)
 	}
-	p := s.newPage(r, "profile", "profile.title")
-	p.Me = u
-	s.render(w, r, http.StatusOK, p)
-}
-
-func (s *server) facePage(w http.ResponseWriter, r *http.Request) {
-	u := s.signedIn(w, r)
-	if u == nil {
-		return
-	}
-	p := s.newPage(r, "face", "capture.title")
-	p.Me = u
-	s.render(w, r, http.StatusOK, p)
 }
 
 // adminData is the admin page's content.

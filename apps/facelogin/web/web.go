@@ -86,8 +86,8 @@ func New(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /login/pin", s.pinPage)
 	mux.HandleFunc("GET /login/password", s.passwordPage)
 	mux.HandleFunc("GET /enroll/{token}", s.enrollPage)
-	mux.HandleFunc("GET /profile", s.profilePage)
-	mux.HandleFunc("GET /profile/face", s.facePage)
+	mux.HandleFunc("GET /profile", s.mePage("profile", "profile.title"))
+	mux.HandleFunc("GET /profile/face", s.mePage("face", "capture.title"))
 	mux.HandleFunc("GET /admin", s.adminPage)
 	mux.HandleFunc("/", s.notFound)
 	return s.instrument(mux), nil

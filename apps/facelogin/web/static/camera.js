@@ -1,5 +1,5 @@
 // The camera: start it with clear failure reasons, and grab JPEG frames from it.
-import { withTimeout } from './common.js';
+import { withTimeout, t, has } from './common.js';
 
 /** CameraError.reason is "denied", "missing", "busy", "unsupported" or "timeout". */
 export class CameraError extends Error {
@@ -78,4 +78,56 @@ export function grabFrame(video, canvas, quality = 0.85) {
   return new Promise((resolve, reject) => {
     canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('encode failed'))), 'image/jpeg', quality);
   });
+}
+
+/**
+ * cameraFor starts the camera for a run that may end while the browser asks (run.done): then
+ * the camera is released again. It returns the stream, or null when the run ended or the
+ * camera failed; a failure's reason goes to fail. onWaiting is as for startCamera.
+ */
+export async function cameraFor(run, video, { onWaiting, fail }) {
+  let stream;
+  try {
+    stream = await startCamera(video, { onWaiting: () => { if (!run.done) onWaiting(); } });
+  } catch (e) {
+    if (!run.done) fail(e instanceof CameraError ? e.reason : 'unsupported');
+    return null;
+  }
+  if (run.done) {
+    stopCamera(stream);
+    return null;
+  }
+  return stream;
+}
+
+/**
+ * guidance returns guide(code, fallback), which shows the text for a guidance code in the live
+ * region el (the server's fallback sentence for a code the page has no text for).
+ */
+export function guidance(el) {
+  return (code, fallback) => {
+    const text = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
+    el.dataset.code = code;
+    // Screen readers announce every change of the live region: only change it when it differs.
+    if (el.textContent !== text) el.textContent = text;
+  };
+}
+
+/**
+ * cameraView finds what both camera pages (login and capture) show: the preview video, the
+ * guidance live region and the problem box; canvas is an off-screen one for frames.
+ */
+export function cameraView() {
+  return {
+    video: document.getElementById('preview'),
+    guidanceEl: document.getElementById('guidance'),
+    problemEl: document.getElementById('problem'),
+    canvas: document.createElement('canvas'),
+  };
+}
+
+/** describeProblem fills the problem box's title and text. */
+export function describeProblem(title, text) {
+  document.getElementById('problem-title').textContent = title;
+  document.getElementById('problem-text').textContent = text;
 }

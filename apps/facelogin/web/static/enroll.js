@@ -1,7 +1,7 @@
 // Enrollment: consent and secrets first, then a guided capture of face samples. The capture
 // part also serves /profile/face (set up or renew face sign-in).
-import { api, t, has, errorText, busy, say, delay } from './common.js';
-import { startCamera, stopCamera, grabFrame, CameraError } from './camera.js';
+import { api, t, errorText, busy, say, delay } from './common.js';
+import { cameraFor, cameraView, describeProblem, stopCamera, grabFrame, guidance } from './camera.js';
 
 const SAMPLES = 5;             // the API takes 3–5
 const SAMPLE_GAP_MS = 700;     // time to move a little between two samples
@@ -11,14 +11,11 @@ const CAPTURE_TIMEOUT_MS = 90000;
 const consent = document.getElementById('enroll-consent');
 const form = document.getElementById('enroll-form');
 const capture = document.getElementById('capture');
-const video = document.getElementById('preview');
-const guidanceEl = document.getElementById('guidance');
+const { video, guidanceEl, problemEl, canvas } = cameraView();
 const progressEl = document.getElementById('progress');
 const samplesEl = document.getElementById('samples');
-const problemEl = document.getElementById('problem');
 const startBtn = document.getElementById('capture-start');
 const restartBtn = document.getElementById('capture-restart');
-const canvas = document.createElement('canvas');
 
 // ---- step 1: consent, PIN and password -----------------------------------------------
 
@@ -74,18 +71,12 @@ function setState(s) {
   capture.dataset.state = s;
 }
 
-function guide(code, fallback) {
-  const text = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
-  guidanceEl.dataset.code = code;
-  // Screen readers announce every change of the live region: only change it when it differs.
-  if (guidanceEl.textContent !== text) guidanceEl.textContent = text;
-}
+const guide = guidance(guidanceEl);
 
 function problem(state, title, text) {
   stopRun();
   setState(state);
-  document.getElementById('problem-title').textContent = title;
-  document.getElementById('problem-text').textContent = text;
+  describeProblem(title, text);
   problemEl.hidden = false;
   capture.classList.add('has-problem');
   guidanceEl.textContent = '';
@@ -125,18 +116,11 @@ async function startCapture() {
   showSamples([]);
   setState('starting');
   guide('starting');
-  try {
-    r.stream = await startCamera(video, { onWaiting: () => { if (!r.done) guide('permission'); } });
-  } catch (e) {
-    if (r.done) return;
-    const reason = e instanceof CameraError ? e.reason : 'unsupported';
-    problem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`));
-    return;
-  }
-  if (r.done) {
-    stopCamera(r.stream);
-    return;
-  }
+  r.stream = await cameraFor(r, video, {
+    onWaiting: () => guide('permission'),
+    fail: (reason) => problem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`)),
+  });
+  if (!r.stream) return;
   setState('capturing');
   guide('look');
   const deadline = Date.now() + CAPTURE_TIMEOUT_MS;

@@ -1,6 +1,6 @@
 // Face login: camera preview, frames over the WebSocket, guidance per frame, then the PIN.
 import { api, t, has, errorText, APIError } from './common.js';
-import { startCamera, stopCamera, grabFrame, CameraError } from './camera.js';
+import { cameraFor, cameraView, describeProblem, stopCamera, grabFrame, guidance } from './camera.js';
 
 const FRAME_GAP_MS = 300;        // pause between an answer and the next frame (≈3 frames/s)
 const ANSWER_TIMEOUT_MS = 10000; // the server must answer each frame within this
@@ -9,12 +9,9 @@ const ATTEMPT_TIMEOUT_MS = 45000; // one login attempt ends after this, with a m
 const BUSY_RETRY_S = 2;          // wait before reconnecting when a busy server named no time
 
 const root = document.getElementById('login');
-const video = document.getElementById('preview');
-const guidanceEl = document.getElementById('guidance');
-const problemEl = document.getElementById('problem');
+const { video, guidanceEl, problemEl, canvas } = cameraView();
 const retryBtn = document.getElementById('retry');
 const takeoverBtn = document.getElementById('takeover');
-const canvas = document.createElement('canvas');
 
 let attempt = null; // the running attempt: {stream, ws, timers, done}
 
@@ -22,20 +19,14 @@ function setState(s) {
   root.dataset.state = s;
 }
 
-function guide(code, fallback) {
-  const text = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
-  guidanceEl.dataset.code = code;
-  // Screen readers announce every change of the live region: only change it when it differs.
-  if (guidanceEl.textContent !== text) guidanceEl.textContent = text;
-}
+const guide = guidance(guidanceEl);
 
 function showProblem(state, title, text, { retry = true, retryLabel, takeover = false } = {}) {
   stop();
   setState(state);
   guidanceEl.textContent = '';
   guidanceEl.dataset.code = state;
-  document.getElementById('problem-title').textContent = title;
-  document.getElementById('problem-text').textContent = text;
+  describeProblem(title, text);
   retryBtn.hidden = !retry;
   retryBtn.textContent = retryLabel || t('login.retry');
   takeoverBtn.hidden = !takeover;
@@ -126,19 +117,11 @@ async function begin({ checkTabs = true, takeover = false } = {}) {
     return;
   }
 
-  try {
-    a.stream = await startCamera(video, { onWaiting: () => { if (!a.done) guide('permission'); } });
-  } catch (e) {
-    if (a.done) return;
-    const reason = e instanceof CameraError ? e.reason : 'unsupported';
-    showProblem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`));
-    return;
-  }
-  if (a.done) {
-    stopCamera(a.stream);
-    return;
-  }
-  connect(a);
+  a.stream = await cameraFor(a, video, {
+    onWaiting: () => guide('permission'),
+    fail: (reason) => showProblem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`)),
+  });
+  if (a.stream) connect(a);
 }
 
 function later(a, ms, fn) {
