@@ -56,6 +56,7 @@ type LimitError struct {
 	Limit Limit
 }
 
+// Error names the key and its limit.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("%d failures under %s reached the limit", e.Limit.Max, e.Limit.Key)
 }
