@@ -4,7 +4,9 @@ import "strings"
 
 // schema is the schema history of both databases, written once. Where the two spell a
 // column type differently it is written as a {word} that sqliteTypes and postgresTypes
-// replace.
+// replace. A change is a new step at the end (a released step is never edited); its hash
+// goes into released in schema_test.go, and TestSchemaSameOnBoth checks both databases
+// end up with the same tables, columns and indexes.
 var schema = []migration{
 	{1, "initial schema", []string{
 		`create table users (
