@@ -2,11 +2,22 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	repo "helm.sh/helm/v4/pkg/repo/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/edgeline/edgeline/internal/kubetest"
 	"github.com/edgeline/edgeline/internal/remote"
@@ -195,11 +206,95 @@ func TestHelmRelease(t *testing.T) {
 	}
 }
 
-func TestHelmReleaseRefusesRepoURL(t *testing.T) {
-	d := newDriver(t, TypeHelmRelease)
-	in := d.check(props(map[string]any{"kubeconfig": "x", "name": "cm", "namespace": "cert-manager", "chart": "https://charts.jetstack.io"}))
-	_, err := d.s.Create(pCreate(d, in))
-	if err == nil || !strings.Contains(err.Error(), "is a repository URL; fetch it first") {
-		t.Errorf("repository URL: %v", err)
+// TestHelmReleaseFromRepository installs a chart pulled at up from a chart repository
+// served on loopback (it stands in for a public one, which no machine here reaches), as
+// the platform's releases are (trap 5 of issue 16): no helm CLI and no helm pull by hand.
+// The first pull records the archive's digest in the lock file; a preview pulls nothing;
+// a second release installs from the cache while the repository is down; an archive
+// republished under the same version is refused.
+func TestHelmReleaseFromRepository(t *testing.T) {
+	c := kubetest.Get(t)
+	ch, err := loader.Load("testdata/charts/demo")
+	if err != nil {
+		t.Fatal(err)
 	}
+	publish := func(description string) []byte {
+		ch.Metadata.Description = description
+		file, err := chartutil.Save(ch, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var mu sync.Mutex
+	archive := publish("as published")
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /charts/index.yaml", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		idx := repo.NewIndexFile()
+		idx.MustAdd(ch.Metadata, "demo-0.1.0.tgz", "", sum(archive))
+		b, _ := yaml.Marshal(idx)
+		w.Write(b)
+	})
+	mux.HandleFunc("GET /charts/demo-0.1.0.tgz", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Write(archive)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	dir := t.TempDir()
+	args := map[string]any{
+		"kubeconfig": string(c.KubeconfigData), "name": "demo-remote", "namespace": "edgeline-provider-pull",
+		"chart": "demo", "repository": srv.URL + "/charts", "pinnedVersion": "0.1.0",
+		"lockFile": filepath.Join(dir, "charts.lock"), "cacheDir": filepath.Join(dir, "cache"),
+		"values": `{"greeting":"pulled"}`,
+	}
+	d := newDriver(t, TypeHelmRelease)
+	out := d.create(props(args, "kubeconfig", "values"))
+	want := "sha256:" + sum(archive)
+	if str(out, "status") != "deployed" || str(out, "chartVersion") != "0.1.0" || str(out, "chartDigest") != want {
+		t.Errorf("create: status %s chart %s digest %s, want deployed 0.1.0 %s", str(out, "status"), str(out, "chartVersion"), str(out, "chartDigest"), want)
+	}
+	if lock, _ := os.ReadFile(filepath.Join(dir, "charts.lock")); !strings.Contains(string(lock), want) {
+		t.Errorf("lock file does not record the digest:\n%s", lock)
+	}
+	ctx := context.Background()
+	if cm, err := c.Client.CoreV1().ConfigMaps("edgeline-provider-pull").Get(ctx, "demo-remote", metav1.GetOptions{}); err != nil || cm.Data["greeting"] != "pulled" {
+		t.Fatalf("ConfigMap in the cluster: %v, %v", cm, err)
+	}
+	wantDiff(t, "unchanged", d.diff(props(args, "kubeconfig", "values")))
+	args["pinnedVersion"] = "0.2.0"
+	wantDiff(t, "new version", d.diff(props(args, "kubeconfig", "values")), "chartVersion", "pinnedVersion")
+	args["pinnedVersion"] = "0.1.0"
+
+	// The repository republishes 0.1.0 with other content: refused against the lock file.
+	mu.Lock()
+	archive = publish("republished")
+	mu.Unlock()
+	other := newDriver(t, TypeHelmRelease)
+	tampered := maps.Clone(args)
+	tampered["name"], tampered["cacheDir"] = "demo-tampered", filepath.Join(dir, "cache2")
+	in := other.check(props(tampered, "kubeconfig", "values"))
+	if _, err := other.s.Create(pCreate(other, in)); err == nil || !strings.Contains(err.Error(), "other content under the same version") {
+		t.Errorf("republished chart: %v", err)
+	}
+
+	// Offline: the repository is down; a preview and an install from the cache still work.
+	srv.Close()
+	offline := maps.Clone(args)
+	offline["name"] = "demo-offline"
+	od := newDriver(t, TypeHelmRelease)
+	if out := od.create(props(offline, "kubeconfig", "values")); str(out, "chartDigest") != want {
+		t.Errorf("offline install: digest %s, want %s", str(out, "chartDigest"), want)
+	}
+	od.delete()
+	d.delete()
 }

@@ -22,8 +22,21 @@ type HelmReleaseArgs struct {
 	Kubeconfig string `pulumi:"kubeconfig" provider:"secret"`
 	Name       string `pulumi:"name"`
 	Namespace  string `pulumi:"namespace"`
-	// Chart is a chart directory or .tgz on this machine.
+	// Chart is a chart directory or .tgz on this machine, an oci:// reference, or the
+	// chart's name in Repository.
 	Chart string `pulumi:"chart"`
+	// Repository is the classic chart repository (https://...) that holds Chart.
+	Repository string `pulumi:"repository,optional"`
+	// Version is the exact chart version to pull (remote charts). (Not "version": the
+	// provider framework drops an input of that name.)
+	Version string `pulumi:"pinnedVersion,optional"`
+	// Digest pins the chart archive ("sha256:..."); empty means the one LockFile records.
+	Digest string `pulumi:"digest,optional"`
+	// LockFile records the digest of a remote chart on its first pull and checks it
+	// afterwards.
+	LockFile string `pulumi:"lockFile,optional"`
+	// CacheDir keeps pulled archives by digest; empty means the user's cache directory.
+	CacheDir string `pulumi:"cacheDir,optional"`
 	// Values are the chart values as a JSON object; they may hold passwords.
 	Values string `pulumi:"values,optional" provider:"secret"`
 	// Wait waits until the release's workloads are ready.
@@ -37,7 +50,9 @@ type HelmReleaseState struct {
 	Revision     int    `pulumi:"revision"`
 	Status       string `pulumi:"status"`
 	ChartVersion string `pulumi:"chartVersion"`
-	AppVersion   string `pulumi:"appVersion"`
+	// ChartDigest is the sha256 of the installed chart archive (remote charts and .tgz).
+	ChartDigest string `pulumi:"chartDigest,optional"`
+	AppVersion  string `pulumi:"appVersion"`
 }
 
 // Annotate documents the resource.
@@ -46,13 +61,19 @@ func (r *HelmRelease) Annotate(a infer.Annotator) {
 	a.SetToken("index", "HelmRelease")
 }
 
-func (a HelmReleaseArgs) load() (*helm.Chart, map[string]any, error) {
-	if strings.Contains(a.Chart, "://") {
-		return nil, nil, fmt.Errorf("release %s: chart %q is a repository URL; fetch it first (helm pull REPO/CHART --version V --untar -d DIR) and give the directory", a.Name, a.Chart)
-	}
-	ch, err := helm.Load(a.Chart)
+// remote reports whether the chart is pulled from a registry or repository.
+func (a HelmReleaseArgs) remote() bool { return helm.IsRemote(a.Chart, a.Repository) }
+
+// load pulls (or finds in the cache) and loads the chart, checked against its digest,
+// and decodes the values.
+func (a HelmReleaseArgs) load(ctx context.Context) (*helm.Pulled, map[string]any, error) {
+	pull := helm.Pull{RepoURL: a.Repository, Version: a.Version, Digest: a.Digest, LockFile: a.LockFile, CacheDir: a.CacheDir}
+	got, err := pull.Run(ctx, a.Chart)
 	if err != nil {
 		return nil, nil, fmt.Errorf("release %s: %w", a.Name, err)
+	}
+	if !a.remote() && a.Version != "" && got.Chart.Version() != a.Version {
+		return nil, nil, fmt.Errorf("release %s: chart %s is version %s, not %s", a.Name, a.Chart, got.Chart.Version(), a.Version)
 	}
 	values := map[string]any{}
 	if a.Values != "" {
@@ -60,7 +81,19 @@ func (a HelmReleaseArgs) load() (*helm.Chart, map[string]any, error) {
 			return nil, nil, fmt.Errorf("release %s: values are not a JSON object: %w", a.Name, err)
 		}
 	}
-	return ch, values, nil
+	return got, values, nil
+}
+
+// version is the chart version the inputs ask for, without pulling anything: the pinned
+// version of a remote chart, else the version of the chart on disk.
+func (a HelmReleaseArgs) version() string {
+	if a.remote() {
+		return a.Version
+	}
+	if ch, err := helm.Load(a.Chart); err == nil {
+		return ch.Version()
+	}
+	return ""
 }
 
 func (a HelmReleaseArgs) timeout() time.Duration {
@@ -71,10 +104,14 @@ func (a HelmReleaseArgs) timeout() time.Duration {
 }
 
 func (r *HelmRelease) apply(ctx context.Context, args HelmReleaseArgs) (HelmReleaseState, error) {
-	ch, values, err := args.load()
+	pulled, values, err := args.load(ctx)
 	if err != nil {
 		return HelmReleaseState{}, err
 	}
+	if pulled.Downloaded {
+		logf(ctx, "release %s: pulled chart %s %s (%s)", args.Name, pulled.Chart.Name(), pulled.Chart.Version(), pulled.Digest)
+	}
+	ch := pulled.Chart
 	cfg, err := helm.NewConfiguration([]byte(args.Kubeconfig), args.Namespace, nil)
 	if err != nil {
 		return HelmReleaseState{}, fmt.Errorf("release %s: %w", args.Name, err)
@@ -105,7 +142,7 @@ func (r *HelmRelease) apply(ctx context.Context, args HelmReleaseArgs) (HelmRele
 	} else {
 		logf(ctx, "release %s: up to date", rel.Name)
 	}
-	return HelmReleaseState{HelmReleaseArgs: args, Revision: rel.Revision, Status: rel.Status, ChartVersion: ch.Version(), AppVersion: rel.AppVersion}, nil
+	return HelmReleaseState{HelmReleaseArgs: args, Revision: rel.Revision, Status: rel.Status, ChartVersion: ch.Version(), ChartDigest: pulled.Digest, AppVersion: rel.AppVersion}, nil
 }
 
 func crdPending(err error) bool {
@@ -117,10 +154,8 @@ func crdPending(err error) bool {
 func (r *HelmRelease) Create(ctx context.Context, req infer.CreateRequest[HelmReleaseArgs]) (infer.CreateResponse[HelmReleaseState], error) {
 	id := req.Inputs.Namespace + "/" + req.Inputs.Name
 	if req.DryRun {
-		st := HelmReleaseState{HelmReleaseArgs: req.Inputs}
-		if ch, _, err := req.Inputs.load(); err == nil {
-			st.ChartVersion = ch.Version()
-		}
+		// A preview pulls nothing.
+		st := HelmReleaseState{HelmReleaseArgs: req.Inputs, ChartVersion: req.Inputs.version()}
 		return infer.CreateResponse[HelmReleaseState]{ID: id, Output: st}, nil
 	}
 	st, err := r.apply(ctx, req.Inputs)
@@ -131,12 +166,13 @@ func (r *HelmRelease) Create(ctx context.Context, req infer.CreateRequest[HelmRe
 }
 
 // Diff replaces the release when its name or namespace changes, and upgrades it when
-// the chart (its version on disk), values or settings change.
+// the chart (its pinned version or digest, or its version on disk), values or settings
+// change. It pulls nothing.
 func (r *HelmRelease) Diff(ctx context.Context, req infer.DiffRequest[HelmReleaseArgs, HelmReleaseState]) (infer.DiffResponse, error) {
 	o, n := req.State.HelmReleaseArgs, req.Inputs
-	version := req.State.ChartVersion
-	if ch, _, err := n.load(); err == nil {
-		version = ch.Version()
+	version := n.version()
+	if version == "" {
+		version = req.State.ChartVersion
 	}
 	changes := inputs(o, n, "name", "namespace")
 	for i, c := range changes {
