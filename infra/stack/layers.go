@@ -2,6 +2,7 @@ package stack
 
 import (
 	"maps"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -177,15 +178,40 @@ type Platform struct {
 	issuers           *edgeline.HelmRelease
 }
 
-func (in inputs) release(ctx *pulumi.Context, name, namespace, chart string, kubeconfig pulumi.StringOutput, values pulumi.Map, parent pulumi.Resource, deps []pulumi.Resource) (*edgeline.HelmRelease, error) {
-	return edgeline.NewHelmRelease(ctx, name, &edgeline.HelmReleaseArgs{
+// chart says where a release's chart comes from: source is a local path, an oci://
+// reference or a chart repository URL holding the chart called name; version and digest
+// pin a pulled one.
+type chart struct {
+	name, source, version, digest string
+}
+
+func (in inputs) release(ctx *pulumi.Context, name, namespace string, ch chart, kubeconfig pulumi.StringOutput, values pulumi.Map, parent pulumi.Resource, deps []pulumi.Resource) (*edgeline.HelmRelease, error) {
+	args := &edgeline.HelmReleaseArgs{
 		Kubeconfig: kubeconfig,
 		Name:       pulumi.String(name),
 		Namespace:  pulumi.String(namespace),
-		Chart:      pulumi.String(in.abs(chart)),
 		Values:     jsonValues(values),
 		Wait:       pulumi.Bool(in.cfg.HelmWait),
-	}, in.options(parent, pulumi.DependsOn(deps))...)
+	}
+	switch {
+	case strings.HasPrefix(ch.source, "oci://"):
+		args.Chart = pulumi.String(ch.source)
+	case strings.HasPrefix(ch.source, "https://") || strings.HasPrefix(ch.source, "http://"):
+		args.Chart, args.Repository = pulumi.String(ch.name), pulumi.StringPtr(ch.source)
+	default:
+		args.Chart = pulumi.String(in.abs(ch.source))
+	}
+	if args.Repository != nil || strings.HasPrefix(ch.source, "oci://") {
+		args.PinnedVersion = pulumi.StringPtr(ch.version)
+		args.LockFile = pulumi.StringPtr(in.abs(in.cfg.Charts.LockFile))
+		if ch.digest != "" {
+			args.Digest = pulumi.StringPtr(ch.digest)
+		}
+		if in.cfg.Charts.CacheDir != "" {
+			args.CacheDir = pulumi.StringPtr(in.cfg.Charts.CacheDir)
+		}
+	}
+	return edgeline.NewHelmRelease(ctx, name, args, in.options(parent, pulumi.DependsOn(deps))...)
 }
 
 func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput, cluster *Cluster) (*Platform, error) {
@@ -194,7 +220,8 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 		return nil, err
 	}
 	cfg := in.cfg
-	certManager, err := in.release(ctx, "cert-manager", "cert-manager", cfg.Charts.CertManager, kubeconfig,
+	certManager, err := in.release(ctx, "cert-manager", "cert-manager",
+		chart{"cert-manager", cfg.Charts.CertManager, cfg.Versions.CertManager, cfg.Charts.CertManagerDigest}, kubeconfig,
 		pulumi.Map{"crds": pulumi.Map{"enabled": pulumi.Bool(true)}}, p, cluster.dependsOn())
 	if err != nil {
 		return nil, err
@@ -207,7 +234,7 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 	if cfg.CloudflareAPIToken != "" {
 		issuerValues["dns01"] = pulumi.Map{"cloudflare": pulumi.Map{"apiToken": secret(cfg.CloudflareAPIToken), "zone": pulumi.String(cfg.Domain)}}
 	}
-	p.issuers, err = in.release(ctx, "edgeline-issuers", "cert-manager", "charts/issuers", kubeconfig, issuerValues, p, []pulumi.Resource{certManager})
+	p.issuers, err = in.release(ctx, "edgeline-issuers", "cert-manager", chart{source: "charts/issuers"}, kubeconfig, issuerValues, p, []pulumi.Resource{certManager})
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +242,7 @@ func newPlatform(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := in.release(ctx, "rancher", "cattle-system", cfg.Charts.Rancher, kubeconfig, pulumi.Map{
+	if _, err := in.release(ctx, "rancher", "cattle-system", chart{"rancher", cfg.Charts.Rancher, cfg.Versions.Rancher, cfg.Charts.RancherDigest}, kubeconfig, pulumi.Map{
 		"hostname":          pulumi.String(cfg.RancherHost),
 		"bootstrapPassword": pw.Result,
 		"replicas":          pulumi.Int(1),
@@ -273,7 +300,7 @@ func newApp(ctx *pulumi.Context, in inputs, kubeconfig pulumi.StringOutput, plat
 	if err := ctx.RegisterComponentResource(TypeApp, "app", a); err != nil {
 		return nil, err
 	}
-	r, err := in.release(ctx, "facelogin", "facelogin", in.cfg.Charts.Facelogin, kubeconfig, appValues(in.cfg), a, []pulumi.Resource{platform.issuers})
+	r, err := in.release(ctx, "facelogin", "facelogin", chart{source: in.cfg.Charts.Facelogin}, kubeconfig, appValues(in.cfg), a, []pulumi.Resource{platform.issuers})
 	if err != nil {
 		return nil, err
 	}

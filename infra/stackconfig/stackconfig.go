@@ -163,10 +163,22 @@ type AirGap struct {
 	Script string `json:"script"`
 }
 
-// Charts says where each chart comes from: a local directory or .tgz, or a chart
-// repository URL (with the chart name and version from Versions).
+// DefaultServerType holds what the VPS carries (k3s, Traefik, cert-manager, Rancher,
+// the web pods and PostgreSQL; docs/deploy.md, "Sizing the VPS"): 4 vCPU, 8 GB.
+const DefaultServerType = "cx32"
+
+// Charts says where each chart comes from: a local directory or .tgz, an oci://
+// reference, or a chart repository URL (the chart named as its release, at the version
+// from Versions), and how pulled charts are checked and kept.
 type Charts struct {
 	CertManager, Rancher, Facelogin string
+	// CertManagerDigest and RancherDigest pin the archives ("sha256:..."); empty means
+	// the digests LockFile records on the first pull.
+	CertManagerDigest, RancherDigest string
+	// LockFile records the digests of pulled charts (relative to the project directory).
+	LockFile string
+	// CacheDir keeps verified archives; empty means the user's cache directory.
+	CacheDir string
 }
 
 // App configures the face-login release.
@@ -189,7 +201,8 @@ var Keys = []string{
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile",
 	"agents", "network", "vpnAuth",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
-	"certManagerChart", "rancherChart", "faceloginChart",
+	"certManagerChart", "rancherChart", "faceloginChart", "certManagerChartDigest", "rancherChartDigest",
+	"chartLockFile", "chartCacheDir",
 	"placement", "databaseUrl", "appValues", "kubeconfig", "helmWait",
 }
 
@@ -222,7 +235,7 @@ func Parse(src Source) (*Config, error) {
 		VPNAuth:            p.str("vpnAuth", ""),
 		Cloud: Cloud{
 			Source:             p.str("cloud", SourceNative),
-			ServerType:         p.str("serverType", "cx22"),
+			ServerType:         p.str("serverType", DefaultServerType),
 			Location:           p.str("location", "nbg1"),
 			Image:              p.str("image", "ubuntu-24.04"),
 			HcloudToken:        p.str("hcloudToken", os.Getenv("HCLOUD_TOKEN")),
@@ -249,9 +262,13 @@ func Parse(src Source) (*Config, error) {
 			Rancher:     p.str("rancherVersion", "2.12.1"),
 		},
 		Charts: Charts{
-			CertManager: p.str("certManagerChart", ""),
-			Rancher:     p.str("rancherChart", ""),
-			Facelogin:   p.str("faceloginChart", "../charts/facelogin"),
+			CertManager:       p.str("certManagerChart", DefaultCertManagerChart),
+			Rancher:           p.str("rancherChart", DefaultRancherChart),
+			Facelogin:         p.str("faceloginChart", "../charts/facelogin"),
+			CertManagerDigest: p.str("certManagerChartDigest", ""),
+			RancherDigest:     p.str("rancherChartDigest", ""),
+			LockFile:          p.str("chartLockFile", "charts.lock"),
+			CacheDir:          p.str("chartCacheDir", ""),
 		},
 		App:        App{Placement: p.str("placement", "edge-preferred"), DatabaseURL: p.str("databaseUrl", "")},
 		Kubeconfig: p.str("kubeconfig", ""),

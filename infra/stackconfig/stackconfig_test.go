@@ -47,7 +47,8 @@ func TestParseDefaults(t *testing.T) {
 		{"api host", c.APIHost, "k3s.example.org"},
 		{"issuer", c.Issuer, IssuerProduction},
 		{"source", c.Cloud.Source, SourceNative},
-		{"server type", c.Cloud.ServerType, "cx22"},
+		// Trap 8 of issue 16: a 4 GB cx22 cannot carry k3s, Rancher and the app.
+		{"server type", c.Cloud.ServerType, "cx32"},
 		{"network", c.Network, NetworkWireguard},
 		{"agent user", c.Agents[0].User, "root"},
 		{"agent site", c.Agents[0].Site, "pi-hall-1"},
@@ -113,8 +114,9 @@ func TestParseRefuses(t *testing.T) {
 		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},
 		{"half an air gap", map[string]string{"k3sAirGap": `{"binary":"/tmp/k3s"}`}, nil, "edgeline:k3sAirGap: k3s air-gapped install needs both the k3s binary and the install script"},
 		{"bad placement", map[string]string{"placement": "moon"}, nil, `edgeline:placement "moon" is not one of cloud-only, edge-preferred, anywhere`},
-		{"no cert-manager chart", nil, []string{"certManagerChart"}, "edgeline:certManagerChart is missing: fetch the chart once (helm pull oci://quay.io/jetstack/charts/cert-manager --version v1.18.2"},
-		{"chart URL", map[string]string{"rancherChart": "https://releases.rancher.com/server-charts/stable"}, nil, "is a URL: charts are installed from a local directory"},
+		{"chart URL of another kind", map[string]string{"rancherChart": "ftp://charts.example.org/stable"}, nil, `edgeline:rancherChart "ftp://charts.example.org/stable" is neither an oci:// reference nor an http(s) chart repository URL`},
+		{"bad chart digest", map[string]string{"certManagerChartDigest": "md5:abc"}, nil, `edgeline:certManagerChartDigest "md5:abc" is not sha256:`},
+		{"chart version range", map[string]string{"rancherVersion": "^2.12"}, nil, `edgeline:rancherVersion "^2.12" is not an exact version`},
 		{"helmWait not a bool", map[string]string{"helmWait": "maybe"}, nil, `edgeline:helmWait "maybe" is neither true nor false`},
 		{"cloudflare with native", map[string]string{"dns": "cloudflare", "cloudflareZoneId": "z"}, nil, "edgeline:dns cloudflare needs edgeline:cloud terraform"},
 		{"cloudflare without zone", map[string]string{"dns": "cloudflare", "cloud": "terraform"}, nil, "needs edgeline:cloudflareZoneId"},
@@ -253,5 +255,22 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if len(c.Agents) == 0 || c.Issuer != IssuerStaging {
 		t.Errorf("example config parsed to %+v", c)
+	}
+}
+
+// TestChartDefaults: without chart keys the platform's charts are pulled from their
+// registries at the pinned versions (trap 5 of issue 16: no helm pull by hand), with
+// digests recorded in charts.lock.
+func TestChartDefaults(t *testing.T) {
+	m := valid()
+	delete(m, "certManagerChart")
+	delete(m, "rancherChart")
+	c, err := Parse(source(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Charts{CertManager: DefaultCertManagerChart, Rancher: DefaultRancherChart, Facelogin: "../charts/facelogin", LockFile: "charts.lock"}
+	if c.Charts != want {
+		t.Errorf("charts = %+v, want %+v", c.Charts, want)
 	}
 }

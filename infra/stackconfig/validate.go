@@ -32,6 +32,15 @@ func (p *parser) k3sProblems(key string, err error) {
 	}
 }
 
+// Where the platform's charts come from by default: cert-manager's OCI registry and
+// Rancher's chart repository (chart "rancher"), pulled at the pinned versions.
+const (
+	DefaultCertManagerChart = "oci://quay.io/jetstack/charts/cert-manager"
+	DefaultRancherChart     = "https://releases.rancher.com/server-charts/stable"
+)
+
+var digestRe = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
 func (c *Config) validate(p *parser) {
 	switch {
 	case c.Domain == "":
@@ -80,27 +89,33 @@ func (c *Config) validate(p *parser) {
 	c.validateAgents(p)
 	p.k3sProblems("edgeline:k3sVersion", k3s.Install{Version: c.Versions.K3s}.Validate())
 	if !semverRe.MatchString(c.Versions.CertManager) {
-		p.errorf("edgeline:certManagerVersion %q is not a version like v1.18.2", c.Versions.CertManager)
+		p.errorf("edgeline:certManagerVersion %q is not an exact version like v1.18.2", c.Versions.CertManager)
 	}
 	if !semverRe.MatchString(c.Versions.Rancher) {
-		p.errorf("edgeline:rancherVersion %q is not a version like 2.12.1", c.Versions.Rancher)
+		p.errorf("edgeline:rancherVersion %q is not an exact version like 2.12.1", c.Versions.Rancher)
 	}
 	if a := c.K3sAirGap; a != nil {
 		p.k3sProblems("edgeline:k3sAirGap", k3s.Install{AirGap: &k3s.AirGap{Binary: a.Binary, Script: a.Script}}.Validate())
 	}
-	for _, ch := range []struct{ key, v, fetch string }{
-		{"certManagerChart", c.Charts.CertManager, "helm pull oci://quay.io/jetstack/charts/cert-manager --version " + c.Versions.CertManager + " --untar -d vendor"},
-		{"rancherChart", c.Charts.Rancher, "helm repo add rancher-stable https://releases.rancher.com/server-charts/stable && helm pull rancher-stable/rancher --version " + c.Versions.Rancher + " --untar -d vendor"},
-		{"faceloginChart", c.Charts.Facelogin, ""},
+	for _, ch := range []struct {
+		key, v, digestKey, digest string
+	}{
+		{"certManagerChart", c.Charts.CertManager, "certManagerChartDigest", c.Charts.CertManagerDigest},
+		{"rancherChart", c.Charts.Rancher, "rancherChartDigest", c.Charts.RancherDigest},
+		{"faceloginChart", c.Charts.Facelogin, "", ""},
 	} {
 		switch {
-		case ch.v == "" && ch.fetch != "":
-			p.errorf("edgeline:%s is missing: fetch the chart once (%s) and set it to the directory", ch.key, ch.fetch)
 		case ch.v == "":
-			p.errorf("edgeline:%s is empty: give the chart's directory", ch.key)
-		case strings.Contains(ch.v, "://"):
-			p.errorf("edgeline:%s %q is a URL: charts are installed from a local directory or .tgz; fetch it with helm pull and give the path", ch.key, ch.v)
+			p.errorf("edgeline:%s is empty: give an oci:// reference, a chart repository URL or the chart's directory", ch.key)
+		case strings.Contains(ch.v, "://") && !strings.HasPrefix(ch.v, "oci://") && !strings.HasPrefix(ch.v, "https://") && !strings.HasPrefix(ch.v, "http://"):
+			p.errorf("edgeline:%s %q is neither an oci:// reference nor an http(s) chart repository URL", ch.key, ch.v)
 		}
+		if ch.digest != "" && !digestRe.MatchString(ch.digest) {
+			p.errorf("edgeline:%s %q is not sha256:<64 hex digits> (sha256sum of the chart archive)", ch.digestKey, ch.digest)
+		}
+	}
+	if c.Charts.LockFile == "" {
+		p.errorf("edgeline:chartLockFile is empty: name the file that records the charts' digests (default charts.lock)")
 	}
 	if u := c.App.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		p.errorf("edgeline:databaseUrl is not a postgres:// URL")

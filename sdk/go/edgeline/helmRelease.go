@@ -17,11 +17,17 @@ type HelmRelease struct {
 	pulumi.CustomResourceState
 
 	AppVersion     pulumi.StringOutput    `pulumi:"appVersion"`
+	CacheDir       pulumi.StringPtrOutput `pulumi:"cacheDir"`
 	Chart          pulumi.StringOutput    `pulumi:"chart"`
+	ChartDigest    pulumi.StringPtrOutput `pulumi:"chartDigest"`
 	ChartVersion   pulumi.StringOutput    `pulumi:"chartVersion"`
+	Digest         pulumi.StringPtrOutput `pulumi:"digest"`
 	Kubeconfig     pulumi.StringOutput    `pulumi:"kubeconfig"`
+	LockFile       pulumi.StringPtrOutput `pulumi:"lockFile"`
 	Name           pulumi.StringOutput    `pulumi:"name"`
 	Namespace      pulumi.StringOutput    `pulumi:"namespace"`
+	PinnedVersion  pulumi.StringPtrOutput `pulumi:"pinnedVersion"`
+	Repository     pulumi.StringPtrOutput `pulumi:"repository"`
 	Revision       pulumi.IntOutput       `pulumi:"revision"`
 	Status         pulumi.StringOutput    `pulumi:"status"`
 	TimeoutSeconds pulumi.IntPtrOutput    `pulumi:"timeoutSeconds"`
@@ -98,10 +104,15 @@ func HelmReleaseExists(ctx *pulumi.Context,
 }
 
 type helmReleaseArgs struct {
+	CacheDir       *string `pulumi:"cacheDir"`
 	Chart          string  `pulumi:"chart"`
+	Digest         *string `pulumi:"digest"`
 	Kubeconfig     string  `pulumi:"kubeconfig"`
+	LockFile       *string `pulumi:"lockFile"`
 	Name           string  `pulumi:"name"`
 	Namespace      string  `pulumi:"namespace"`
+	PinnedVersion  *string `pulumi:"pinnedVersion"`
+	Repository     *string `pulumi:"repository"`
 	TimeoutSeconds *int    `pulumi:"timeoutSeconds"`
 	Values         *string `pulumi:"values"`
 	Wait           *bool   `pulumi:"wait"`
@@ -109,10 +120,15 @@ type helmReleaseArgs struct {
 
 // The set of arguments for constructing a HelmRelease resource.
 type HelmReleaseArgs struct {
+	CacheDir       pulumi.StringPtrInput
 	Chart          pulumi.StringInput
+	Digest         pulumi.StringPtrInput
 	Kubeconfig     pulumi.StringInput
+	LockFile       pulumi.StringPtrInput
 	Name           pulumi.StringInput
 	Namespace      pulumi.StringInput
+	PinnedVersion  pulumi.StringPtrInput
+	Repository     pulumi.StringPtrInput
 	TimeoutSeconds pulumi.IntPtrInput
 	Values         pulumi.StringPtrInput
 	Wait           pulumi.BoolPtrInput
@@ -159,16 +175,32 @@ func (o HelmReleaseOutput) AppVersion() pulumi.StringOutput {
 	return o.ApplyT(func(v *HelmRelease) pulumi.StringOutput { return v.AppVersion }).(pulumi.StringOutput)
 }
 
+func (o HelmReleaseOutput) CacheDir() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.CacheDir }).(pulumi.StringPtrOutput)
+}
+
 func (o HelmReleaseOutput) Chart() pulumi.StringOutput {
 	return o.ApplyT(func(v *HelmRelease) pulumi.StringOutput { return v.Chart }).(pulumi.StringOutput)
+}
+
+func (o HelmReleaseOutput) ChartDigest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.ChartDigest }).(pulumi.StringPtrOutput)
 }
 
 func (o HelmReleaseOutput) ChartVersion() pulumi.StringOutput {
 	return o.ApplyT(func(v *HelmRelease) pulumi.StringOutput { return v.ChartVersion }).(pulumi.StringOutput)
 }
 
+func (o HelmReleaseOutput) Digest() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.Digest }).(pulumi.StringPtrOutput)
+}
+
 func (o HelmReleaseOutput) Kubeconfig() pulumi.StringOutput {
 	return o.ApplyT(func(v *HelmRelease) pulumi.StringOutput { return v.Kubeconfig }).(pulumi.StringOutput)
+}
+
+func (o HelmReleaseOutput) LockFile() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.LockFile }).(pulumi.StringPtrOutput)
 }
 
 func (o HelmReleaseOutput) Name() pulumi.StringOutput {
@@ -177,6 +209,14 @@ func (o HelmReleaseOutput) Name() pulumi.StringOutput {
 
 func (o HelmReleaseOutput) Namespace() pulumi.StringOutput {
 	return o.ApplyT(func(v *HelmRelease) pulumi.StringOutput { return v.Namespace }).(pulumi.StringOutput)
+}
+
+func (o HelmReleaseOutput) PinnedVersion() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.PinnedVersion }).(pulumi.StringPtrOutput)
+}
+
+func (o HelmReleaseOutput) Repository() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *HelmRelease) pulumi.StringPtrOutput { return v.Repository }).(pulumi.StringPtrOutput)
 }
 
 func (o HelmReleaseOutput) Revision() pulumi.IntOutput {
