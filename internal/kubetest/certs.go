@@ -13,6 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // pki is the set of certificates and keys one control plane uses, written as
@@ -24,12 +27,14 @@ type pki struct {
 	SAKey, SAPub          string // service-account token signing key pair
 
 	caPEM, adminCertPEM, adminKeyPEM []byte
+	ca                               *x509.Certificate
+	caKey                            *ecdsa.PrivateKey
 }
 
-// newPKI generates a CA, an apiserver serving certificate for 127.0.0.1 and
-// the in-cluster names, an admin client certificate and a service-account
+// newPKI generates a CA, an apiserver serving certificate for 127.0.0.1, addr
+// and the in-cluster names, an admin client certificate and a service-account
 // key pair, all ECDSA P-256, valid for a day.
-func newPKI(dir string) (*pki, error) {
+func newPKI(dir string, addr net.IP) (*pki, error) {
 	p := &pki{
 		CACert: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"),
 		ServerCert: filepath.Join(dir, "apiserver.crt"), ServerKey: filepath.Join(dir, "apiserver.key"),
@@ -58,7 +63,7 @@ func newPKI(dir string) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.caPEM = pemBlock("CERTIFICATE", caDER)
+	p.caPEM, p.ca, p.caKey = pemBlock("CERTIFICATE", caDER), ca, caKey
 	if err := writeKeyPair(p.CACert, p.CAKey, caDER, caKey); err != nil {
 		return nil, err
 	}
@@ -72,7 +77,7 @@ func newPKI(dir string) (*pki, error) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1"), addr},
 	}
 	if _, _, err := issue(server, ca, caKey, p.ServerCert, p.ServerKey); err != nil {
 		return nil, fmt.Errorf("apiserver certificate: %w", err)
@@ -144,4 +149,66 @@ func writeKeyPair(certPath, keyPath string, der []byte, key *ecdsa.PrivateKey) e
 
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}
+
+// CACertFile is the path of the cluster CA's certificate (PEM).
+func (c *Cluster) CACertFile() string { return c.pki.CACert }
+
+// CertRequest describes a certificate the cluster CA issues.
+type CertRequest struct {
+	// CommonName and Organizations name the holder; for a client
+	// certificate they are the Kubernetes user and groups.
+	CommonName    string
+	Organizations []string
+	// IPs and DNSNames make it a serving certificate for those addresses;
+	// without them it is a client certificate.
+	IPs      []net.IP
+	DNSNames []string
+}
+
+// Issue signs a fresh ECDSA key for r with the cluster CA, valid for a day,
+// and returns the certificate and key as PEM.
+func (c *Cluster) Issue(r CertRequest) (certPEM, keyPEM []byte, err error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now().Add(-time.Hour)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: r.CommonName, Organization: r.Organizations},
+		NotBefore:    now,
+		NotAfter:     now.Add(25 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		IPAddresses:  r.IPs,
+		DNSNames:     r.DNSNames,
+	}
+	if len(r.IPs) > 0 || len(r.DNSNames) > 0 {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.pki.ca, &key.PublicKey, c.pki.caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubetest: issue %s: %w", r.CommonName, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pemBlock("CERTIFICATE", der), pemBlock("EC PRIVATE KEY", keyDER), nil
+}
+
+// KubeconfigFor returns a kubeconfig that reaches the apiserver as user with the given
+// client certificate.
+func (c *Cluster) KubeconfigFor(user string, certPEM, keyPEM []byte) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["kubetest"] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.pki.caPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: certPEM, ClientKeyData: keyPEM}
+	cfg.Contexts["kubetest"] = &clientcmdapi.Context{Cluster: "kubetest", AuthInfo: user, Namespace: "default"}
+	cfg.CurrentContext = "kubetest"
+	return clientcmd.Write(*cfg)
 }

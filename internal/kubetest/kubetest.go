@@ -71,8 +71,12 @@ type Cluster struct {
 	// Config and Client reach the apiserver as admin.
 	Config *rest.Config
 	Client kubernetes.Interface
+	// Address is the IP the apiserver listens on, Server its URL.
+	Address, Server string
 
-	procs []*process
+	procs     []*process
+	pki       *pki
+	fakeNodes []*corev1.Node
 }
 
 type process struct {
@@ -94,6 +98,13 @@ type Options struct {
 	// cluster is handed out; BinDir/../crds if empty. A missing directory
 	// installs none.
 	CRDDir string
+	// Address is the IP the apiserver listens on and advertises; 127.0.0.1
+	// if empty. Another address (a real node's bridge) also gives the
+	// kubernetes Service an endpoint, so pods reach the apiserver.
+	Address string
+	// FakeNodes are the nodes kwok plays; Nodes() if nil. A real node
+	// (internal/nodetest) replaces the cloud node and keeps only the edge.
+	FakeNodes []*corev1.Node
 }
 
 // Start starts a control plane and waits until the apiserver is ready, the
@@ -110,17 +121,25 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, fmt.Errorf("kubetest: %s is missing in %s: run `make kube`", b, binDir)
 		}
 	}
+	addr := net.ParseIP(cmp.Or(opts.Address, "127.0.0.1"))
+	if addr == nil || addr.To4() == nil {
+		return nil, fmt.Errorf("kubetest: address %q is not an IPv4 address", opts.Address)
+	}
+	fake := opts.FakeNodes
+	if fake == nil {
+		fake = Nodes()
+	}
 	dir, err := os.MkdirTemp("", "kubetest-")
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir}
+	c = &Cluster{Dir: dir, Address: addr.String(), fakeNodes: fake}
 	defer func() {
 		if err != nil {
 			c.Stop()
 		}
 	}()
-	p, err := newPKI(dir)
+	p, err := newPKI(dir, addr)
 	if err != nil {
 		return nil, fmt.Errorf("kubetest: certificates: %w", err)
 	}
@@ -128,10 +147,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
+	apiPort, err := freePortOn(addr.String())
 	if err != nil {
 		return nil, err
 	}
+	c.pki = p
 
 	if err := c.start(binDir, "kine",
 		"--endpoint=sqlite://"+filepath.Join(dir, "state.db")+"?_journal=WAL&cache=shared&_busy_timeout=30000",
@@ -143,12 +163,17 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, c.failed("kine", err)
 	}
 
-	if err := c.start(binDir, "kube-apiserver",
-		"--etcd-servers=http://127.0.0.1:"+strconv.Itoa(etcdPort),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(apiPort),
-		"--endpoint-reconciler-type=none",
+	apiArgs := []string{
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
+		"--bind-address=" + addr.String(),
+		"--advertise-address=" + addr.String(),
+		"--secure-port=" + strconv.Itoa(apiPort),
+	}
+	if addr.IsLoopback() {
+		// A loopback endpoint is refused for the kubernetes Service.
+		apiArgs = append(apiArgs, "--endpoint-reconciler-type=none")
+	}
+	if err := c.start(binDir, "kube-apiserver", append(apiArgs,
 		"--tls-cert-file="+p.ServerCert,
 		"--tls-private-key-file="+p.ServerKey,
 		"--client-ca-file="+p.CACert,
@@ -160,11 +185,17 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--allow-privileged=true",
 		"--profiling=false",
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-	); err != nil {
+		// logs, exec and port-forward through a real kubelet, whose serving
+		// certificate this cluster's CA signs.
+		"--kubelet-client-certificate="+p.AdminCert,
+		"--kubelet-client-key="+p.AdminKey,
+		"--kubelet-certificate-authority="+p.CACert,
+	)...); err != nil {
 		return nil, err
 	}
 
-	server := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	c.Server = "https://" + net.JoinHostPort(addr.String(), strconv.Itoa(apiPort))
+	server := c.Server
 	c.KubeconfigData, err = kubeconfig(server, p)
 	if err != nil {
 		return nil, err
@@ -205,6 +236,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--cluster-signing-key-file="+p.CAKey,
 		"--use-service-account-credentials=false",
 		"--controllers=*",
+		// Else it creates /usr/libexec/kubernetes on the host.
+		"--flex-volume-plugin-dir="+filepath.Join(dir, "flexvolume"),
 	)...); err != nil {
 		return nil, err
 	}
@@ -230,7 +263,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 
-	for _, n := range Nodes() {
+	for _, n := range fake {
 		if _, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
 			return nil, fmt.Errorf("kubetest: create node %s: %w", n.Name, err)
 		}
@@ -375,7 +408,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) err
 		if err := c.exited(); err != nil {
 			return false, err
 		}
-		for _, n := range Nodes() {
+		for _, n := range c.fakeNodes {
 			node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
 			if err != nil || !NodeReady(node) || hasLifecycleTaint(node) {
 				return false, nil
@@ -427,8 +460,10 @@ func kubeconfig(server string, p *pki) ([]byte, error) {
 	return clientcmd.Write(*cfg)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort() (int, error) { return freePortOn("127.0.0.1") }
+
+func freePortOn(ip string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("kubetest: find a free port: %w", err)
 	}

@@ -1,0 +1,542 @@
+// Package nodetest runs one real Kubernetes node for tests, next to an
+// internal/kubetest control plane: containerd with runc, CNI (a bridge on a
+// private range of its own, never routed out), a kubelet, kube-proxy
+// (nftables) and CoreDNS as a pod, plus an image registry on the node's
+// network that containerd pulls from. The node is the cluster's amd64 cloud
+// node "vps"; kwok still plays the arm64 edge node "pi" beside it.
+//
+// Only one real node fits a machine (fixed paths such as containerd's shim
+// sockets, port 10250), so Start takes a machine-wide lock: test binaries of
+// different packages take turns, and a test binary shares its node between
+// its tests:
+//
+//	func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
+//
+//	func TestX(t *testing.T) {
+//		n := nodetest.Get(t) // skips when EDGELINE_TEST_NODE is unset
+//		n.Cluster.Client.CoreV1()...
+//	}
+//
+// Start first removes whatever a crashed earlier run left (processes, mounts,
+// interfaces, routes, nftables/iptables rules, cgroups, sysctls, files);
+// Stop removes everything the node made, and Leftovers lists anything that
+// is still there.
+//
+// The node needs root and cgroup v1 (what this project's machines have);
+// the binaries come from the directory in EDGELINE_TEST_NODE (`make test`
+// builds them into the tool cache, see mk/node.mk and mk/kube.mk).
+package nodetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edgeline/edgeline/internal/kubetest"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// EnvVar names the directory holding the node's and the control plane's
+// binaries (kubelet, kube-proxy, containerd, ctr, containerd-shim-runc-v2,
+// runc, coredns, cni/ and kubetest's).
+const EnvVar = "EDGELINE_TEST_NODE"
+
+// The node's fixed network: a bridge with a /24 of its own that the guard
+// keeps on this machine, the cluster's Service range routed onto the same
+// bridge, and the registry on the bridge address.
+const (
+	Bridge      = "edgeline0"
+	PodCIDR     = "10.88.0.0/24"
+	IP          = "10.88.0.1"
+	ServiceCIDR = "10.0.0.0/24" // kubetest's --service-cluster-ip-range
+	DNSIP       = "10.0.0.10"
+	Registry    = IP + ":5000"
+	// Name is the node's name: it stands in for the cluster's cloud server.
+	Name = kubetest.CloudNode
+)
+
+// StateDir holds everything the node writes (configs, containerd's and
+// the kubelet's state, logs, the registry's blobs, the record of the host
+// state to restore); fixed so that a later run finds a crashed run's
+// leftovers.
+const StateDir = "/var/lib/edgeline-node"
+
+// lockPath is the machine-wide lock one running node holds.
+const lockPath = "/run/edgeline-node.lock"
+
+// Options say where the node's parts are.
+type Options struct {
+	// BinDir holds the binaries (required).
+	BinDir string
+	// Log receives progress lines (which phase, how long); nil discards.
+	Log func(format string, args ...any)
+}
+
+// Node is a running real node and its control plane.
+type Node struct {
+	// Cluster is the control plane, listening on the bridge address.
+	Cluster *kubetest.Cluster
+	// Phases records how long each start phase took, in order.
+	Phases []Phase
+
+	binDir   string
+	procs    []*process
+	registry *http.Server
+	lock     *os.File
+	logf     func(string, ...any)
+}
+
+// Phase is one timed step of Start.
+type Phase struct {
+	Name string
+	Took time.Duration
+}
+
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// Start takes the machine's node lock (waiting while another test binary
+// holds it, until ctx ends), removes a crashed run's leftovers and starts
+// the control plane, containerd, the kubelet, kube-proxy, the registry and
+// CoreDNS. It returns when the node is Ready and CoreDNS answers.
+func Start(ctx context.Context, opts Options) (n *Node, err error) {
+	if opts.BinDir == "" {
+		return nil, errors.New("nodetest: no directory with the node binaries given")
+	}
+	if err := preflight(opts.BinDir); err != nil {
+		return nil, err
+	}
+	n = &Node{binDir: opts.BinDir, logf: opts.Log}
+	if n.logf == nil {
+		n.logf = func(string, ...any) {}
+	}
+	lock, err := acquire(ctx, n.logf)
+	if err != nil {
+		return nil, err
+	}
+	n.lock = lock
+	defer func() {
+		if err != nil {
+			if serr := n.Stop(); serr != nil {
+				err = fmt.Errorf("%w (and teardown: %v)", err, serr)
+			}
+		}
+	}()
+	t0 := time.Now()
+	phase := func(name string) {
+		d := time.Since(t0)
+		for _, p := range n.Phases {
+			d -= p.Took
+		}
+		n.Phases = append(n.Phases, Phase{name, d})
+		n.logf("nodetest: %-28s %6.2fs", name, time.Since(t0).Seconds())
+	}
+	if err := cleanup(); err != nil {
+		return nil, fmt.Errorf("nodetest: remove a crashed run's leftovers: %w", err)
+	}
+	phase("leftovers removed")
+	if err := setupHost(); err != nil {
+		return nil, err
+	}
+	phase("bridge and guard")
+
+	kubeCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	fake := []*corev1.Node{}
+	for _, fn := range kubetest.Nodes() {
+		if fn.Name != Name {
+			fake = append(fake, fn)
+		}
+	}
+	n.Cluster, err = kubetest.Start(kubeCtx, kubetest.Options{BinDir: opts.BinDir, Address: IP, FakeNodes: fake})
+	if err != nil {
+		return nil, fmt.Errorf("nodetest: control plane: %w", err)
+	}
+	phase("control plane ready")
+
+	if err := n.startRegistry(); err != nil {
+		return nil, err
+	}
+	if err := n.pushSystemImages(ctx); err != nil {
+		return nil, err
+	}
+	phase("registry and system images")
+
+	if err := n.writeConfigs(); err != nil {
+		return nil, err
+	}
+	if err := n.start("containerd", filepath.Join(opts.BinDir, "containerd"), "--config", filepath.Join(StateDir, "containerd", "config.toml")); err != nil {
+		return nil, err
+	}
+	if err := n.waitSocket(ctx, "containerd", containerdSock, 30*time.Second); err != nil {
+		return nil, err
+	}
+	phase("containerd up")
+
+	if err := n.start("kubelet", filepath.Join(opts.BinDir, "kubelet"),
+		"--config", filepath.Join(StateDir, "kubelet", "config.yaml"),
+		"--kubeconfig", filepath.Join(StateDir, "kubelet", "kubeconfig"),
+		"--root-dir", filepath.Join(StateDir, "kubelet", "root"),
+		"--hostname-override", Name,
+		"--node-ip", IP,
+		"--v", "1",
+	); err != nil {
+		return nil, err
+	}
+	if err := n.waitNodeReady(ctx, 90*time.Second); err != nil {
+		return nil, err
+	}
+	phase("node Ready")
+
+	if err := n.start("kube-proxy", filepath.Join(opts.BinDir, "kube-proxy"),
+		"--config", filepath.Join(StateDir, "kube-proxy", "config.yaml"), "--v", "1"); err != nil {
+		return nil, err
+	}
+	if err := n.deployCoreDNS(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.waitDNS(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	phase("kube-proxy and CoreDNS")
+	return n, nil
+}
+
+// Stop deletes the node's pods (so the kubelet tears their networks down),
+// stops every process by its PID, removes everything the node made on the
+// host and releases the machine's node lock. It returns what could not be
+// removed.
+func (n *Node) Stop() error {
+	var errs []error
+	if n.Cluster != nil && n.running("kubelet") {
+		if err := n.drain(2 * time.Minute); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for i := len(n.procs) - 1; i >= 0; i-- {
+		n.procs[i].stop(20 * time.Second)
+	}
+	n.procs = nil
+	if n.registry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.registry.Shutdown(ctx)
+		cancel()
+		n.registry = nil
+	}
+	if n.Cluster != nil {
+		n.Cluster.Stop()
+		n.Cluster = nil
+	}
+	if n.lock != nil {
+		if err := cleanup(); err != nil {
+			errs = append(errs, err)
+		}
+		n.lock.Close() // releases the flock
+		n.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Logs returns the last lines of a node component's log (containerd,
+// kubelet, kube-proxy), for failure messages.
+func (n *Node) Logs(component string, lines int) string {
+	return tail(filepath.Join(StateDir, "logs", component+".log"), lines)
+}
+
+// PIDs returns the process id of each running node component by name.
+func (n *Node) PIDs() map[string]int {
+	m := map[string]int{}
+	for _, p := range n.procs {
+		m[p.name] = p.cmd.Process.Pid
+	}
+	return m
+}
+
+// start runs bin with args as a node component: its output goes to
+// StateDir/logs/name.log, and it and everything it forks (containerd's
+// shims) is in the node's tracking cgroup, so that a crashed run's
+// processes can be found and stopped. The child is killed if the test
+// binary dies.
+func (n *Node) start(name, bin string, args ...string) error {
+	logPath := filepath.Join(StateDir, "logs", name+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	// The shell joins the cgroup, then becomes bin (same PID): nothing runs
+	// outside the cgroup, not even for a moment.
+	script := `echo $$ > "$0" && exec "$@"`
+	cmd := exec.Command("/bin/sh", append([]string{"-c", script, filepath.Join(trackCgroup, "cgroup.procs"), bin}, args...)...)
+	cmd.Dir = StateDir
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "PATH="+n.binDir+":"+os.Getenv("PATH"), "HOME="+StateDir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("nodetest: start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	n.procs = append(n.procs, p)
+	return nil
+}
+
+func (p *process) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (n *Node) running(name string) bool {
+	for _, p := range n.procs {
+		if p.name == name {
+			select {
+			case <-p.done:
+				return false
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// exited returns an error naming a node component that has stopped, with
+// the end of its log.
+func (n *Node) exited() error {
+	for _, p := range n.procs {
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, tail(p.log, 20))
+		default:
+		}
+	}
+	return nil
+}
+
+// failed wraps err with the end of a component's log.
+func (n *Node) failed(component string, err error) error {
+	if e := n.exited(); e != nil {
+		return fmt.Errorf("nodetest: %s: %w; %v", component, err, e)
+	}
+	return fmt.Errorf("nodetest: %s: %w\n%s", component, err, n.Logs(component, 20))
+}
+
+func (n *Node) waitSocket(ctx context.Context, component, path string, timeout time.Duration) error {
+	err := poll(ctx, timeout, func() (bool, error) {
+		if err := n.exited(); err != nil {
+			return false, err
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err != nil {
+			return false, nil
+		}
+		c.Close()
+		return true, nil
+	})
+	if err != nil {
+		return n.failed(component, err)
+	}
+	return nil
+}
+
+// waitNodeReady waits for the kubelet to register the node Ready, then
+// labels it as the cluster's cloud node (a kubelet may not set node-role
+// labels on itself).
+func (n *Node) waitNodeReady(ctx context.Context, timeout time.Duration) error {
+	c := n.Cluster.Client
+	err := poll(ctx, timeout, func() (bool, error) {
+		if err := n.exited(); err != nil {
+			return false, err
+		}
+		node, err := c.CoreV1().Nodes().Get(ctx, Name, metav1.GetOptions{})
+		return err == nil && kubetest.NodeReady(node), nil
+	})
+	if err != nil {
+		return n.failed("kubelet", err)
+	}
+	node, err := c.CoreV1().Nodes().Get(ctx, Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, fn := range kubetest.Nodes() {
+		if fn.Name == Name {
+			for k, v := range fn.Labels {
+				if k != "type" { // kwok's marker
+					node.Labels[k] = v
+				}
+			}
+		}
+	}
+	if _, err := c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("nodetest: label node %s: %w", Name, err)
+	}
+	return nil
+}
+
+// drain deletes every pod bound to the node and waits until containerd
+// runs no sandbox: the kubelet has then released each pod's network (CNI
+// DEL), volumes and cgroups itself.
+func (n *Node) drain(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := n.Cluster.Client
+	zero := int64(0)
+	// Controllers would recreate the pods: remove their owners first.
+	nss, err := c.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("nodetest: drain: %w", err)
+	}
+	for _, ns := range nss.Items {
+		opts := metav1.DeleteOptions{GracePeriodSeconds: &zero}
+		_ = c.AppsV1().Deployments(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
+		_ = c.AppsV1().StatefulSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
+		_ = c.AppsV1().DaemonSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
+		_ = c.AppsV1().ReplicaSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
+		_ = c.BatchV1().Jobs(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
+	}
+	err = poll(ctx, timeout, func() (bool, error) {
+		pods, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + Name})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				_ = c.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+			}
+		}
+		if len(pods.Items) > 0 {
+			return false, nil
+		}
+		sandboxes, err := n.ctr("containers", "ls", "-q")
+		return err == nil && strings.TrimSpace(sandboxes) == "", nil
+	})
+	if err != nil {
+		return fmt.Errorf("nodetest: drain the node: %w", err)
+	}
+	return nil
+}
+
+// ctr runs containerd's ctr in the CRI namespace.
+func (n *Node) ctr(args ...string) (string, error) {
+	out, err := exec.Command(filepath.Join(n.binDir, "ctr"), append([]string{"--address", containerdSock, "--namespace", "k8s.io"}, args...)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// The node of this test binary: started by the first Get, stopped when
+// Main's tests are done.
+var (
+	mainRan  bool
+	once     sync.Once
+	shared   *Node
+	startErr error
+)
+
+// Main runs the tests of a package that uses Get and stops the node, if a
+// test started one. Use it as TestMain's body: os.Exit(nodetest.Main(m)).
+func Main(m *testing.M) int {
+	mainRan = true
+	code := m.Run()
+	if shared != nil {
+		if err := shared.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "nodetest: teardown: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+// Get returns the test binary's node, starting it on first use (waiting
+// for another package's tests to release the machine's node first). It
+// skips t when EDGELINE_TEST_NODE is unset and fails it when the node
+// cannot start.
+func Get(t testing.TB) *Node {
+	t.Helper()
+	dir := os.Getenv(EnvVar)
+	if dir == "" {
+		t.Skipf("no real Kubernetes node: run as root with %s set to the directory with kubelet, kube-proxy, containerd, runc, coredns, cni/ and the control plane (make test does when it can: see mk/node.mk)", EnvVar)
+	}
+	if !mainRan {
+		t.Fatal("nodetest: call nodetest.Main from TestMain, so that the node is stopped")
+	}
+	once.Do(func() {
+		// Another package's tests may hold the node for a while.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		defer cancel()
+		shared, startErr = Start(ctx, Options{BinDir: dir, Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+	})
+	if startErr != nil {
+		t.Fatalf("real node did not start: %v", startErr)
+	}
+	return shared
+}
+
+// poll calls f every 200 ms until it returns true or an error, ctx ends or
+// timeout passes.
+func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ok, err := f()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not done after %s", timeout)
+		case <-t.C:
+		}
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
