@@ -51,6 +51,13 @@ var presets = []struct {
 		"web":  map[string]any{"placement": map[string]any{"preset": "anywhere"}},
 	}},
 	{name: "external-db", values: externalDB(nil)},
+	// A cluster without an ingress controller (the tests' real node): the web Service on a
+	// fixed node port.
+	{name: "node-port", values: map[string]any{
+		"publicURL": "http://10.88.0.1:30080",
+		"ingress":   map[string]any{"enabled": false},
+		"web":       map[string]any{"service": map[string]any{"type": "NodePort", "nodePort": 30080}},
+	}},
 	{name: "gateway-api", values: map[string]any{
 		"host":      "face.example.com",
 		"ingress":   map[string]any{"enabled": false},

@@ -5,23 +5,28 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/edgeline/edgeline/infra/cloud/hetznerfake"
 	"github.com/edgeline/edgeline/internal/kubetest"
+	"github.com/edgeline/edgeline/internal/nodetest"
 	"github.com/edgeline/edgeline/internal/remote"
 	"github.com/edgeline/edgeline/internal/remote/sshtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
 
 // TestEndToEnd runs `edgeline up`, a second `up`, `preview`, `outputs` and `destroy`
 // through the Automation API with the real pulumi CLI and our provider plugin.
@@ -36,14 +41,30 @@ func TestMain(m *testing.M) { os.Exit(kubetest.Main(m)) }
 //     the kubeconfig for the Helm releases is the test control plane's (edgeline:kubeconfig);
 //   - cert-manager and Rancher are the small local charts in testdata/charts (their real
 //     charts cannot be downloaded here); the ClusterIssuers go to the real API server.
+//   - the cluster is internal/nodetest's: a real amd64 node (containerd, kubelet) where the
+//     facelogin pods start from images in the node's registry, with an external PostgreSQL
+//     on the node's bridge, and Helm's wait waits for them to be Ready through their
+//     probes; the Pi is kwok's fake arm64 node, no ingress controller serves the Ingress.
+//     Without a real node (not root, EDGELINE_TEST_NODE unset) the app's pods are only
+//     kwok's and the release is not waited for.
 func TestEndToEnd(t *testing.T) {
 	pulumiBin := os.Getenv("EDGELINE_TEST_PULUMI")
 	if pulumiBin == "" {
 		t.Skip("set EDGELINE_TEST_PULUMI to the pulumi CLI (make test builds it and does)")
 	}
 	sshtest.SSHD(t)
-	kube := kubetest.Get(t)
 	ctx := context.Background()
+	var kube *kubetest.Cluster
+	var node *nodetest.Node
+	appConfig := map[string]any{"edgeline:helmWait": false}
+	if os.Getenv(nodetest.EnvVar) != "" {
+		node = nodetest.Get(t)
+		kube = node.Cluster
+		appConfig = realNodeApp(t, node)
+	} else {
+		t.Logf("no real node (%s unset): the app's pods run on kwok only", nodetest.EnvVar)
+		kube = kubetest.Get(t)
+	}
 
 	tmp := t.TempDir()
 	repo, err := filepath.Abs("../..")
@@ -91,8 +112,8 @@ func TestEndToEnd(t *testing.T) {
 		"edgeline:rancherChart":     filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "rancher"),
 		"edgeline:faceloginChart":   filepath.Join(repo, "charts", "facelogin"),
 		"edgeline:kubeconfig":       string(kube.KubeconfigData),
-		"edgeline:helmWait":         false,
 	}
+	maps.Copy(config, appConfig)
 	stackFile, _ := json.MarshalIndent(map[string]any{"config": config}, "", "  ")
 	writeFile(t, filepath.Join(dir, "Pulumi.e2e.yaml"), string(stackFile)) // JSON is YAML
 
@@ -177,6 +198,14 @@ func TestEndToEnd(t *testing.T) {
 	if ing, err := kube.Client.NetworkingV1().Ingresses("facelogin").List(ctx, metav1.ListOptions{}); err != nil || len(ing.Items) == 0 || ing.Items[0].Spec.Rules[0].Host != "login.edgeline.test" {
 		t.Errorf("facelogin ingress: %v", err)
 	}
+	var running []string
+	if node != nil {
+		// up returned after Helm's wait: the app's pods already run on the real node.
+		running = appPods(t, kube)
+		if len(running) != 3 {
+			t.Errorf("after up: %d app pods Ready on the real node, want 2 api + 1 web: %v", len(running), running)
+		}
+	}
 
 	// A second up changes nothing, and says so.
 	calls := len(api.Calls())
@@ -189,6 +218,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := api.Calls()[calls:]; len(got) != 0 {
 		t.Errorf("the second up changed the cloud: %v", got)
+	}
+	if node != nil {
+		if again := appPods(t, kube); !slices.Equal(again, running) {
+			t.Errorf("the second up replaced the app's pods: %v, before %v", again, running)
+		}
 	}
 	if code, _ := edgeline("preview", "--detailed-exitcode"); code != exitOK {
 		t.Errorf("preview after up: exit %d, want %d (no changes)", code, exitOK)
@@ -235,6 +269,83 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := dyn.Resource(issuers).Get(ctx, "letsencrypt-prod", metav1.GetOptions{}); err == nil {
 		t.Error("the ClusterIssuers survived destroy")
 	}
+	if node != nil {
+		if _, err := kubetest.WaitPods(ctx, kube.Client, "facelogin", "", 0, 2*time.Minute, func(*corev1.Pod) bool { return true }); err != nil {
+			t.Errorf("app pods after destroy: %v", err)
+		}
+		err := poll(2*time.Minute, func() bool { ids, err := node.Containers("facelogin"); return err == nil && len(ids) == 0 })
+		if err != nil {
+			ids, _ := node.Containers("facelogin")
+			t.Errorf("containerd still runs %v for facelogin after destroy", ids)
+		}
+	}
+}
+
+// realNodeApp pushes the app's images to the node's registry, makes a database on the
+// node's PostgreSQL and returns the stack config that installs the release there with
+// Helm's wait on: all pods on the real amd64 node, two api replicas (no metrics server
+// runs for the autoscaler).
+func realNodeApp(t *testing.T, n *nodetest.Node) map[string]any {
+	t.Helper()
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := os.Getenv("EDGELINE_MODELS")
+	if models == "" {
+		t.Skip("set EDGELINE_MODELS to the dlib models folder (make test does)")
+	}
+	ctx := t.Context()
+	api, web, err := n.FaceloginImages(ctx, repo, models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, err := n.Postgres(ctx, "edgeline_e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := func(ref string) map[string]any {
+		repo, digest, _ := strings.Cut(ref, "@")
+		return map[string]any{"repository": repo, "digest": digest}
+	}
+	return map[string]any{
+		"edgeline:helmWait":    true,
+		"edgeline:placement":   "cloud-only",
+		"edgeline:databaseUrl": dbURL,
+		"edgeline:appValues": map[string]any{
+			"api":      map[string]any{"image": image(api), "autoscaling": map[string]any{"enabled": false}, "replicas": 2},
+			"web":      map[string]any{"image": image(web), "replicas": 1},
+			"database": map[string]any{"cidr": nodetest.IP + "/32", "port": 5433},
+		},
+	}
+}
+
+// appPods returns the names of the Ready facelogin pods on the real node, sorted.
+func appPods(t *testing.T, kube *kubetest.Cluster) []string {
+	t.Helper()
+	pods, err := kube.Client.CoreV1().Pods("facelogin").List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Spec.NodeName == nodetest.Name && kubetest.PodReady(&p) {
+			names = append(names, p.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func poll(timeout time.Duration, f func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !f() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %s", timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil
 }
 
 func writeFile(t *testing.T, name, content string) {

@@ -378,7 +378,7 @@ func removeNetwork(st hostState) error {
 // deleteChains flushes and deletes the iptables chains the kubelet and the
 // CNI plugins make (KUBE-*, CNI-*), and the rules that jump to them.
 func deleteChains(ipt string) error {
-	out, err := exec.Command(ipt+"-save").Output()
+	out, err := exec.Command(ipt + "-save").Output()
 	if err != nil {
 		return fmt.Errorf("nodetest: %s-save: %w", ipt, err)
 	}

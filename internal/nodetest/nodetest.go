@@ -31,11 +31,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -464,11 +466,12 @@ var (
 	startErr error
 )
 
-// Main runs the tests of a package that uses Get and stops the node, if a
-// test started one. Use it as TestMain's body: os.Exit(nodetest.Main(m)).
+// Main runs the tests of a package that uses Get (or kubetest.Get) and
+// stops the node and the control plane, if a test started them. Use it as
+// TestMain's body: os.Exit(nodetest.Main(m)).
 func Main(m *testing.M) int {
 	mainRan = true
-	code := m.Run()
+	code := kubetest.Main(m)
 	if shared != nil {
 		if err := shared.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "nodetest: teardown: %v\n", err)
@@ -539,4 +542,40 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Containers lists the IDs of the containers (pod sandboxes included)
+// containerd runs for pods of namespace ns.
+func (n *Node) Containers(ns string) ([]string, error) {
+	out, err := n.ctr("containers", "ls", "-q", fmt.Sprintf(`labels."io.kubernetes.pod.namespace"==%s`, ns))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(out), nil
+}
+
+// PodMemory returns the resident memory (RSS, from the memory cgroup's
+// total_rss) of the pod with the given UID, all its containers together.
+func (n *Node) PodMemory(uid string) (uint64, error) {
+	var dir string
+	_ = filepath.WalkDir("/sys/fs/cgroup/memory/kubepods", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == "pod"+uid {
+			dir = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if dir == "" {
+		return 0, fmt.Errorf("nodetest: no memory cgroup for pod %s", uid)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "total_rss" {
+			return strconv.ParseUint(f[1], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("nodetest: %s/memory.stat has no total_rss", dir)
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeline/edgeline/internal/nodetest"
 )
 
 // config is what the tests need from the machine, from the environment make test sets.
@@ -62,7 +64,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := nodetest.Main(m)
 	if binDir != "" {
 		os.RemoveAll(binDir)
 	}
