@@ -289,3 +289,53 @@ func lookup(t *testing.T, host string) []string {
 	}
 	return addrs
 }
+
+// BenchmarkStart starts the real node from cached binaries (control plane, registry and
+// system images, containerd, kubelet, kube-proxy, CoreDNS answering) and stops it, beside
+// the baseline: the kubetest control plane alone with kwok's two fake nodes. It reports both
+// start times, their ratio, each phase of the node's start and the teardown.
+//
+//	EDGELINE_TEST_NODE=$EDGELINE_CACHE/bin go test -run '^$' -bench Start -benchtime 3x ./internal/nodetest
+func BenchmarkStart(b *testing.B) {
+	dir := os.Getenv(nodetest.EnvVar)
+	if dir == "" {
+		b.Skipf("set %s to the tool cache's bin directory (make test does when it can)", nodetest.EnvVar)
+	}
+	var node, plane, stop time.Duration
+	phases := map[string]time.Duration{}
+	for b.Loop() {
+		t0 := time.Now()
+		c, err := kubetest.Start(b.Context(), kubetest.Options{BinDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plane += time.Since(t0)
+		c.Stop()
+
+		t0 = time.Now()
+		n, err := nodetest.Start(b.Context(), nodetest.Options{BinDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		node += time.Since(t0)
+		for _, p := range n.Phases {
+			phases[p.Name] += p.Took
+		}
+		t0 = time.Now()
+		if err := n.Stop(); err != nil {
+			b.Fatal(err)
+		}
+		stop += time.Since(t0)
+		if left := nodetest.Leftovers(); len(left) > 0 {
+			b.Fatalf("leftovers: %v", left)
+		}
+	}
+	runs := float64(b.N)
+	b.ReportMetric(node.Seconds()/runs, "node-start-s")
+	b.ReportMetric(plane.Seconds()/runs, "baseline-start-s")
+	b.ReportMetric(node.Seconds()/plane.Seconds(), "node/baseline")
+	b.ReportMetric(stop.Seconds()/runs, "node-stop-s")
+	for name, d := range phases {
+		b.Logf("phase %-28s %.2fs", name, d.Seconds()/runs)
+	}
+}

@@ -64,7 +64,6 @@ func nodeValues(api, web, dbURL string) map[string]any {
 		"web": map[string]any{
 			"image":     image(web),
 			"placement": cloud,
-			"replicas":  1,
 			"service":   map[string]any{"type": "NodePort", "nodePort": nodePort},
 		},
 		"postgresql": map[string]any{"enabled": false},
@@ -121,6 +120,7 @@ func TestOnTheNode(t *testing.T) {
 			t.Errorf("api pod %s on %q, want the real node", p.Name, p.Spec.NodeName)
 		}
 	}
+	reportMemory(t, n, "at rest")
 
 	t.Run("readiness follows the database", func(t *testing.T) {
 		// A database that hangs takes every api pod out of the Service (readiness fails
