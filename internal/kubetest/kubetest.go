@@ -190,6 +190,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		"--kubelet-client-certificate="+p.AdminCert,
 		"--kubelet-client-key="+p.AdminKey,
 		"--kubelet-certificate-authority="+p.CACert,
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 	)...); err != nil {
 		return nil, err
 	}

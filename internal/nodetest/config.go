@@ -62,7 +62,8 @@ state = %[2]q
   capabilities = ["pull", "resolve"]
 `, Registry)
 
-	// CNI: the bridge (no masquerade: nothing leaves), host-local addresses.
+	// CNI: the bridge (no masquerade: nothing leaves), host-local addresses,
+	// a route to the Service range and none to anywhere else.
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "edgeline-node",
@@ -75,6 +76,8 @@ state = %[2]q
 			"ipam": map[string]any{
 				"type":    "host-local",
 				"ranges":  [][]map[string]string{{{"subnet": PodCIDR, "gateway": IP}}},
+				// Services only: no default route, pods reach nothing else.
+				"routes": []map[string]string{{"dst": ServiceCIDR, "gw": IP}},
 				"dataDir": filepath.Join(StateDir, "cni", "ipam"),
 			},
 		}},

@@ -117,14 +117,14 @@ type process struct {
 // holds it, until ctx ends), removes a crashed run's leftovers and starts
 // the control plane, containerd, the kubelet, kube-proxy, the registry and
 // CoreDNS. It returns when the node is Ready and CoreDNS answers.
-func Start(ctx context.Context, opts Options) (n *Node, err error) {
+func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if opts.BinDir == "" {
 		return nil, errors.New("nodetest: no directory with the node binaries given")
 	}
 	if err := preflight(opts.BinDir); err != nil {
 		return nil, err
 	}
-	n = &Node{binDir: opts.BinDir, logf: opts.Log}
+	n := &Node{binDir: opts.BinDir, logf: opts.Log}
 	if n.logf == nil {
 		n.logf = func(string, ...any) {}
 	}
@@ -419,7 +419,8 @@ func (n *Node) drain(timeout time.Duration) error {
 		return fmt.Errorf("nodetest: drain: %w", err)
 	}
 	for _, ns := range nss.Items {
-		opts := metav1.DeleteOptions{GracePeriodSeconds: &zero}
+		bg := metav1.DeletePropagationBackground
+		opts := metav1.DeleteOptions{GracePeriodSeconds: &zero, PropagationPolicy: &bg}
 		_ = c.AppsV1().Deployments(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
 		_ = c.AppsV1().StatefulSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
 		_ = c.AppsV1().DaemonSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
@@ -439,8 +440,10 @@ func (n *Node) drain(timeout time.Duration) error {
 		if len(pods.Items) > 0 {
 			return false, nil
 		}
-		sandboxes, err := n.ctr("containers", "ls", "-q")
-		return err == nil && strings.TrimSpace(sandboxes) == "", nil
+		// Stopping a sandbox runs CNI DEL; the kubelet removes the dead
+		// containers only later (garbage collection), and Stop does that.
+		tasks, err := n.ctr("tasks", "ls")
+		return err == nil && !strings.Contains(tasks, "RUNNING") && !strings.Contains(tasks, "CREATED"), nil
 	})
 	if err != nil {
 		return fmt.Errorf("nodetest: drain the node: %w", err)

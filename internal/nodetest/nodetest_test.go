@@ -88,7 +88,7 @@ func TestNodeRunsPodsAndLeavesNothing(t *testing.T) {
 		if !kubetest.NodeReady(node) || node.Labels["kubernetes.io/arch"] != arch {
 			t.Errorf("node %s: ready %v, arch %q; want Ready %s", name, kubetest.NodeReady(node), node.Labels["kubernetes.io/arch"], arch)
 		}
-		if name == nodetest.Name && (node.Labels[kubetest.CloudLabel] != "true" || node.Status.NodeInfo.ContainerRuntimeVersion != "containerd://v2.4.2") {
+		if name == nodetest.Name && (node.Labels[kubetest.CloudLabel] != "true" || node.Status.NodeInfo.ContainerRuntimeVersion != "containerd://2.4.2") {
 			t.Errorf("real node: labels %v, runtime %q; want the cloud label and containerd v2.4.2", node.Labels, node.Status.NodeInfo.ContainerRuntimeVersion)
 		}
 	}
