@@ -74,10 +74,10 @@ state = %[2]q
 			"ipMasq":      false,
 			"hairpinMode": true,
 			"ipam": map[string]any{
-				"type":    "host-local",
-				"ranges":  [][]map[string]string{{{"subnet": PodCIDR, "gateway": IP}}},
+				"type":   "host-local",
+				"ranges": [][]map[string]string{{{"subnet": PodCIDR, "gateway": IP}}},
 				// Services only: no default route, pods reach nothing else.
-				"routes": []map[string]string{{"dst": ServiceCIDR, "gw": IP}},
+				"routes":  []map[string]string{{"dst": ServiceCIDR, "gw": IP}},
 				"dataDir": filepath.Join(StateDir, "cni", "ipam"),
 			},
 		}},
