@@ -273,9 +273,9 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := kubetest.WaitPods(ctx, kube.Client, "facelogin", "", 0, 2*time.Minute, func(*corev1.Pod) bool { return true }); err != nil {
 			t.Errorf("app pods after destroy: %v", err)
 		}
-		err := poll(2*time.Minute, func() bool { ids, err := node.Containers("facelogin"); return err == nil && len(ids) == 0 })
+		err := poll(2*time.Minute, func() bool { ids, err := node.Running("facelogin"); return err == nil && len(ids) == 0 })
 		if err != nil {
-			ids, _ := node.Containers("facelogin")
+			ids, _ := node.Running("facelogin")
 			t.Errorf("containerd still runs %v for facelogin after destroy", ids)
 		}
 	}

@@ -451,6 +451,19 @@ func (n *Node) drain(timeout time.Duration) error {
 	return nil
 }
 
+// ctrOut runs containerd's ctr in the CRI namespace and returns its
+// standard output.
+func (n *Node) ctrOut(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(n.binDir, "ctr"), append([]string{"--address", containerdSock, "--namespace", "k8s.io"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), nil
+}
+
 // ctr runs containerd's ctr in the CRI namespace.
 func (n *Node) ctr(args ...string) (string, error) {
 	out, err := exec.Command(filepath.Join(n.binDir, "ctr"), append([]string{"--address", containerdSock, "--namespace", "k8s.io"}, args...)...).CombinedOutput()
@@ -547,19 +560,44 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Containers lists the IDs of the containers (pod sandboxes included)
-// containerd runs for pods of namespace ns.
-func (n *Node) Containers(ns string) ([]string, error) {
-	out, err := n.ctr("containers", "ls", "-q", fmt.Sprintf(`labels."io.kubernetes.pod.namespace"==%s`, ns))
+// Running lists the containers (pod sandboxes included) that containerd
+// runs for pods of namespace ns; stopped ones the kubelet has yet to
+// garbage-collect are not listed.
+func (n *Node) Running(ns string) ([]string, error) {
+	ids, err := n.ctrOut("containers", "ls", "-q", fmt.Sprintf(`labels."io.kubernetes.pod.namespace"==%s`, ns))
 	if err != nil {
 		return nil, err
 	}
-	return strings.Fields(out), nil
+	tasks, err := n.ctrOut("tasks", "ls")
+	if err != nil {
+		return nil, err
+	}
+	of := map[string]bool{}
+	for _, id := range strings.Fields(ids) {
+		of[id] = true
+	}
+	var running []string
+	for _, l := range strings.Split(tasks, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && of[f[0]] && f[2] != "STOPPED" {
+			running = append(running, f[0])
+		}
+	}
+	return running, nil
 }
 
-// PodMemory returns the resident memory (RSS, from the memory cgroup's
-// total_rss) of the pod with the given UID, all its containers together.
-func (n *Node) PodMemory(uid string) (uint64, error) {
+// Memory is a pod's memory as its memory cgroup counts it.
+type Memory struct {
+	// RSS is resident memory: anonymous plus mapped file pages (what the
+	// processes' RSS adds up to).
+	RSS uint64
+	// WorkingSet is usage less inactive file cache: what the kubelet
+	// compares with the limit and evicts on.
+	WorkingSet uint64
+}
+
+// PodMemory returns the memory of the pod with the given UID, all its
+// containers together.
+func (n *Node) PodMemory(uid string) (Memory, error) {
 	var dir string
 	_ = filepath.WalkDir("/sys/fs/cgroup/memory/kubepods", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && d.Name() == "pod"+uid {
@@ -569,16 +607,26 @@ func (n *Node) PodMemory(uid string) (uint64, error) {
 		return nil
 	})
 	if dir == "" {
-		return 0, fmt.Errorf("nodetest: no memory cgroup for pod %s", uid)
+		return Memory{}, fmt.Errorf("nodetest: no memory cgroup for pod %s", uid)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "memory.stat"))
 	if err != nil {
-		return 0, err
+		return Memory{}, err
 	}
+	stat := map[string]uint64{}
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && f[0] == "total_rss" {
-			return strconv.ParseUint(f[1], 10, 64)
+		if f := strings.Fields(l); len(f) == 2 {
+			stat[f[0]], _ = strconv.ParseUint(f[1], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("nodetest: %s/memory.stat has no total_rss", dir)
+	u, err := os.ReadFile(filepath.Join(dir, "memory.usage_in_bytes"))
+	if err != nil {
+		return Memory{}, err
+	}
+	usage, _ := strconv.ParseUint(strings.TrimSpace(string(u)), 10, 64)
+	m := Memory{RSS: stat["total_rss"] + stat["total_mapped_file"]}
+	if inactive := stat["total_inactive_file"]; usage > inactive {
+		m.WorkingSet = usage - inactive
+	}
+	return m, nil
 }

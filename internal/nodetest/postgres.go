@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -106,8 +107,9 @@ func (n *Node) Postgres(ctx context.Context, name string) (string, error) {
 	return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable", name, pass, PostgresAddr, name), nil
 }
 
-// PausePostgres stops (SIGSTOP) or resumes (SIGCONT) the node's PostgreSQL:
-// a database that hangs, as an overloaded or partitioned one does.
+// PausePostgres stops (SIGSTOP) or resumes (SIGCONT) the node's PostgreSQL,
+// the server and every backend it forked: a database that hangs, as an
+// overloaded or partitioned one does, for new and open connections alike.
 func (n *Node) PausePostgres(pause bool) error {
 	pid, ok := n.PIDs()["postgres"]
 	if !ok {
@@ -117,5 +119,43 @@ func (n *Node) PausePostgres(pause bool) error {
 	if pause {
 		sig = syscall.SIGSTOP
 	}
-	return syscall.Kill(pid, sig)
+	for _, p := range append([]int{pid}, descendants(pid)...) {
+		if err := syscall.Kill(p, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("nodetest: signal PostgreSQL process %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(q int) {
+		for c, pp := range parent {
+			if pp == q {
+				out = append(out, c)
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	return out
 }

@@ -182,9 +182,11 @@ func enterPIN(b *chrome, pin string) {
 	)
 }
 
-// logout uses the sign-out button in the header.
+// logout uses the sign-out button in the header, once the page's scripts have run (a click
+// before that reaches a button without its handler).
 func logout(b *chrome) {
 	b.t.Helper()
+	b.settle()
 	b.do("sign out", 20*time.Second,
 		chromedp.Click(css("#logout")),
 		chromedp.WaitVisible(css("#login")),

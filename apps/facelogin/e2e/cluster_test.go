@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,8 +31,10 @@ import (
 //   - no NetworkPolicy enforcement: the chart's policies are created and accepted by the
 //     apiserver, but the CNI bridge plugin does not enforce them;
 //   - no arm64 node: the edge node "pi" is kwok's fake, so nothing runs on it here;
-//   - plain http: the browser is told to treat the node's address as a secure origin, as it
-//     would treat the https address Traefik serves in a real cluster.
+//   - plain http: browsers keep the app's Secure session cookie only over https or from a
+//     loopback address, so the browser opens a loopback port that the test forwards, byte
+//     for byte, to the NodePort (as `kubectl port-forward` would); in a real cluster that is
+//     Traefik's https address.
 
 const (
 	nodeRelease = "face"
@@ -38,22 +42,50 @@ const (
 	nodePort    = 30080
 )
 
-// nodeBase is the address the browser opens: the web Service's NodePort on the node.
-var nodeBase = fmt.Sprintf("http://%s:%d", nodetest.IP, nodePort)
+// forwardNodePort forwards a loopback port to the web Service's NodePort on the node until
+// the test ends and returns the URL the browser opens.
+func forwardNodePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	target := net.JoinHostPort(nodetest.IP, fmt.Sprint(nodePort))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.DialTimeout("tcp", target, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, u)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
 
 // nodeValues is the chart's values preset for the test node: the images from the node's
 // registry, the external PostgreSQL on the node's bridge (the chart's built-in one runs the
 // official postgres image, which no registry here serves), everything on the real amd64
 // node, no ingress (none runs), the web Service on a fixed NodePort, two api replicas with
 // the autoscaler off (no metrics server runs).
-func nodeValues(api, web, dbURL string) map[string]any {
+func nodeValues(base, api, web, dbURL string) map[string]any {
 	image := func(ref string) map[string]any {
 		repo, digest, _ := strings.Cut(ref, "@")
 		return map[string]any{"repository": repo, "digest": digest}
 	}
 	cloud := map[string]any{"preset": "cloud-only"}
 	return map[string]any{
-		"publicURL": nodeBase,
+		"publicURL": base,
 		"ingress":   map[string]any{"enabled": false},
 		"api": map[string]any{
 			"image":       image(api),
@@ -101,7 +133,8 @@ func TestOnTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := nodeValues(api, web, dbURL)
+	nodeBase := forwardNodePort(t)
+	values := nodeValues(nodeBase, api, web, dbURL)
 
 	in := helm.NewInstall(cfg)
 	in.Name, in.Wait, in.Timeout = nodeRelease, true, 5*time.Minute
@@ -156,9 +189,8 @@ func TestOnTheNode(t *testing.T) {
 	out := run(t, env, bin, "admin", "invite", "--email", amyEmail, "--name", amyName, "--role", "admin", "--public-url", nodeBase)
 	path := invitePath(t, out)
 	cams := t.TempDir()
-	secure := browserOpts{secureOrigin: nodeBase}
 
-	enrollCam := newChrome(t, c, "node-amy-enroll", photoCamera(t, c, cams, "amy", 1), secure)
+	enrollCam := newChrome(t, c, "node-amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
 	enroll(enrollCam, c, nodeBase, path, "")
 	served := servedBy(t, n, apiSel, "PUT /api/me/face")
 	t.Logf("enrollment served by api pod %s", served)
@@ -176,7 +208,7 @@ func TestOnTheNode(t *testing.T) {
 	logout(enrollCam)
 	enrollCam.close()
 
-	amy := newChrome(t, c, "node-amy-login", photoCamera(t, c, cams, "amy", 3), secure)
+	amy := newChrome(t, c, "node-amy-login", photoCamera(t, c, cams, "amy", 3), browserOpts{})
 	if got := faceLogin(amy, nodeBase, 90*time.Second); got != "pin" {
 		t.Fatalf("face login on the node ended with %q: %s", got, amy.describe())
 	}
@@ -197,7 +229,7 @@ func TestOnTheNode(t *testing.T) {
 		before := replicaSets(t, n)
 		up := helm.NewUpgrade(cfg)
 		up.Wait, up.Timeout = true, 5*time.Minute
-		changed := nodeValues(api, web, dbURL)
+		changed := nodeValues(nodeBase, api, web, dbURL)
 		changed["api"].(map[string]any)["extraEnv"] = []any{map[string]any{"name": "FACELOGIN_IDLE_TIMEOUT", "value": "20m"}}
 		changed["web"].(map[string]any)["extraEnv"] = []any{map[string]any{"name": "FACELOGIN_LOG_LEVEL", "value": "debug"}}
 		var upErr error
@@ -209,6 +241,13 @@ func TestOnTheNode(t *testing.T) {
 			defer close(done)
 			_, upErr = up.Run(context.Background(), nodeRelease, ch, changed)
 		}()
+		// Amy's kiosk for this subtest (a browser's failure ends the test it belongs to).
+		amy := newChrome(t, c, "node-amy-rollout", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("pods during the rollout:\n%s", podReport(context.Background(), n))
+			}
+		})
 		logins := 0
 		for {
 			select {
@@ -262,11 +301,11 @@ func TestOnTheNode(t *testing.T) {
 		t.Fatalf("pods left after uninstall: %v", err)
 	}
 	err = pollUntil(ctx, time.Minute, func() bool {
-		ids, err := n.Containers(nodeNS)
+		ids, err := n.Running(nodeNS)
 		return err == nil && len(ids) == 0
 	})
 	if err != nil {
-		ids, _ := n.Containers(nodeNS)
+		ids, _ := n.Running(nodeNS)
 		t.Errorf("containerd still runs %d containers of %s after uninstall: %v", len(ids), nodeNS, ids)
 	}
 }
@@ -369,13 +408,16 @@ func reportMemory(t *testing.T, n *nodetest.Node, when string) {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {
-		rss, err := n.PodMemory(string(p.UID))
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		m, err := n.PodMemory(string(p.UID))
 		if err != nil {
 			t.Log(err)
 			continue
 		}
 		limit := p.Spec.Containers[0].Resources.Limits.Memory()
-		t.Logf("memory %s: pod %s RSS %d MiB, limit %s", when, p.Name, rss>>20, limit)
+		t.Logf("memory %s: pod %s RSS %d MiB, working set %d MiB, limit %s", when, p.Name, m.RSS>>20, m.WorkingSet>>20, limit)
 	}
 }
 
@@ -388,7 +430,7 @@ func podReport(ctx context.Context, n *nodetest.Node) string {
 		for _, cs := range p.Status.ContainerStatuses {
 			fmt.Fprintf(&b, "  %s: restarts %d state %+v\n", cs.Name, cs.RestartCount, cs.State)
 		}
-		if raw, err := n.Cluster.Client.CoreV1().Pods(nodeNS).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: new(int64(10))}).DoRaw(ctx); err == nil {
+		if raw, err := n.Cluster.Client.CoreV1().Pods(nodeNS).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: new(int64(15))}).DoRaw(ctx); err == nil {
 			fmt.Fprintf(&b, "  log:\n%s\n", raw)
 		}
 	}
