@@ -21,9 +21,11 @@ done | awk '
     match($0, /pod [^ ]+/); pod = substr($0, RSTART + 4, RLENGTH - 4)
     comp = pod; sub(/-[a-z0-9]+-[a-z0-9]+$/, "", comp); sub(/^face-facelogin-/, "", comp)
     match($0, /RSS [0-9]+ MiB/); rss = substr($0, RSTART + 4, RLENGTH - 8)
+    match($0, /working set [0-9]+ MiB/); ws = substr($0, RSTART + 12, RLENGTH - 16)
+    match($0, /peak [0-9]+ MiB/); peak = substr($0, RSTART + 5, RLENGTH - 9)
     match($0, /limit [0-9]+[MG]i/); lim = substr($0, RSTART + 6, RLENGTH - 6)
     l = lim; sub(/[MG]i$/, "", l); if (lim ~ /Gi$/) l = l * 1024
-    printf "| %s | %s | %s | %s MiB | %s | %.2f |\n", comp, pod, when, rss, lim, rss / l
+    printf "| %s | %s | %s MiB | %s MiB | %s MiB | %s | %.2f |\n", comp, when, rss, ws, peak, lim, peak / l
   }
   END { print ""; print "helm install → all pods Ready (s):" ready }
-' | { echo "| component | pod | when | RSS | limit | RSS/limit |"; echo "|---|---|---|---|---|---|"; cat; }
+' | { echo "| component | when | RSS | working set | peak | limit | peak/limit |"; echo "|---|---|---|---|---|---|---|"; cat; }

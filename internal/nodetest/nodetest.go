@@ -593,6 +593,9 @@ type Memory struct {
 	// WorkingSet is usage less inactive file cache: what the kubelet
 	// compares with the limit and evicts on.
 	WorkingSet uint64
+	// Peak is the highest usage since the pod started (the memory cgroup's
+	// max_usage_in_bytes): what the limit must hold.
+	Peak uint64
 }
 
 // PodMemory returns the memory of the pod with the given UID, all its
@@ -624,7 +627,12 @@ func (n *Node) PodMemory(uid string) (Memory, error) {
 		return Memory{}, err
 	}
 	usage, _ := strconv.ParseUint(strings.TrimSpace(string(u)), 10, 64)
-	m := Memory{RSS: stat["total_rss"] + stat["total_mapped_file"]}
+	p, err := os.ReadFile(filepath.Join(dir, "memory.max_usage_in_bytes"))
+	if err != nil {
+		return Memory{}, err
+	}
+	peak, _ := strconv.ParseUint(strings.TrimSpace(string(p)), 10, 64)
+	m := Memory{RSS: stat["total_rss"] + stat["total_mapped_file"], Peak: peak}
 	if inactive := stat["total_inactive_file"]; usage > inactive {
 		m.WorkingSet = usage - inactive
 	}

@@ -417,7 +417,7 @@ func reportMemory(t *testing.T, n *nodetest.Node, when string) {
 			continue
 		}
 		limit := p.Spec.Containers[0].Resources.Limits.Memory()
-		t.Logf("memory %s: pod %s RSS %d MiB, working set %d MiB, limit %s", when, p.Name, m.RSS>>20, m.WorkingSet>>20, limit)
+		t.Logf("memory %s: pod %s RSS %d MiB, working set %d MiB, peak %d MiB, limit %s", when, p.Name, m.RSS>>20, m.WorkingSet>>20, m.Peak>>20, limit)
 	}
 }
 
