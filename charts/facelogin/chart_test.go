@@ -360,7 +360,8 @@ func TestAppContract(t *testing.T) {
 		{"api liveness probe", a.LivenessProbe.HTTPGet.Path, "/healthz"},
 		{"api readiness probe", a.ReadinessProbe.HTTPGet.Path, "/readyz"},
 		{"web readiness probe", w.ReadinessProbe.HTTPGet.Path, "/readyz"},
-		{"api memory request", a.Resources.Requests.Memory().String(), "800Mi"},
+		{"api memory request", a.Resources.Requests.Memory().String(), "256Mi"},
+		{"api preStop sleep", fmt.Sprint(a.Lifecycle.PreStop.Sleep.Seconds), "10"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.what, tc.got, tc.want)
