@@ -36,11 +36,10 @@ const guardTable = "edgeline-node"
 // their code). Start refuses to run when one exists that a node of ours
 // did not create, so nothing of another Kubernetes installation is touched.
 var fixedPaths = []string{
-	"/run/containerd",         // shim sockets (/run/containerd/s)
-	"/var/lib/kubelet",        // device-plugins, pod-resources
-	"/var/lib/cni",            // libcni's result cache
-	"/var/log/containers",     // the kubelet's log symlinks
-	"/usr/libexec/kubernetes", // flexvolume probing
+	"/run/containerd",     // shim sockets (/run/containerd/s)
+	"/var/lib/kubelet",    // device-plugins, pod-resources
+	"/var/lib/cni",        // libcni's result cache
+	"/var/log/containers", // the kubelet's log symlinks
 }
 
 // kernelSysctls are the host settings the kubelet (kernel tunables) and the
