@@ -45,6 +45,11 @@ var rules = []rule{
 		mode:      direct,
 	},
 	{
+		name:      "the liveness check is pure Go: no face engine, no cgo",
+		from:      module + "/apps/facelogin/liveness",
+		forbidden: []string{module + "/apps/facelogin/face", "github.com/Kagami/go-face"},
+	},
+	{
 		name: "the face-login app knows nothing of provisioning",
 		why:  "the app's binary and images stay small and portable; provisioning is the provider's job",
 		from: []string{module + "/apps/..."},

@@ -259,3 +259,32 @@ func BenchmarkOneRecognizer(b *testing.B) {
 	}
 	b.ReportMetric(float64(took[0])/float64(took[1]), "speedup-2goroutines")
 }
+
+// BenchmarkPatch measures what the grey face patch for the liveness check adds to a frame:
+// each iteration analyses the 640×480 frame, then cuts the patch from its decoded pixels
+// again, and reports both times and their ratio ("patch/analyze").
+func BenchmarkPatch(b *testing.B) {
+	e, err := New(Options{ModelsDir: modelsDir(b), Workers: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	frame := benchFrame(b)
+	src := decodeImage(b, frame)
+	var analyze, cut time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		f, err := e.Analyze(context.Background(), frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if p, _ := patch(src, f.PatchRect, PatchSide); p.Rect.Dx() != f.Patch.Rect.Dx() {
+			b.Fatalf("patch %v, Analyze's %v", p.Rect, f.Patch.Rect)
+		}
+		analyze, cut = analyze+t1.Sub(t0), cut+time.Since(t1)
+	}
+	b.ReportMetric(float64(analyze.Microseconds())/float64(b.N)/1000, "analyze-ms")
+	b.ReportMetric(float64(cut.Microseconds())/float64(b.N), "patch-us")
+	b.ReportMetric(float64(cut)/float64(analyze), "patch/analyze")
+}

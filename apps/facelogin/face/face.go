@@ -84,7 +84,16 @@ type Face struct {
 	// Landmarks are the five points dlib's shape predictor places on the face (the ones
 	// that align it for the descriptor), in frame coordinates.
 	Landmarks Landmarks
+	// Patch is a grey copy of the frame around the face — Box and a quarter of its width
+	// around it, clipped to Frame, shrunk by an integer factor to at most PatchSide pixels
+	// wide — for checks that compare the pixels of successive frames (liveness).
+	// PatchRect is the frame rectangle it shows. Both are set only for accepted faces.
+	Patch     *image.Gray
+	PatchRect image.Rectangle
 }
+
+// PatchSide is the largest width of Face.Patch.
+const PatchSide = 128
 
 // Landmarks are the five points of dlib's shape_predictor_5_face_landmarks, in its order:
 // the outer and inner corner of the eye on the image's right (the person's left eye), the
@@ -220,6 +229,7 @@ func (e *Engine) analyze(ctx context.Context, img []byte, lim limits) (Face, err
 	if rerr := e.judge(got); rerr != nil {
 		return got, rerr
 	}
+	got.Patch, got.PatchRect = patch(f.src, got.Box.Inset(-got.Box.Dx()/4).Intersect(f.bounds), PatchSide)
 	return got, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,34 @@ func faceLayout(f Face) error {
 	return nil
 }
 
+// patchAgrees checks f's patch: at most PatchSide wide, inside the frame, around the box,
+// shrunk by one integer factor, and as bright inside the box as Brightness says.
+func patchAgrees(f Face) error {
+	p, r := f.Patch, f.PatchRect
+	if p == nil || p.Rect.Min != (image.Point{}) || p.Rect.Dx() > PatchSide || p.Rect.Empty() {
+		return fmt.Errorf("patch %v, want one at most %d px wide from 0,0", p, PatchSide)
+	}
+	k := r.Dx() / p.Rect.Dx()
+	if !r.In(f.Frame) || r.Dx() != k*p.Rect.Dx() || r.Dy() != k*p.Rect.Dy() {
+		return fmt.Errorf("patch %v shows %v of frame %v: not one integer scale inside the frame", p.Rect, r, f.Frame)
+	}
+	in := f.Box.Intersect(r).Sub(r.Min)
+	inner := image.Rectangle{Min: in.Min.Div(k), Max: in.Max.Div(k)}.Intersect(p.Rect)
+	if inner.Dx() < f.Box.Dx()/k-2 {
+		return fmt.Errorf("patch rectangle %v cuts the box %v", r, f.Box)
+	}
+	var sum int
+	for y := inner.Min.Y; y < inner.Max.Y; y++ {
+		for x := inner.Min.X; x < inner.Max.X; x++ {
+			sum += int(p.GrayAt(x, y).Y)
+		}
+	}
+	if mean := float64(sum) / float64(inner.Dx()*inner.Dy()); math.Abs(mean-f.Brightness) > 3 {
+		return fmt.Errorf("patch mean %.1f inside the box, brightness %.1f", mean, f.Brightness)
+	}
+	return nil
+}
+
 // TestAnalyzeFormats finds the same face in a grey PNG crop, a grey JPEG, a colour PNG and
 // a 640×480 colour JPEG frame made from it, with the same landmarks in frame coordinates.
 func TestAnalyzeFormats(t *testing.T) {
@@ -227,6 +256,9 @@ func TestAnalyzeFormats(t *testing.T) {
 				if d := p.Sub(want); max(d.X, -d.X, d.Y, -d.Y) > tt.tol {
 					t.Errorf("landmark %d at %v, want %v ± %d (the crop's %v)", i, p, want, tt.tol, ref.Landmarks[i])
 				}
+			}
+			if err := patchAgrees(f); err != nil {
+				t.Error(err)
 			}
 			if d := match.Distance(&ref.Descriptor, &f.Descriptor); d > match.DefaultThreshold {
 				t.Errorf("distance to the grey PNG's descriptor is %.3f, over the threshold %.2f", d, match.DefaultThreshold)

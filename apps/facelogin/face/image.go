@@ -221,3 +221,33 @@ func badImage(err error) *Error {
 }
 
 func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
+
+// patch returns the grey pixels of img inside r (bounds-relative, origin at 0,0) shrunk by
+// the smallest integer factor that makes them at most side pixels wide, each pixel the mean
+// of a block, and the rectangle of img they show.
+func patch(img image.Image, r image.Rectangle, side int) (*image.Gray, image.Rectangle) {
+	k := max(1, (r.Dx()+side-1)/side)
+	out := image.NewGray(image.Rect(0, 0, r.Dx()/k, r.Dy()/k))
+	shown := image.Rectangle{Min: r.Min, Max: r.Min.Add(out.Rect.Size().Mul(k))}
+	o := img.Bounds().Min
+	luma := func(x, y int) uint32 { return uint32(color.GrayModel.Convert(img.At(o.X+x, o.Y+y)).(color.Gray).Y) }
+	switch m := img.(type) {
+	case *image.YCbCr:
+		luma = func(x, y int) uint32 { return uint32(m.Y[m.YOffset(o.X+x, o.Y+y)]) }
+	case *image.Gray:
+		luma = func(x, y int) uint32 { return uint32(m.Pix[m.PixOffset(o.X+x, o.Y+y)]) }
+	}
+	n := uint32(k * k)
+	for y := range out.Rect.Dy() {
+		for x := range out.Rect.Dx() {
+			var sum uint32
+			for yy := range k {
+				for xx := range k {
+					sum += luma(r.Min.X+x*k+xx, r.Min.Y+y*k+yy)
+				}
+			}
+			out.Pix[y*out.Stride+x] = uint8(sum / n)
+		}
+	}
+	return out, shown
+}
