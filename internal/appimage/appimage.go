@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,7 +196,7 @@ func Compile(ctx context.Context, o Options, a oci.Arch, dir string) (Binaries, 
 	}
 	bins := Binaries{API: filepath.Join(dir, "facelogin"), Web: filepath.Join(dir, "facelogin-web")}
 	env := append(os.Environ(), "GOOS=linux", "GOARCH="+string(a))
-	cgo := append(env, "CGO_ENABLED=1")
+	cgo := slices.Concat(env, []string{"CGO_ENABLED=1"})
 	if string(a) != runtime.GOARCH {
 		cc, cxx := a.Triplet()+"-gcc", a.Triplet()+"-g++"
 		for _, c := range []string{cc, cxx} {
@@ -210,7 +211,7 @@ func Compile(ctx context.Context, o Options, a oci.Arch, dir string) (Binaries, 
 		env      []string
 	}{
 		{"./cmd/facelogin", bins.API, cgo},
-		{"./cmd/facelogin-web", bins.Web, append(env, "CGO_ENABLED=0")},
+		{"./cmd/facelogin-web", bins.Web, slices.Concat(env, []string{"CGO_ENABLED=0"})},
 	}
 	for _, b := range builds {
 		cmd := exec.CommandContext(ctx, o.Go, "build", "-trimpath", "-ldflags=-s -w", "-o", b.out, b.pkg)
