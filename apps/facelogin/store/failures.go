@@ -76,6 +76,21 @@ func reserveLock(key string) string { return "facelogin.failures:" + key }
 // replicas, no more than Max succeed: reserve before checking a secret and Release the
 // reservation when the secret was right. Failures older than 24 hours before at are pruned.
 func (s *Store) ReserveFailure(ctx context.Context, at time.Time, limits ...Limit) (Reservation, error) {
+	var r Reservation
+	err := s.db.inTx(ctx, func(tx conn) error {
+		var err error
+		r, err = s.reserve(ctx, tx, at, limits)
+		return err
+	})
+	if err != nil {
+		return Reservation{}, fmt.Errorf("reserve failure: %w", err)
+	}
+	return r, nil
+}
+
+// reserve is ReserveFailure inside the transaction tx. It takes the keys' locks, so call it
+// before anything else that locks in tx.
+func (s *Store) reserve(ctx context.Context, tx conn, at time.Time, limits []Limit) (Reservation, error) {
 	keys := make([]string, 0, len(limits))
 	for _, l := range limits {
 		keys = append(keys, l.Key)
@@ -85,44 +100,45 @@ func (s *Store) ReserveFailure(ctx context.Context, at time.Time, limits ...Limi
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	var r Reservation
-	err := s.db.inTx(ctx, func(tx conn) error {
-		for _, k := range keys {
-			if err := s.db.lock(ctx, tx, reserveLock(k)); err != nil {
-				return err
-			}
+	for _, k := range keys {
+		if err := s.db.lock(ctx, tx, reserveLock(k)); err != nil {
+			return r, err
 		}
-		for _, l := range limits {
-			n, err := count(ctx, tx, `select count(*) from failures where key = $1 and at >= $2`, l.Key, micros(l.Since))
-			if err != nil {
-				return err
-			}
-			if n >= l.Max {
-				return &LimitError{Limit: l}
-			}
+	}
+	for _, l := range limits {
+		n, err := count(ctx, tx, `select count(*) from failures where key = $1 and at >= $2`, l.Key, micros(l.Since))
+		if err != nil {
+			return r, err
 		}
-		if _, err := tx.exec(ctx, `delete from failures where at < $1`, micros(at.Add(-failureRetention))); err != nil {
-			return err
+		if n >= l.Max {
+			return r, &LimitError{Limit: l}
 		}
-		for _, k := range keys {
-			var id int64
-			if err := scanOne(ctx, tx, `insert into failures (key, at) values ($1, $2) returning id`, []any{k, micros(at)}, &id); err != nil {
-				return err
-			}
-			r.ids = append(r.ids, id)
+	}
+	if _, err := tx.exec(ctx, `delete from failures where at < $1`, micros(at.Add(-failureRetention))); err != nil {
+		return r, err
+	}
+	for _, k := range keys {
+		var id int64
+		if err := scanOne(ctx, tx, `insert into failures (key, at) values ($1, $2) returning id`, []any{k, micros(at)}, &id); err != nil {
+			return r, err
 		}
-		return nil
-	})
-	if err != nil {
-		return Reservation{}, fmt.Errorf("reserve failure: %w", err)
+		r.ids = append(r.ids, id)
 	}
 	return r, nil
 }
 
 // Release forgets the failures of r, for an attempt that turned out right.
 func (s *Store) Release(ctx context.Context, r Reservation) error {
+	if err := release(ctx, s.db, r); err != nil {
+		return fmt.Errorf("release failure: %w", err)
+	}
+	return nil
+}
+
+func release(ctx context.Context, c conn, r Reservation) error {
 	for _, id := range r.ids {
-		if _, err := s.db.exec(ctx, `delete from failures where id = $1`, id); err != nil {
-			return fmt.Errorf("release failure: %w", err)
+		if _, err := c.exec(ctx, `delete from failures where id = $1`, id); err != nil {
+			return err
 		}
 	}
 	return nil

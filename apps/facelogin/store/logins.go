@@ -51,3 +51,37 @@ func (s *Store) Logins(ctx context.Context, id match.UserID, limit int) ([]Login
 	}
 	return es, nil
 }
+
+// FailedPINs returns how many failed PIN sign-ins (methods ending in "+pin") a user has had
+// since their last successful login, and the newest of them, at most limit, newest first:
+// what the person is told at their next sign-in.
+func (s *Store) FailedPINs(ctx context.Context, id match.UserID, limit int) (int, []LoginEvent, error) {
+	var last time.Time
+	_, _, err := queryRow(ctx, s.db, `select at from logins where user_id = $1 and success = $2 order by at desc, id desc limit 1`,
+		[]any{int64(id), true}, func(scan func(...any) error) (struct{}, error) { return struct{}{}, scan(timeCol{&last}) })
+	if err != nil {
+		return 0, nil, fmt.Errorf("read last login of user %d: %w", id, err)
+	}
+	if last.IsZero() {
+		last = time.Unix(0, 0)
+	}
+	const where = ` from logins where user_id = $1 and success = $2 and at > $3 and method like '%+pin'`
+	args := []any{int64(id), false, micros(last)}
+	n, err := count(ctx, s.db, `select count(*)`+where, args...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("count failed PINs of user %d: %w", id, err)
+	}
+	if n == 0 || limit <= 0 {
+		return n, nil, nil
+	}
+	es, err := queryAll(ctx, s.db, `select at, method, client`+where+` order by at desc, id desc limit $4`,
+		append(args, int64(limit)), func(scan func(...any) error) (LoginEvent, error) {
+			e := LoginEvent{UserID: id}
+			err := scan(timeCol{&e.At}, &e.Method, &e.Client)
+			return e, err
+		})
+	if err != nil {
+		return 0, nil, fmt.Errorf("read failed PINs of user %d: %w", id, err)
+	}
+	return n, es, nil
+}

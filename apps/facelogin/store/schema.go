@@ -72,6 +72,16 @@ var schema = []migration{
 		`create index failures_key_at on failures (key, at)`,
 		`create index failures_at on failures (at)`,
 	}},
+	{2, "face narrows, PIN decides", []string{
+		// Consecutive wrong PINs after face matches, and when face sign-in was paused for
+		// them (until a password sign-in).
+		`alter table users add column face_pin_failures integer not null default 0`,
+		`alter table users add column face_paused_at {time}`,
+		// A pending face session's candidates (user ids, nearest first), and until when a
+		// PIN check of the session holds it.
+		`alter table sessions add column candidates text not null default ''`,
+		`alter table sessions add column checking_until {time}`,
+	}},
 }
 
 // sqliteTypes spells the schema's column types for SQLite. Times are Unix microseconds

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/match"
@@ -33,17 +35,49 @@ type Session struct {
 	CreatedAt time.Time
 	LastSeen  time.Time
 	ExpiresAt time.Time // absolute timeout
+	// Candidates are the people a pending face session may belong to, nearest first; the
+	// PIN decides which (UserID stays 0 until then).
+	Candidates []match.UserID
 }
 
-const sessionCols = `id_hash, user_id, stage, method, client, created_at, last_seen, expires_at`
+const sessionCols = `id_hash, user_id, stage, method, client, created_at, last_seen, expires_at, candidates`
+
+// formatIDs writes ids as "3,1,2", the candidates column.
+func formatIDs(ids []match.UserID) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(int64(id), 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseIDs reads the candidates column.
+func parseIDs(s string) ([]match.UserID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ids []match.UserID
+	for part := range strings.SplitSeq(s, ",") {
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("candidates %q: %w", s, err)
+		}
+		ids = append(ids, match.UserID(id))
+	}
+	return ids, nil
+}
 
 func scanSession(scan func(...any) error) (Session, error) {
 	var ss Session
 	var uid int64
-	var stage string
+	var stage, cands string
 	err := scan(&ss.IDHash, idCol{&uid}, &stage, &ss.Method, &ss.Client,
-		timeCol{&ss.CreatedAt}, timeCol{&ss.LastSeen}, timeCol{&ss.ExpiresAt})
+		timeCol{&ss.CreatedAt}, timeCol{&ss.LastSeen}, timeCol{&ss.ExpiresAt}, &cands)
+	if err != nil {
+		return ss, err
+	}
 	ss.UserID, ss.Stage = match.UserID(uid), SessionStage(stage)
+	ss.Candidates, err = parseIDs(cands)
 	return ss, err
 }
 
@@ -59,9 +93,9 @@ func (s *Store) CreateSession(ctx context.Context, ss Session) error {
 	if ss.LastSeen.IsZero() {
 		ss.LastSeen = ss.CreatedAt
 	}
-	_, err := s.db.exec(ctx, `insert into sessions (`+sessionCols+`) values ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	_, err := s.db.exec(ctx, `insert into sessions (`+sessionCols+`) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		ss.IDHash, nullID(int64(ss.UserID)), string(ss.Stage), ss.Method, ss.Client,
-		micros(ss.CreatedAt), micros(ss.LastSeen), micros(ss.ExpiresAt))
+		micros(ss.CreatedAt), micros(ss.LastSeen), micros(ss.ExpiresAt), formatIDs(ss.Candidates))
 	switch {
 	case s.db.isUnique(err):
 		return fmt.Errorf("create session: %w", ErrConflict)
@@ -86,11 +120,13 @@ func (s *Store) Session(ctx context.Context, idHash string, now time.Time) (Sess
 	return ss, nil
 }
 
-// UpdateSession writes UserID, Stage, Method, Client, LastSeen and ExpiresAt of ss.
+// UpdateSession writes UserID, Stage, Method, Client, LastSeen, ExpiresAt and Candidates
+// of ss.
 func (s *Store) UpdateSession(ctx context.Context, ss Session) error {
-	n, err := s.db.exec(ctx, `update sessions set user_id = $2, stage = $3, method = $4, client = $5, last_seen = $6, expires_at = $7
-		where id_hash = $1`,
-		ss.IDHash, nullID(int64(ss.UserID)), string(ss.Stage), ss.Method, ss.Client, micros(ss.LastSeen), micros(ss.ExpiresAt))
+	n, err := s.db.exec(ctx, `update sessions set user_id = $2, stage = $3, method = $4, client = $5, last_seen = $6, expires_at = $7,
+		candidates = $8 where id_hash = $1`,
+		ss.IDHash, nullID(int64(ss.UserID)), string(ss.Stage), ss.Method, ss.Client, micros(ss.LastSeen), micros(ss.ExpiresAt),
+		formatIDs(ss.Candidates))
 	switch {
 	case s.db.isForeignKey(err):
 		return fmt.Errorf("update session: user %d: %w", ss.UserID, ErrNotFound)

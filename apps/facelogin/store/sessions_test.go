@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
 func TestSessions(t *testing.T) {
@@ -26,19 +29,19 @@ func TestSessions(t *testing.T) {
 		if err := st.CreateSession(ctx, Session{IDHash: "ghost", UserID: 999999, Stage: StageFull, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); !errors.Is(err, ErrNotFound) {
 			t.Errorf("session of a missing user: got %v, want ErrNotFound", err)
 		}
-		if got, err := st.Session(ctx, "anon", t0.Add(time.Minute)); err != nil || got != anon {
+		if got, err := st.Session(ctx, "anon", t0.Add(time.Minute)); err != nil || !reflect.DeepEqual(got, anon) {
 			t.Errorf("Session(anon) = %+v, %v; want %+v", got, err, anon)
 		}
 		// Absolute expiry.
 		if _, err := st.Session(ctx, "anon", t0.Add(time.Hour)); !errors.Is(err, ErrNotFound) {
 			t.Errorf("expired session: got %v, want ErrNotFound", err)
 		}
-		// Anonymous to pending: the login names the user.
-		anon.UserID, anon.Stage, anon.Method, anon.LastSeen = ann.ID, StagePending, "face", t0.Add(2*time.Minute)
+		// Anonymous to pending: the face names the candidates, nearest first.
+		anon.Stage, anon.Method, anon.LastSeen, anon.Candidates = StagePending, "face", t0.Add(2*time.Minute), []match.UserID{ann.ID, 7, 3}
 		if err := st.UpdateSession(ctx, anon); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := st.Session(ctx, "anon", t0.Add(3*time.Minute)); got != anon {
+		if got, _ := st.Session(ctx, "anon", t0.Add(3*time.Minute)); !reflect.DeepEqual(got, anon) {
 			t.Errorf("after UpdateSession: %+v, want %+v", got, anon)
 		}
 		if err := st.UpdateSession(ctx, Session{IDHash: "missing", Stage: StageFull, ExpiresAt: t0}); !errors.Is(err, ErrNotFound) {

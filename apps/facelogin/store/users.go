@@ -37,16 +37,22 @@ type User struct {
 	ConsentAt      time.Time
 	FaceEnrolledAt time.Time // zero when no face data is held
 	CreatedAt      time.Time
+	// FacePINFailures counts the wrong PINs given after face matches since the last right
+	// one; FacePausedAt is when they reached the limit and face sign-in was paused (zero
+	// while it is not). Only BeginPINCheck, EndPINCheck and ResumeFace change them.
+	FacePINFailures int
+	FacePausedAt    time.Time
 }
 
-const userCols = `id, name, email, role, password_hash, pin_hash, consent_version, consent_at, face_enrolled_at, created_at`
+const userCols = `id, name, email, role, password_hash, pin_hash, consent_version, consent_at, face_enrolled_at, created_at,
+	face_pin_failures, face_paused_at`
 
 func scanUser(scan func(...any) error) (User, error) {
 	var u User
 	var id int64
 	var role string
 	err := scan(&id, &u.Name, &u.Email, &role, &u.PasswordHash, &u.PINHash, &u.ConsentVersion,
-		timeCol{&u.ConsentAt}, timeCol{&u.FaceEnrolledAt}, timeCol{&u.CreatedAt})
+		timeCol{&u.ConsentAt}, timeCol{&u.FaceEnrolledAt}, timeCol{&u.CreatedAt}, &u.FacePINFailures, timeCol{&u.FacePausedAt})
 	u.ID, u.Role = match.UserID(id), Role(role)
 	return u, err
 }
@@ -106,7 +112,8 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	return us, nil
 }
 
-// UpdateUser writes name, email, role, hashes, consent and FaceEnrolledAt of u.
+// UpdateUser writes name, email, role, hashes, consent and FaceEnrolledAt of u (not the
+// face PIN failures, which only the PIN check methods change).
 func (s *Store) UpdateUser(ctx context.Context, u User) error {
 	if err := checkRole(u.Role); err != nil {
 		return fmt.Errorf("update user: %w", err)
