@@ -54,6 +54,9 @@ type Limit struct {
 // LimitError is ReserveFailure's answer when the failures under a key reached its limit.
 type LimitError struct {
 	Limit Limit
+	// RetryAfter is how long after the reservation's time the oldest failure that counts
+	// leaves the window, so that one more attempt fits.
+	RetryAfter time.Duration
 }
 
 // Error names the key and its limit.
@@ -111,7 +114,12 @@ func (s *Store) reserve(ctx context.Context, tx conn, at time.Time, limits []Lim
 			return r, err
 		}
 		if n >= l.Max {
-			return r, &LimitError{Limit: l}
+			var oldest time.Time
+			if err := scanOne(ctx, tx, `select at from failures where key = $1 and at >= $2 order by at, id limit 1 offset $3`,
+				[]any{l.Key, micros(l.Since), int64(n - l.Max)}, timeCol{&oldest}); err != nil {
+				return r, err
+			}
+			return r, &LimitError{Limit: l, RetryAfter: max(oldest.Sub(micros(l.Since)), 0)}
 		}
 	}
 	if _, err := tx.exec(ctx, `delete from failures where at < $1`, micros(at.Add(-failureRetention))); err != nil {

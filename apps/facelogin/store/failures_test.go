@@ -118,6 +118,20 @@ func TestReserveFailure(t *testing.T) {
 		if _, err := replicas[0].ReserveFailure(ctx, now, account); !errors.As(err, &lim) {
 			t.Errorf("reservation over the limit again: got %v, want a *LimitError", err)
 		}
+		// All failures are at now, so the next attempt fits when they leave the window.
+		if want := now.Sub(since); lim == nil || lim.RetryAfter < want-time.Millisecond || lim.RetryAfter > want {
+			t.Errorf("RetryAfter = %v, want %v", lim.RetryAfter, want)
+		}
+		// Failures at different times: the next attempt fits once enough of the oldest left.
+		for _, ago := range []time.Duration{50 * time.Minute, 40 * time.Minute, 30 * time.Minute} {
+			if err := replicas[0].AddFailure(ctx, "client:198.51.100.1", now.Add(-ago)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := replicas[0].ReserveFailure(ctx, now, Limit{Key: "client:198.51.100.1", Max: 2, Since: since})
+		if !errors.As(err, &lim) || lim.RetryAfter != 20*time.Minute {
+			t.Errorf("3 failures 50, 40 and 30 minutes ago, limit 2 an hour: %v, want a retry after 20m", err)
+		}
 		// Failures before Since do not count.
 		if _, err := replicas[0].ReserveFailure(ctx, now, Limit{Key: account.Key, Max: 1, Since: now.Add(time.Second)}); err != nil {
 			t.Errorf("reservation with a later window: %v", err)
