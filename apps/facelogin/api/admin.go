@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,6 +23,51 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		list = append(list, toUserJSON(u))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": list})
+}
+
+// lookAlikes lists the enrolled people whose faces lie within the login threshold of each
+// other: a face match names both of them as candidates, so they rely on their PINs more than
+// others. The distance is that between their nearest samples.
+func (s *Server) lookAlikes(w http.ResponseWriter, r *http.Request, c caller) {
+	pairs := s.index.Pairs(s.opts.Threshold)
+	type person struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	}
+	type pairJSON struct {
+		A        person  `json:"a"`
+		B        person  `json:"b"`
+		Distance float32 `json:"distance"`
+	}
+	list := make([]pairJSON, 0, len(pairs))
+	names := map[match.UserID]string{}
+	name := func(id match.UserID) (string, error) {
+		if n, ok := names[id]; ok {
+			return n, nil
+		}
+		u, err := s.st.User(r.Context(), id)
+		if err != nil {
+			return "", err
+		}
+		names[id] = u.Name
+		return u.Name, nil
+	}
+	for _, p := range pairs {
+		a, err := name(p.A)
+		if err == nil {
+			var b string
+			if b, err = name(p.B); err == nil {
+				list = append(list, pairJSON{person{int64(p.A), a}, person{int64(p.B), b}, float32(math.Round(float64(p.Distance)*1000) / 1000)})
+				continue
+			}
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			s.fail(w, r, fmt.Errorf("read look-alike: %w", err))
+			return
+		}
+		// Deleted on another replica since this index last polled: left out.
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"within": s.opts.Threshold, "pairs": list})
 }
 
 // pathUser parses the {id} path value.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,11 @@ const (
 	DefaultMaxFrames        = 120
 	DefaultMaxLoginDuration = 60 * time.Second
 	DefaultUnknownFrames    = 3
+	DefaultDecisionFrames   = 3
+	DefaultCandidates       = 3
+	DefaultPINMinLength     = 6
+	DefaultFacePINFailures  = 5
+	DefaultSecretWait       = 2 * time.Second
 )
 
 // Options configure a Server. Store and Engine are required; zero values of the others mean
@@ -50,10 +56,30 @@ type Options struct {
 	Logger *slog.Logger
 
 	// Threshold and Margin configure matching (0: match.DefaultThreshold, DefaultMargin).
+	// A face narrows the people to the candidates within Threshold; the margin matters only
+	// with PINOptional, where the face alone must name one person.
 	Threshold, Margin float32
-	// PINOptional turns the PIN second factor off: a recognised face alone signs in. The
-	// default (false) asks for the PIN after the face or the password.
+	// Candidates is the most people a face match may name, nearest first; the PIN decides
+	// among them (0: DefaultCandidates).
+	Candidates int
+	// DecisionFrames is how many steady frames whose candidates agree a face match needs;
+	// their descriptors are averaged (0: DefaultDecisionFrames).
+	DecisionFrames int
+	// PINOptional turns the PIN second factor off: a face that is within the threshold of one
+	// person and the margin nearer to them than to anyone else signs in alone. Look-alikes
+	// defeat that rule (docs/face-recognition.md); the default (false) asks for the PIN after
+	// the face or the password.
 	PINOptional bool
+	// PINMinLength is the fewest digits a new PIN may have (0: DefaultPINMinLength; 4 to 12).
+	PINMinLength int
+	// FacePINFailures is how many consecutive wrong PINs after face matches pause an
+	// account's face sign-in until its owner signs in with the password
+	// (0: DefaultFacePINFailures; at most 100).
+	FacePINFailures int
+	// SecretChecks bounds the password and PIN hashes computed at once (0: two per CPU);
+	// a check that finds none free within SecretWait answers busy (0: DefaultSecretWait).
+	SecretChecks int
+	SecretWait   time.Duration
 	// Pepper is mixed into every PIN and password hash; it is kept outside the database.
 	Pepper []byte
 	// BootstrapToken, if set, works as an admin invitation while no admin exists.
@@ -108,6 +134,9 @@ type Server struct {
 	mu      sync.Mutex // guards lastSeq
 	lastSeq int64
 
+	// argon holds a token per password or PIN hash being computed.
+	argon chan struct{}
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -134,6 +163,15 @@ func New(opts Options) (*Server, error) {
 	if opts.AccountFailures > 100 {
 		return nil, fmt.Errorf("api: %d failures per account and window exceed the 100 an hour ASVS 2.2.1 allows", opts.AccountFailures)
 	}
+	if opts.FacePINFailures > 100 {
+		return nil, fmt.Errorf("api: %d consecutive wrong PINs before face sign-in pauses exceed the 100 ASVS 2.2.1 allows", opts.FacePINFailures)
+	}
+	if opts.PINMinLength < minPINLen || opts.PINMinLength > maxPINLen {
+		return nil, fmt.Errorf("api: a PIN minimum length of %d digits is outside %d to %d", opts.PINMinLength, minPINLen, maxPINLen)
+	}
+	if opts.Candidates > match.MaxCandidates {
+		return nil, fmt.Errorf("api: %d candidates per face match exceed the %d the index returns", opts.Candidates, match.MaxCandidates)
+	}
 	s := &Server{
 		opts:    opts,
 		st:      opts.Store,
@@ -144,6 +182,7 @@ func New(opts Options) (*Server, error) {
 		cookie:  "__Host-facelogin",
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		argon:   make(chan struct{}, opts.SecretChecks),
 	}
 	if opts.InsecureCookies {
 		s.cookie = "facelogin"
@@ -181,6 +220,7 @@ func setDefaults(o *Options) {
 		&o.InviteTTL:        DefaultInviteTTL,
 		&o.FailureWindow:    DefaultFailureWindow,
 		&o.MaxLoginDuration: DefaultMaxLoginDuration,
+		&o.SecretWait:       DefaultSecretWait,
 	} {
 		orDefault(p, def)
 	}
@@ -190,6 +230,11 @@ func setDefaults(o *Options) {
 		&o.MaxFramesPerSec: DefaultMaxFramesPerSec,
 		&o.MaxFrames:       DefaultMaxFrames,
 		&o.UnknownFrames:   DefaultUnknownFrames,
+		&o.DecisionFrames:  DefaultDecisionFrames,
+		&o.Candidates:      DefaultCandidates,
+		&o.PINMinLength:    DefaultPINMinLength,
+		&o.FacePINFailures: DefaultFacePINFailures,
+		&o.SecretChecks:    2 * runtime.NumCPU(),
 	} {
 		orDefault(p, def)
 	}

@@ -121,7 +121,7 @@ func (s *Server) getInvite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name": inv.Name, "email": inv.Email, "role": inv.Role, "expires_at": inv.ExpiresAt,
+		"name": inv.Name, "email": inv.Email, "role": inv.Role, "expires_at": inv.ExpiresAt, "pin_min_length": s.opts.PINMinLength,
 		"consent": map[string]string{"version": ConsentVersion, "text": ConsentText},
 	})
 }
@@ -165,7 +165,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if req.PIN != "" || !s.opts.PINOptional {
-		if err := checkNewPIN(req.PIN); err != nil {
+		if err := s.checkNewPIN(req.PIN); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -14,11 +14,6 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
-// sameSampleBound is the largest distance between two enrollment samples of one person:
-// dlib's own same-person bound, looser than the login threshold because enrollment samples
-// differ on purpose (the person turns their head a little between them).
-const sameSampleBound = 0.6
-
 // Enrollment takes this many samples.
 const (
 	minSamples = 3
@@ -53,6 +48,15 @@ func (s *Server) search(q match.Descriptor) match.Result {
 	res := s.index.Search(q)
 	s.metrics.stage.WithLabelValues("match").Observe(time.Since(start).Seconds())
 	return res
+}
+
+// candidates finds the people within the threshold of q, at most Options.Candidates, and
+// records the stage's latency.
+func (s *Server) candidates(q match.Descriptor) []match.Candidate {
+	start := time.Now()
+	c := s.index.Candidates(q, s.opts.Candidates)
+	s.metrics.stage.WithLabelValues("match").Observe(time.Since(start).Seconds())
+	return c
 }
 
 // faceError turns a rejected frame into an API error, and an engine too busy to look at it
@@ -125,28 +129,19 @@ func (s *Server) faceCheck(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, faceError(err))
 		return
 	}
-	if other, ok := s.otherPerson(f.Descriptor, c.user.ID); ok {
-		s.log.Info("enrollment sample looks like another person", "user", c.user.ID, "other", other)
+	dup := s.index.Duplicate(c.user.ID, []match.Descriptor{f.Descriptor}, match.DuplicateBound)
+	clear(f.Descriptor[:])
+	if dup {
+		s.log.Info("enrollment sample is another account's face", "user", c.user.ID)
 		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": "duplicate", "message": msgDuplicate})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "code": "ok", "message": "Good."})
 }
 
-const msgDuplicate = "This face already belongs to another account; ask an administrator for help."
-
-// otherPerson reports whether d is within the match threshold of someone other than me.
-func (s *Server) otherPerson(d match.Descriptor, me match.UserID) (match.UserID, bool) {
-	res := s.search(d)
-	if res.ID != me && res.Distance <= s.opts.Threshold {
-		return res.ID, true
-	}
-	if res.ID == me && res.Second <= s.opts.Threshold {
-		// The nearest other person is not reported by id; refuse all the same.
-		return 0, true
-	}
-	return 0, false
-}
+// msgDuplicate refuses the same face enrolling under a second account. It never says whose
+// face it is.
+const msgDuplicate = "This face is already enrolled under another account; ask an administrator for help."
 
 // putFace enrolls (or replaces) the caller's face from 3–5 multipart parts named "sample".
 func (s *Server) putFace(w http.ResponseWriter, r *http.Request, c caller) {
@@ -172,7 +167,9 @@ func (s *Server) putFace(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 // readSamples reads and checks the enrollment samples: each a good frame of one face, all
-// of the same person, none near anybody else already enrolled.
+// of the same person (no two farther apart than match.SameSampleBound), and not the face of
+// another account enrolling again (match.Index.Duplicate). A look-alike of someone enrolled
+// is not refused: the PIN tells them apart.
 func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) ([]match.Descriptor, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
@@ -218,13 +215,8 @@ func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) (
 			}
 			return ds, err
 		}
-		if other, ok := s.otherPerson(f.Descriptor, c.user.ID); ok {
-			s.metrics.rejects.WithLabelValues("duplicate").Inc()
-			s.log.Info("enrollment refused: face of another person", "user", c.user.ID, "other", other)
-			return ds, errorf(http.StatusConflict, "duplicate", "Sample %d: %s", i, msgDuplicate)
-		}
 		for j := range ds {
-			if match.Distance(&ds[j], &f.Descriptor) > sameSampleBound {
+			if match.Distance(&ds[j], &f.Descriptor) > match.SameSampleBound {
 				s.metrics.rejects.WithLabelValues("samples_differ").Inc()
 				return ds, errorf(http.StatusUnprocessableEntity, "samples_differ", "Samples %d and %d do not show the same person; take all samples of yourself alone.", j+1, i)
 			}
@@ -233,6 +225,11 @@ func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) (
 	}
 	if len(ds) < minSamples {
 		return ds, errorf(http.StatusBadRequest, "too_few_samples", "Send at least %d samples (parts named \"sample\"); got %d.", minSamples, len(ds))
+	}
+	if s.index.Duplicate(c.user.ID, ds, match.DuplicateBound) {
+		s.metrics.rejects.WithLabelValues("duplicate").Inc()
+		s.log.Info("enrollment refused: another account's face", "user", c.user.ID)
+		return ds, errorf(http.StatusConflict, "duplicate", "%s", msgDuplicate)
 	}
 	return ds, nil
 }

@@ -330,8 +330,8 @@ type person struct {
 }
 
 var (
-	amy   = person{"Amy Farrah Fowler", "amy@example.com", "4711", "correct horse battery staple", "amy"}
-	penny = person{"Penny", "penny@example.com", "1234", "penny's long password", "penny"}
+	amy   = person{"Amy Farrah Fowler", "amy@example.com", "471108", "correct horse battery staple", "amy"}
+	penny = person{"Penny", "penny@example.com", "192874", "penny's long password", "penny"}
 )
 
 // enroll invites p, enrolls them over HTTP with photos 1–3, and returns their signed-in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -48,6 +49,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/admin/users/{id}/face", s.admin(s.adminDeleteFace))
 	m.HandleFunc("POST /api/admin/invites", s.admin(s.adminCreateInvite))
 	m.HandleFunc("GET /api/admin/invites", s.admin(s.adminInvites))
+	m.HandleFunc("GET /api/admin/lookalikes", s.admin(s.lookAlikes))
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "There is no such API endpoint.")
@@ -57,18 +59,38 @@ func (s *Server) routes() {
 }
 
 // apiError is an error answer: an HTTP status, a stable code and one sentence for people,
-// and for a 503 how many seconds to wait before trying again.
+// how many seconds to wait before trying again (Retry-After and "retry_after"; 0 for none),
+// and further machine-readable fields such as "tries_left".
 type apiError struct {
 	status     int
 	code       string
 	message    string
 	retryAfter int
+	details    map[string]any
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
+}
+
+// with returns a copy of e with one more field in its answer.
+func (e *apiError) with(key string, v any) *apiError {
+	c := *e
+	c.details = maps.Clone(e.details)
+	if c.details == nil {
+		c.details = map[string]any{}
+	}
+	c.details[key] = v
+	return &c
+}
+
+// after returns a copy of e that tells the client to wait d before trying again.
+func (e *apiError) after(d time.Duration) *apiError {
+	c := *e
+	c.retryAfter = retrySeconds(d)
+	return &c
 }
 
 var (
@@ -93,13 +115,17 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) {
-		switch {
-		case ae.retryAfter > 0:
-			w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
-		case ae.status == http.StatusTooManyRequests:
-			w.Header().Set("Retry-After", fmt.Sprint(int(s.opts.FailureWindow.Seconds()/4)))
+		body := map[string]any{"code": ae.code, "message": ae.message}
+		maps.Copy(body, ae.details)
+		retry := ae.retryAfter
+		if retry == 0 && ae.status == http.StatusTooManyRequests {
+			retry = int(s.opts.FailureWindow.Seconds() / 4)
 		}
-		writeError(w, ae.status, ae.code, ae.message)
+		if retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			body["retry_after"] = retry
+		}
+		writeJSON(w, ae.status, map[string]any{"error": body})
 		return
 	}
 	if errors.Is(err, context.Canceled) {
@@ -157,9 +183,12 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return decodeJSON(w, r, v)
 }
 
-// notFoundAs maps store.ErrNotFound to e.
+// notFoundAs maps store.ErrNotFound to e (to nil when e is nil).
 func notFoundAs(err error, e *apiError) error {
 	if errors.Is(err, store.ErrNotFound) {
+		if e == nil {
+			return nil
+		}
 		return e
 	}
 	return err

@@ -62,8 +62,26 @@ func TestSteady(t *testing.T) {
 
 func TestValidPIN(t *testing.T) {
 	for pin, want := range map[string]bool{"4711": true, "123456789012": true, "123": false, "1234567890123": false, "12a4": false, "": false, "١٢٣٤": false} {
-		if got := validPIN(pin); got != want {
-			t.Errorf("validPIN(%q) = %v, want %v", pin, got, want)
+		if got := validPIN(pin, 4); got != want {
+			t.Errorf("validPIN(%q, 4) = %v, want %v", pin, got, want)
+		}
+	}
+	if validPIN("47110", 6) || !validPIN("471108", 6) {
+		t.Error("validPIN does not apply its minimum length")
+	}
+}
+
+func TestNewPIN(t *testing.T) {
+	s := &Server{opts: Options{PINMinLength: 6}}
+	for pin, ok := range map[string]bool{
+		"471108": true, "4711": false, "0471108": true, "1234567890123": false,
+		"000000": false, "999999": false, "123456": false, "654321": false, "890123": false, "210987": false,
+		"123457": true, "112233": true,
+	} {
+		err := s.checkNewPIN(pin)
+		var ae *apiError
+		if ok != (err == nil) || (err != nil && (!errors.As(err, &ae) || ae.code != "bad_pin" || ae.details["min_length"] != 6)) {
+			t.Errorf("checkNewPIN(%q) = %v, want ok=%v (or bad_pin naming min_length 6)", pin, err, ok)
 		}
 	}
 }
@@ -71,7 +89,7 @@ func TestValidPIN(t *testing.T) {
 // FuzzDecodeJSON feeds arbitrary bodies to the strict JSON decoding every endpoint uses: it
 // must never panic and must answer either a decoded value or a 4xx *apiError.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, seed := range []string{`{"pin":"4711"}`, `{"pin":4711}`, `{"pin":"1"}{}`, `{"x":1}`, `{`, ``, `null`, `[]`, "{\"pin\":\"\xff\"}"} {
+	for _, seed := range []string{`{"pin":"471108"}`, `{"pin":471108}`, `{"pin":"1"}{}`, `{"x":1}`, `{`, ``, `null`, `[]`, "{\"pin\":\"\xff\"}"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -2,50 +2,92 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/match"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
 
-// Failure counters. Each factor has its own account counter, so an attacker who exhausts
-// one (guessing passwords for an e-mail) leaves the other path open to its owner; the
-// client counter is stricter and stops one source from trying many accounts.
-func clientKey(ip string) string      { return "client:" + ip }
-func pinKey(id match.UserID) string   { return fmt.Sprintf("account:%d", id) }
-func passKey(id match.UserID) string  { return fmt.Sprintf("account:%d:password", id) }
-func sessionKey(idHash string) string { return "session:" + idHash[:min(len(idHash), 16)] }
+// Failure counters, kept in the store so every replica shares them. Each way in has its own
+// account counter, so guessing one never closes another to the owner: PINs guessed after a
+// face match count against the candidates' consecutive face PIN failures (in the users
+// table), passwords under passKey, PINs after a right password under passPINKey. The client
+// counter is stricter and stops one source from trying many accounts.
+func clientKey(ip string) string        { return "client:" + ip }
+func passKey(id match.UserID) string    { return fmt.Sprintf("account:%d:password", id) }
+func passPINKey(id match.UserID) string { return fmt.Sprintf("account:%d:password-pin", id) }
+func pinKey(id match.UserID) string     { return fmt.Sprintf("account:%d:pin", id) }
+func sessionKey(idHash string) string   { return "session:" + idHash[:min(len(idHash), 16)] }
+
+// emailKey counts wrong passwords for an e-mail address that has no account, exactly as
+// passKey does for one that has: past the limit both answer alike, so the answer does not
+// tell which addresses have accounts. The address is kept only as a keyed hash.
+func (s *Server) emailKey(email string) string {
+	m := hmac.New(sha256.New, s.opts.Pepper)
+	m.Write([]byte("unknown e-mail\x00" + email))
+	return "email:" + hex.EncodeToString(m.Sum(nil)[:16])
+}
 
 // pinTriesPerSession is how many wrong PINs a pending session survives.
 const pinTriesPerSession = 3
 
+// checkHold is how long a PIN check holds its session if its replica dies before ending it.
+const checkHold = 30 * time.Second
+
 func (s *Server) since() time.Time { return time.Now().Add(-s.opts.FailureWindow) }
+
 func limited(what string) *apiError {
 	return errorf(http.StatusTooManyRequests, "rate_limited", "Too many failed attempts %s; wait a while and try again, or sign in another way.", what)
 }
 
 // allow refuses when the client or the account already has too many failures in the window.
+// It only reads the counters: use it to turn away a client early, and a reservation where
+// a secret is checked.
 func (s *Server) allow(ctx context.Context, ip, account string) error {
-	n, err := s.st.Failures(ctx, clientKey(ip), s.since())
-	if err != nil {
-		return fmt.Errorf("count failures: %w", err)
-	}
-	if n >= s.opts.ClientFailures {
-		s.metrics.rejects.WithLabelValues("rate_limited").Inc()
-		return limited("from this device")
-	}
-	if account == "" {
-		return nil
-	}
-	if n, err = s.st.Failures(ctx, account, s.since()); err != nil {
-		return fmt.Errorf("count failures: %w", err)
-	}
-	if n >= s.opts.AccountFailures {
-		s.metrics.rejects.WithLabelValues("rate_limited").Inc()
-		return limited("for this account")
+	for _, l := range []store.Limit{{Key: clientKey(ip), Max: s.opts.ClientFailures}, {Key: account, Max: s.opts.AccountFailures}} {
+		if l.Key == "" {
+			continue
+		}
+		n, err := s.st.Failures(ctx, l.Key, s.since())
+		if err != nil {
+			return fmt.Errorf("count failures: %w", err)
+		}
+		if n >= l.Max {
+			return s.limitError(&store.LimitError{Limit: l, RetryAfter: s.opts.FailureWindow / 4})
+		}
 	}
 	return nil
+}
+
+// limits returns the store limits of the client and, if given, an account key.
+func (s *Server) limits(ip, account string) []store.Limit {
+	since := s.since()
+	ls := []store.Limit{{Key: clientKey(ip), Max: s.opts.ClientFailures, Since: since}}
+	if account != "" {
+		ls = append(ls, store.Limit{Key: account, Max: s.opts.AccountFailures, Since: since})
+	}
+	return ls
+}
+
+// limitError turns a reservation refused by a limit into the answer; other errors pass.
+func (s *Server) limitError(err error) error {
+	var le *store.LimitError
+	if !errors.As(err, &le) {
+		return err
+	}
+	s.metrics.rejects.WithLabelValues("rate_limited").Inc()
+	what := "for this account"
+	if strings.HasPrefix(le.Limit.Key, "client:") {
+		what = "from this device"
+	}
+	return limited(what).after(le.RetryAfter)
 }
 
 // decodeAllowed reads the JSON request body into v, then refuses a client that already has

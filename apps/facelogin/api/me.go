@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,8 +51,9 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		userJSON
-		Logins []loginJSON `json:"logins"`
-	}{toUserJSON(c.user), logins})
+		Logins       []loginJSON `json:"logins"`
+		PINMinLength int         `json:"pin_min_length"`
+	}{toUserJSON(c.user), logins, s.opts.PINMinLength})
 }
 
 // putPIN changes the PIN after checking the current one.
@@ -64,7 +66,7 @@ func (s *Server) putPIN(w http.ResponseWriter, r *http.Request, c caller) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := checkNewPIN(req.PIN); err != nil {
+	if err := s.checkNewPIN(req.PIN); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -118,24 +120,25 @@ func (s *Server) putPassword(w http.ResponseWriter, r *http.Request, c caller) {
 }
 
 // checkCurrent verifies a current secret before it is changed, counting failures like a
-// login does (a stolen session must not become a PIN oracle).
+// login does (a stolen session must not become a PIN oracle): the attempt is reserved
+// before the secret is compared and released when it was right.
 func (s *Server) checkCurrent(r *http.Request, c caller, account, hash, current string, wrong *apiError) error {
 	ctx := r.Context()
-	ip := s.clientIP(r)
-	if err := s.allow(ctx, ip, account); err != nil {
-		return err
+	res, err := s.st.ReserveFailure(ctx, time.Now(), s.limits(s.clientIP(r), account)...)
+	if err != nil {
+		return s.limitError(err)
 	}
-	ok := false
-	if hash != "" {
-		var err error
-		if ok, err = checkSecret(s.opts.Pepper, hash, current); err != nil {
-			return fmt.Errorf("check secret of user %d: %w", c.user.ID, err)
-		}
+	if hash == "" {
+		hash = dummyHash
 	}
-	if !ok {
-		return errors.Join(s.failed(ctx, clientKey(ip), account), wrong)
+	ok, err := s.verify(ctx, hash, current)
+	if err != nil {
+		return errors.Join(fmt.Errorf("check secret of user %d: %w", c.user.ID, err), s.st.Release(context.WithoutCancel(ctx), res))
 	}
-	return nil
+	if !ok || hash == dummyHash {
+		return wrong
+	}
+	return s.st.Release(ctx, res)
 }
 
 // restartSessions ends every session of the caller (other devices included) and gives this

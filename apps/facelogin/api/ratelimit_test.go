@@ -68,10 +68,10 @@ func TestRateLimits(t *testing.T) {
 		if got := last(guesser.faceLogin(photo(t, "amy", 5))); got.Status != "recognized" {
 			t.Fatalf("face login: %+v", got)
 		}
-		for i, pin := range []string{"0001", "0002"} {
+		for i, pin := range []string{"000001", "000002"} {
 			want(t, fmt.Sprintf("wrong PIN %d", i+1), guesser.json("POST", "/api/login/pin", map[string]string{"pin": pin}), http.StatusUnauthorized, "wrong_pin")
 		}
-		want(t, "third wrong PIN", guesser.json("POST", "/api/login/pin", map[string]string{"pin": "0003"}), http.StatusUnauthorized, "unauthorized")
+		want(t, "third wrong PIN", guesser.json("POST", "/api/login/pin", map[string]string{"pin": "000003"}), http.StatusUnauthorized, "unauthorized")
 		want(t, "right PIN after the session ended", guesser.json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusUnauthorized, "unauthorized")
 
 		// The window slides: once the failures are older than it, the password works again.

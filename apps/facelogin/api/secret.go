@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -70,9 +72,16 @@ func pepped(pepper []byte, secret string) []byte {
 // long as for a wrong password.
 var dummyHash = hashSecret([]byte("dummy pepper for timing only"), "x")
 
-// validPIN reports whether pin is 4–12 digits.
-func validPIN(pin string) bool {
-	if len(pin) < 4 || len(pin) > 12 {
+// PIN lengths. A PIN given at login may be as short as minPINLen, so PINs chosen before
+// Options.PINMinLength was raised keep working; new PINs must have PINMinLength digits.
+const (
+	minPINLen = 4
+	maxPINLen = 12
+)
+
+// validPIN reports whether pin is min to maxPINLen ASCII digits.
+func validPIN(pin string, min int) bool {
+	if len(pin) < min || len(pin) > maxPINLen {
 		return false
 	}
 	for _, c := range pin {
@@ -97,9 +106,54 @@ func checkNewPassword(p string) error {
 	return nil
 }
 
-func checkNewPIN(p string) error {
-	if !validPIN(p) {
-		return errorf(http.StatusBadRequest, "bad_pin", "Choose a PIN of 4 to 12 digits.")
+// checkNewPIN checks a PIN being chosen: PINMinLength to 12 digits, and not one a guesser
+// tries first (one digit repeated, or a run up or down such as 123456).
+func (s *Server) checkNewPIN(p string) error {
+	if !validPIN(p, s.opts.PINMinLength) {
+		return errorf(http.StatusBadRequest, "bad_pin", "Choose a PIN of %d to %d digits.", s.opts.PINMinLength, maxPINLen).
+			with("min_length", s.opts.PINMinLength)
+	}
+	if trivialPIN(p) {
+		return errorf(http.StatusBadRequest, "bad_pin", "Choose a PIN that is harder to guess than one digit repeated or a run such as 123456.").
+			with("min_length", s.opts.PINMinLength)
 	}
 	return nil
+}
+
+// trivialPIN reports whether p is one digit repeated or a run of digits going up or down by
+// one (wrapping: 890123).
+func trivialPIN(p string) bool {
+	same, up, down := true, true, true
+	for i := 1; i < len(p); i++ {
+		d := (int(p[i]) - int(p[i-1]) + 10) % 10
+		same, up, down = same && d == 0, up && d == 1, down && d == 9
+	}
+	return same || up || down
+}
+
+// argonSlot takes one of the server's slots for argon2 work (19 MiB and tens of
+// milliseconds per hash), so a flood of guesses cannot exhaust memory or CPU; call the
+// returned func to give it back. When no slot frees up within SecretWait it answers busy.
+func (s *Server) argonSlot(ctx context.Context) (func(), error) {
+	t := time.NewTimer(s.opts.SecretWait)
+	defer t.Stop()
+	select {
+	case s.argon <- struct{}{}:
+		return func() { <-s.argon }, nil
+	case <-t.C:
+		s.metrics.rejects.WithLabelValues("busy").Inc()
+		return nil, busy(time.Second)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// verify checks secret against the PHC string phc in an argon2 slot.
+func (s *Server) verify(ctx context.Context, phc, secret string) (bool, error) {
+	done, err := s.argonSlot(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	return checkSecret(s.opts.Pepper, phc, secret)
 }

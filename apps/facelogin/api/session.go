@@ -168,7 +168,7 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"stage": string(sess.Stage)})
+	writeJSON(w, http.StatusOK, map[string]any{"stage": sess.Stage, "pin_min_length": s.opts.PINMinLength})
 }
 
 // logout ends the session.

@@ -7,6 +7,7 @@ import (
 	"image"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
 
@@ -26,10 +28,11 @@ type guidance struct {
 	RetryAfter int `json:"retry_after,omitempty"`
 }
 
-// result ends a login attempt.
+// result ends a login attempt. It names nobody before the PIN is right: Name is set only
+// when the face alone signed in (PINOptional).
 type result struct {
 	Type   string `json:"type"`   // "result"
-	Status string `json:"status"` // "recognized" or "unknown"
+	Status string `json:"status"` // "recognized", "unknown" or "paused"
 	Next   string `json:"next,omitempty"`
 	Name   string `json:"name,omitempty"`
 }
@@ -105,6 +108,7 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 
 	l := &wsAttempt{s: s, c: c, sess: sess, r: r, ip: ip}
 	code, reason := l.run(ctx)
+	l.forget()
 	c.Close(code, reason)
 }
 
@@ -119,6 +123,37 @@ type wsAttempt struct {
 	recent  []time.Time // read times of the frames of the last second
 	prev    image.Rectangle
 	unknown int
+	// agree holds the latest steady frames that found candidates, oldest first, at most
+	// DecisionFrames.
+	agree []frameMatch
+}
+
+// frameMatch is one steady frame's descriptor and the people within the threshold of it.
+type frameMatch struct {
+	d   match.Descriptor
+	ids []match.UserID
+}
+
+// forget zeroes and drops the frames held for a decision.
+func (l *wsAttempt) forget() {
+	for i := range l.agree {
+		clear(l.agree[i].d[:])
+	}
+	l.agree = l.agree[:0]
+}
+
+// agreeing reports whether some person is a candidate of every frame.
+func agreeing(fs []frameMatch) bool {
+	for _, id := range fs[0].ids {
+		all := true
+		for _, f := range fs[1:] {
+			all = all && slices.Contains(f.ids, id)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
 
 // run reads and answers frames until a result, a violation or the end of the connection,
@@ -193,53 +228,131 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	steady := steady(l.prev, f.Box)
 	l.prev = f.Box
 	if !steady {
+		clear(f.Descriptor[:])
 		return false, say("hold_still", "Hold still for a moment.")
 	}
-	res := s.search(f.Descriptor)
-	clear(f.Descriptor[:])
-	if !res.Known {
-		l.unknown++
-		if l.unknown < s.opts.UnknownFrames {
-			return false, say("unknown", "Not recognised yet; keep looking into the camera.")
-		}
-		s.metrics.results.WithLabelValues("unknown").Inc()
-		s.log.Info("login: face unknown", "client", l.ip)
-		if err := s.failed(ctx, clientKey(l.ip)); err != nil {
-			return false, err
-		}
-		return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "unknown"})
+	cands := s.candidates(f.Descriptor)
+	if len(cands) == 0 {
+		clear(f.Descriptor[:])
+		l.forget()
+		return l.unknownFrame(ctx, say)
 	}
-	u, err := s.st.User(ctx, res.ID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.FaceEnrolledAt.IsZero()) {
-		// Deleted or erased on another replica since this index last heard of it: the store
-		// has the last word, so an erasure takes effect everywhere at once.
-		s.index.Delete(res.ID)
+	fm := frameMatch{d: f.Descriptor}
+	clear(f.Descriptor[:])
+	for _, c := range cands {
+		fm.ids = append(fm.ids, c.ID)
+	}
+	if len(l.agree) == s.opts.DecisionFrames {
+		clear(l.agree[0].d[:])
+		l.agree = slices.Delete(l.agree, 0, 1)
+	}
+	l.agree = append(l.agree, fm)
+	if len(l.agree) < s.opts.DecisionFrames || !agreeing(l.agree) {
+		return false, say("checking", "Keep looking into the camera.")
+	}
+	// The frames agree: their mean decides.
+	ds := make([]match.Descriptor, len(l.agree))
+	for i := range l.agree {
+		ds[i] = l.agree[i].d
+	}
+	mean := match.Mean(ds)
+	clear(ds)
+	l.forget()
+	defer clear(mean[:])
+	if s.opts.PINOptional {
+		return l.faceOnly(ctx, mean, say)
+	}
+	ids, paused, err := s.liveCandidates(ctx, s.candidates(mean))
+	if err != nil {
+		return false, err
+	}
+	if len(ids) == 0 && paused {
+		s.metrics.results.WithLabelValues("paused").Inc()
+		s.log.Info("login: face sign-in paused", "client", l.ip)
+		return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "paused", Next: "password"})
+	}
+	if len(ids) == 0 {
+		return l.unknownFrame(ctx, say)
+	}
+	s.metrics.results.WithLabelValues("recognized").Inc()
+	l.sess.UserID, l.sess.Candidates = 0, ids
+	l.sess.Method, l.sess.Stage = "face", store.StagePending
+	l.sess.LastSeen = time.Now()
+	if err := s.st.UpdateSession(ctx, l.sess); err != nil {
+		return false, fmt.Errorf("raise session: %w", err)
+	}
+	s.log.Info("login: face matched", "candidates", len(ids), "next", "pin")
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "recognized", Next: "pin"})
+}
+
+// unknownFrame answers a steady frame that matched nobody; after UnknownFrames of them the
+// attempt ends as unknown, one failure of the client.
+func (l *wsAttempt) unknownFrame(ctx context.Context, say func(code, msg string) error) (bool, error) {
+	s := l.s
+	l.unknown++
+	if l.unknown < s.opts.UnknownFrames {
 		return false, say("unknown", "Not recognised yet; keep looking into the camera.")
 	}
+	s.metrics.results.WithLabelValues("unknown").Inc()
+	s.log.Info("login: face unknown", "client", l.ip)
+	if err := s.failed(ctx, clientKey(l.ip)); err != nil {
+		return false, err
+	}
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "unknown"})
+}
+
+// faceOnly signs in by the face alone (PINOptional): only when the mean descriptor is within
+// the threshold of one person and the margin nearer to them than to anybody else.
+func (l *wsAttempt) faceOnly(ctx context.Context, mean match.Descriptor, say func(code, msg string) error) (bool, error) {
+	s := l.s
+	res := s.search(mean)
+	if !res.Known {
+		return l.unknownFrame(ctx, say)
+	}
+	ids, _, err := s.liveCandidates(ctx, []match.Candidate{{ID: res.ID, Distance: res.Distance}})
+	if err != nil {
+		return false, err
+	}
+	if len(ids) == 0 {
+		return l.unknownFrame(ctx, say)
+	}
+	u, err := s.st.User(ctx, ids[0])
 	if err != nil {
 		return false, fmt.Errorf("read recognised user: %w", err)
 	}
 	s.metrics.results.WithLabelValues("recognized").Inc()
-	next := "done"
-	l.sess.UserID = u.ID
-	l.sess.Method = "face"
-	l.sess.LastSeen = time.Now()
-	if s.needPIN(u) {
-		next = "pin"
-		l.sess.Stage = store.StagePending
-	} else {
-		l.sess.Stage = store.StageFull
-	}
+	l.sess.UserID, l.sess.Method, l.sess.Stage, l.sess.LastSeen = u.ID, "face", store.StageFull, time.Now()
 	if err := s.st.UpdateSession(ctx, l.sess); err != nil {
 		return false, fmt.Errorf("raise session: %w", err)
 	}
-	if next == "done" {
-		if err := s.st.AddLogin(ctx, store.LoginEvent{UserID: u.ID, At: time.Now(), Method: "face", Client: s.clientSummary(l.r), Success: true}); err != nil {
-			return false, fmt.Errorf("record login: %w", err)
-		}
+	if err := s.st.AddLogin(ctx, store.LoginEvent{UserID: u.ID, At: time.Now(), Method: "face", Client: s.clientSummary(l.r), Success: true}); err != nil {
+		return false, fmt.Errorf("record login: %w", err)
 	}
-	s.log.Info("login: face recognised", "user", u.ID, "next", next)
-	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "recognized", Next: next, Name: u.Name})
+	s.log.Info("login: face recognised", "user", u.ID, "next", "done")
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "recognized", Next: "done", Name: u.Name})
+}
+
+// liveCandidates keeps the candidates the store still knows with face data, in order, and
+// leaves out those whose face sign-in is paused (paused reports any). Someone deleted or
+// erased on another replica, whose change this replica has not polled yet, leaves the
+// index at once: the store has the last word, so an erasure takes effect everywhere.
+func (s *Server) liveCandidates(ctx context.Context, cands []match.Candidate) (ids []match.UserID, paused bool, err error) {
+	for _, c := range cands {
+		u, err := s.st.User(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.FaceEnrolledAt.IsZero()) {
+			s.index.Delete(c.ID)
+			continue
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("read candidate: %w", err)
+		}
+		if !u.FacePausedAt.IsZero() {
+			paused = true
+			continue
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids, paused, nil
 }
 
 // steady reports whether the face moved little between two frames: its centre by at most

@@ -83,6 +83,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		AbsoluteTimeout: cfg.AbsoluteTimeout,
 		AccountFailures: cfg.AccountFailures,
 		ClientFailures:  cfg.ClientFailures,
+		PINMinLength:    cfg.PINMinLength,
+		FacePINFailures: cfg.FacePINFailures,
+		Candidates:      cfg.Candidates,
 	})
 	if err != nil {
 		return err

@@ -56,7 +56,11 @@ type Config struct {
 	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
 	// factor) and per client address within an hour.
 	AccountFailures, ClientFailures int
-	LogLevel                        string
+	// PINMinLength is the fewest digits of a new PIN; FacePINFailures the consecutive wrong
+	// PINs after face matches that pause an account's face sign-in; Candidates the most
+	// people one face match may name.
+	PINMinLength, FacePINFailures, Candidates int
+	LogLevel                                  string
 
 	// admin invite
 	Name, Email, Role string
@@ -146,6 +150,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.DurationVar(&c.AbsoluteTimeout, "absolute-timeout", 12*time.Hour, "end any session after this long")
 		fs.IntVar(&c.AccountFailures, "account-failures", 50, "failed attempts allowed per account and factor within an hour (at most 100)")
 		fs.IntVar(&c.ClientFailures, "client-failures", 20, "failed attempts allowed per client address within an hour (raise it for shared kiosks)")
+		fs.IntVar(&c.PINMinLength, "pin-min-length", 6, "fewest digits of a new PIN (4 to 12; docs/security.md gives the odds of a guess)")
+		fs.IntVar(&c.FacePINFailures, "face-pin-failures", 5, "consecutive wrong PINs after face matches that pause an account's face sign-in until a password sign-in (1 to 100)")
+		fs.IntVar(&c.Candidates, "candidates", 3, "most people one face match may name; the PIN decides among them (1 to 16)")
 	}
 	if c.Command == Invite {
 		str(&c.Name, "name", "", "the person's name (required)")
@@ -275,6 +282,15 @@ func (c *Config) complete(set map[string]bool) error {
 		}
 		if c.ClientFailures < 1 {
 			bad("--client-failures %d: use a positive number", c.ClientFailures)
+		}
+		if c.PINMinLength < 4 || c.PINMinLength > 12 {
+			bad("--pin-min-length %d: use 4 to 12 digits", c.PINMinLength)
+		}
+		if c.FacePINFailures < 1 || c.FacePINFailures > 100 {
+			bad("--face-pin-failures %d: use 1 to 100 (ASVS 2.2.1 allows at most 100 failed attempts per account)", c.FacePINFailures)
+		}
+		if c.Candidates < 1 || c.Candidates > 16 {
+			bad("--candidates %d: use 1 to 16", c.Candidates)
 		}
 		if c.BootstrapToken != "" && len(c.BootstrapToken) < 20 {
 			bad("--bootstrap-token is too short to be a secret: use at least 20 random characters (e.g. openssl rand -base64 24)")

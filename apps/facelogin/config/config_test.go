@@ -56,6 +56,10 @@ func TestParse(t *testing.T) {
 			err: "--insecure-cookies is only for a loopback --addr"},
 		{name: "weak bootstrap token", args: []string{"serve"}, env: map[string]string{"FACELOGIN_BOOTSTRAP_TOKEN": "admin"}, err: "--bootstrap-token is too short"},
 		{name: "account limit over ASVS", args: []string{"serve", "--account-failures", "101"}, err: "--account-failures 101: use 1 to 100"},
+		{name: "PIN too short", args: []string{"serve", "--pin-min-length", "3"}, err: "--pin-min-length 3: use 4 to 12"},
+		{name: "face PIN failures over ASVS", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--face-pin-failures", "0"},
+			err: "--face-pin-failures 0: use 1 to 100"},
+		{name: "too many candidates", args: []string{"serve"}, env: map[string]string{"FACELOGIN_CANDIDATES": "17"}, err: "--candidates 17: use 1 to 16"},
 		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
 		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
 		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
@@ -92,6 +96,7 @@ func TestParse(t *testing.T) {
 			if got.Command == Serve || got.Command == API {
 				want.IdleTimeout, want.AbsoluteTimeout, want.RequirePIN = 30*time.Minute, 12*time.Hour, true
 				want.AccountFailures, want.ClientFailures = 50, 20
+				want.PINMinLength, want.FacePINFailures, want.Candidates = 6, 5, 3
 			}
 			tc.want(&want)
 			if !reflect.DeepEqual(got, want) {

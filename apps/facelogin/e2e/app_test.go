@@ -16,7 +16,7 @@ import (
 const (
 	amyName     = "Amy Farrah Fowler"
 	amyEmail    = "amy@example.com"
-	amyPIN      = "4711"
+	amyPIN      = "471108"
 	amyPassword = "correct horse battery staple"
 )
 

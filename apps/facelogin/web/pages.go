@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type me struct {
 	Role           string    `json:"role"`
 	FaceEnrolledAt time.Time `json:"face_enrolled_at"`
 	Logins         []login   `json:"logins"`
+	PINMinLength   int       `json:"pin_min_length"`
 }
 
 type login struct {
@@ -58,10 +60,11 @@ type login struct {
 
 // invite is GET /api/invites/{token}.
 type invite struct {
-	Name    string `json:"name"`
-	Email   string `json:"email"`
-	Role    string `json:"role"`
-	Consent struct {
+	Name         string `json:"name"`
+	Email        string `json:"email"`
+	Role         string `json:"role"`
+	PINMinLength int    `json:"pin_min_length"`
+	Consent      struct {
 		Version string `json:"version"`
 		Text    string `json:"text"`
 	} `json:"consent"`
@@ -93,6 +96,11 @@ type langLink struct {
 
 // T returns the text for key in the page language.
 func (p *page) T(key string) string { return p.cat.text(p.Lang, key) }
+
+// TWith returns the text for key with {name} replaced by value.
+func (p *page) TWith(key, name string, value any) string {
+	return strings.ReplaceAll(p.T(key), "{"+name+"}", fmt.Sprint(value))
+}
 
 // Texts returns the JavaScript's texts.
 func (p *page) Texts() map[string]string { return p.cat.scriptTexts(p.Lang) }
@@ -271,8 +279,18 @@ func (s *server) mePage(name, titleKey string) http.HandlerFunc {
 
 // adminData is the admin page's content.
 type adminData struct {
-	Users   []me
-	Invites []openInvite
+	Users      []me
+	Invites    []openInvite
+	LookAlikes lookAlikes
+}
+
+// lookAlikes is GET /api/admin/lookalikes: enrolled people whose faces lie within Within.
+type lookAlikes struct {
+	Within float64 `json:"within"`
+	Pairs  []struct {
+		A, B     struct{ Name string }
+		Distance float64 `json:"distance"`
+	} `json:"pairs"`
 }
 
 func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
@@ -292,6 +310,10 @@ func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.getList(w, r, "/api/admin/invites", "invites", &d.Invites); err != nil {
+		s.apiDown(w, r)
+		return
+	}
+	if status, err := s.getJSON(w, r, "/api/admin/lookalikes", &d.LookAlikes); err != nil || status != http.StatusOK {
 		s.apiDown(w, r)
 		return
 	}

@@ -38,7 +38,7 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 		}
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": 7, "name": "Amy <Fowler>", "email": "amy@example.com", "role": "admin",
-			"face_enrolled_at": enrolled,
+			"face_enrolled_at": enrolled, "pin_min_length": 7,
 			"logins":           []map[string]any{{"at": enrolled, "method": "face+pin", "client": "Chromium on Linux", "success": true}},
 		})
 	})
@@ -48,12 +48,15 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 	mux.HandleFunc("GET /api/admin/invites", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `[{"name":"Penny","email":"penny@example.com","role":"user","expires_at":"2026-03-04T00:00:00Z"}]`)
 	})
+	mux.HandleFunc("GET /api/admin/lookalikes", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"within":0.5,"pairs":[{"a":{"id":7,"name":"Amy <Fowler>"},"b":{"id":8,"name":"Raj"},"distance":0.412}]}`)
+	})
 	mux.HandleFunc("GET /api/invites/{token}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("token") != "good" {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		io.WriteString(w, `{"name":"Penny","email":"penny@example.com","role":"user","consent":{"version":"v1","text":"We keep descriptors <only>."}}`)
+		io.WriteString(w, `{"name":"Penny","email":"penny@example.com","role":"user","pin_min_length":6,"consent":{"version":"v1","text":"We keep descriptors <only>."}}`)
 	})
 	mux.HandleFunc("GET /api/ws/echo", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -215,11 +218,14 @@ func TestPages(t *testing.T) {
 		{"login de", out, "/login", "de-DE,de;q=0.9", 200, "", []string{`<html lang="de">`, "Mit E-Mail und Passwort anmelden", `aria-live="polite"`}},
 		{"pin", out, "/login/pin", "en", 200, "", []string{`id="pin-form"`, `autocomplete="one-time-code"`}},
 		{"password", out, "/login/password", "de", 200, "", []string{"Mit Passwort anmelden"}},
-		{"profile", in, "/profile", "en", 200, "", []string{"Amy &lt;Fowler&gt;", "Face and PIN", "Chromium on Linux", `datetime="2026-03-01T09:30:00Z"`, "Delete my face data"}},
+		{"profile", in, "/profile", "en", 200, "", []string{"Amy &lt;Fowler&gt;", "Face and PIN", "Chromium on Linux", `datetime="2026-03-01T09:30:00Z"`, "Delete my face data",
+			`id="pin-new" type="password" inputmode="numeric" pattern="[0-9]*" autocomplete="new-password" minlength="7"`, "7 to 12 digits"}},
 		{"profile needs login", out, "/profile", "en", 303, "/login", nil},
-		{"admin", in, "/admin", "de", 200, "", []string{"Person einladen", "raj@example.com", "penny@example.com", `data-action="delete-user" data-id="8"`}},
+		{"admin", in, "/admin", "de", 200, "", []string{"Person einladen", "raj@example.com", "penny@example.com", `data-action="delete-user" data-id="8"`,
+			"Ähnliche Gesichter", "näher als 0.50", "<strong>Amy &lt;Fowler&gt;</strong> · <strong>Raj</strong> <span class=\"muted\">· 0.41</span>"}},
 		{"admin needs login", out, "/admin", "en", 303, "/login", nil},
-		{"enroll", out, "/enroll/good", "en", 200, "", []string{"We keep descriptors &lt;only&gt;.", `data-consent-version="v1"`, `data-token="good"`}},
+		{"enroll", out, "/enroll/good", "en", 200, "", []string{"We keep descriptors &lt;only&gt;.", `data-consent-version="v1"`, `data-token="good"`,
+			`minlength="6" maxlength="12" required aria-describedby="pin-hint"`, "6 to 12 digits"}},
 		{"enroll bad token", out, "/enroll/nope", "en", 404, "", []string{"This invitation cannot be used"}},
 		{"not found", out, "/nothing", "de", 404, "", []string{"Seite nicht gefunden"}},
 		{"static", out, "/static/login.js", "en", 200, "", []string{"WebSocket"}},

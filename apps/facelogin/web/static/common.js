@@ -16,16 +16,18 @@ export function has(key) {
 
 /**
  * APIError is a failed API call. kind: "network", "timeout", "down" (5xx) or "http" (4xx).
- * retryAfter is the answer's Retry-After in seconds (0 if none).
+ * retryAfter is the answer's Retry-After in seconds (0 if none); details holds the answer's
+ * machine-readable fields (retry_after, tries_left, min_length …).
  */
 export class APIError extends Error {
-  constructor(kind, status = 0, code = '', message = '', retryAfter = 0) {
+  constructor(kind, status = 0, code = '', message = '', retryAfter = 0, details = {}) {
     super(message || `${kind} ${status} ${code}`);
     this.kind = kind;
     this.status = status;
     this.code = code;
     this.serverMessage = message;
     this.retryAfter = retryAfter;
+    this.details = details;
   }
 }
 
@@ -60,7 +62,7 @@ export async function api(method, path, { json, body, contentType, timeout = 150
   if (!res.ok) {
     const e = (data && data.error) || {};
     const retryAfter = parseInt(res.headers.get('Retry-After') || '', 10) || 0;
-    throw new APIError(res.status >= 500 ? 'down' : 'http', res.status, e.code || '', e.message || '', retryAfter);
+    throw new APIError(res.status >= 500 ? 'down' : 'http', res.status, e.code || '', e.message || '', retryAfter, e);
   }
   return data;
 }
@@ -74,7 +76,7 @@ export function errorText(err) {
     case 'network':
     case 'down': return t('error.down');
   }
-  if (err.code && has(`code.${err.code}`)) return t(`code.${err.code}`);
+  if (err.code && has(`code.${err.code}`)) return t(`code.${err.code}`, err.details);
   if (err.status === 401) return t('code.unauthorized');
   if (err.status === 429) return t('code.rate_limited');
   return err.serverMessage || t('error.generic');

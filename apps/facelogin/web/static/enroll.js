@@ -32,7 +32,12 @@ if (form) {
       form.querySelector(field).focus();
     };
     if (!accept) return fail('form.consent_needed', '#accept');
-    if (!/^[0-9]{4,12}$/.test(pin)) return fail('form.pin_format', '#new-pin');
+    const min = form.querySelector('#new-pin').minLength;
+    if (!/^[0-9]+$/.test(pin) || pin.length < min || pin.length > 12) {
+      say('enroll-error', t('form.new_pin_format', { min_length: min }));
+      form.querySelector('#new-pin').focus();
+      return;
+    }
     if (pin !== pin2) return fail('form.pin_mismatch', '#new-pin2');
     if (!password) return fail('form.required', '#new-password');
     if (password !== password2) return fail('form.password_mismatch', '#new-password2');

@@ -191,6 +191,9 @@ function connect(a) {
       a.done = true;
       if (m.status === 'recognized') {
         recognized(m);
+      } else if (m.status === 'paused') {
+        attempt = a;
+        showProblem('paused', t('paused.title'), t('paused.text'), { retry: false });
       } else {
         attempt = a;
         showProblem('unknown', t('unknown.title'), t('unknown.text'));
@@ -236,8 +239,8 @@ function recognized(m) {
   }
   setState('recognized');
   guidanceEl.dataset.code = 'recognized';
-  guidanceEl.textContent = m.name ? t('guide.recognized_name', { name: m.name }) : t('guide.recognized');
-  try { sessionStorage.setItem('facelogin.name', m.name || ''); } catch { /* private mode */ }
+  // Nobody is named before the PIN: a look-alike must not learn whom they resemble.
+  guidanceEl.textContent = t('guide.recognized');
   setTimeout(() => location.assign(m.next === 'pin' ? '/login/pin' : '/profile'), 600);
 }
 

@@ -2,10 +2,6 @@
 import { api, t, errorText, busy, say } from './common.js';
 
 const form = document.getElementById('pin-form');
-const hello = document.getElementById('pin-hello');
-let name = '';
-try { name = sessionStorage.getItem('facelogin.name') || ''; } catch { /* private mode */ }
-if (name) hello.textContent = t('pin.hello', { name });
 
 form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -19,7 +15,6 @@ form.addEventListener('submit', async (ev) => {
   await busy(form, async () => {
     try {
       await api('POST', '/api/login/pin', { json: { pin } });
-      try { sessionStorage.removeItem('facelogin.name'); } catch { /* private mode */ }
       location.assign('/profile');
     } catch (e) {
       say('pin-error', e.status === 401 && !e.code ? t('code.wrong_pin') : errorText(e));

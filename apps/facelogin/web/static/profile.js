@@ -28,7 +28,8 @@ wire('pin-form', 'pin', '/api/me/pin', (f) => {
   const current = f.querySelector('#pin-current').value;
   const pin = f.querySelector('#pin-new').value.trim();
   if (!current || !pin) return t('form.required');
-  if (!/^[0-9]{4,12}$/.test(pin)) return t('form.pin_format');
+  const min = f.querySelector('#pin-new').minLength;
+  if (!/^[0-9]+$/.test(pin) || pin.length < min || pin.length > 12) return t('form.new_pin_format', { min_length: min });
   return { current, pin };
 });
 
