@@ -2,17 +2,14 @@ package match_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/edgeline/edgeline/apps/facelogin/face"
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
@@ -55,11 +52,11 @@ func (o outcome) frr() float64 { return float64(o.rejected) / float64(o.genuine)
 // unknown). It checks the defaults against the targets above and keeps the table in
 // docs/face-recognition.md true.
 func TestCalibration(t *testing.T) {
-	models, faces := os.Getenv("EDGELINE_MODELS"), os.Getenv("EDGELINE_FACES")
-	if models == "" || faces == "" {
-		t.Skip("needs the dlib models and testdata/faces: set EDGELINE_MODELS and EDGELINE_FACES (run make test, which does)")
+	set := loadSets(t)[0]
+	people, ds := set.people, set.ds
+	if len(people) != 8 || photos(set) != 40 {
+		t.Fatalf("found %d people and %d photos in people/, the table is for 8 × 5", len(people), photos(set))
 	}
-	people, ds := descriptors(t, models, faces)
 
 	// The distances behind the table, measured directly: a probe's distance to its own
 	// person's other photos, and to every photo of everybody else.
@@ -168,42 +165,6 @@ func enroll(th, m float32, ds [][]match.Descriptor, skip, leaveOut int) *match.I
 		ix.Set(match.UserID(p+1), samples)
 	}
 	return ix
-}
-
-// descriptors analyses every photo of faces/people.
-func descriptors(t *testing.T, models, faces string) ([]string, [][]match.Descriptor) {
-	e, err := face.New(face.Options{ModelsDir: models, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	dirs, err := os.ReadDir(filepath.Join(faces, "people"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var people []string
-	var ds [][]match.Descriptor
-	for _, d := range dirs {
-		name := d.Name()
-		people = append(people, name)
-		var row []match.Descriptor
-		for n := 1; n <= 5; n++ {
-			b, err := os.ReadFile(filepath.Join(faces, "people", name, fmt.Sprintf("%s%d.png", name, n)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := e.Analyze(context.Background(), b)
-			if err != nil {
-				t.Fatalf("%s%d: %v", name, n, err)
-			}
-			row = append(row, f.Descriptor)
-		}
-		ds = append(ds, row)
-	}
-	if len(people) != 8 {
-		t.Fatalf("found %d people in %s, the table is for 8", len(people), faces)
-	}
-	return people, ds
 }
 
 // render writes the table as Markdown.
