@@ -39,7 +39,7 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 		json.NewEncoder(w).Encode(map[string]any{
 			"id": 7, "name": "Amy <Fowler>", "email": "amy@example.com", "role": "admin",
 			"face_enrolled_at": enrolled, "pin_min_length": 7,
-			"logins":           []map[string]any{{"at": enrolled, "method": "face+pin", "client": "Chromium on Linux", "success": true}},
+			"logins": []map[string]any{{"at": enrolled, "method": "face+pin", "client": "Chromium on Linux", "success": true}},
 		})
 	})
 	mux.HandleFunc("GET /api/admin/users", func(w http.ResponseWriter, r *http.Request) {
