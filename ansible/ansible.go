@@ -1,27 +1,48 @@
 // Package ansible runs the Raspberry Pi preparation playbook (site.yml with the edge_node
-// role, embedded in the binary) with ansible-playbook, host keys checked against a
-// known_hosts file. Operators can run the same playbook by hand; see docs/edge-nodes.md.
+// role, embedded in the binary) with ansible-playbook, every host key (jump hosts
+// included) checked against one known_hosts file. The provider runs it for each agent
+// whose stack config asks for it; operators can run the same playbook by hand; see
+// docs/edge-nodes.md.
 package ansible
 
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 //go:embed site.yml ansible.cfg roles
 var playbook embed.FS
+
+// Variables lists the variables of the edge_node role, the keys Host.Vars and
+// Prepare.Vars may set (see roles/edge_node/defaults/main.yml for their meaning).
+func Variables() []string {
+	b, err := playbook.ReadFile("roles/edge_node/defaults/main.yml")
+	if err != nil {
+		panic(err) // embedded above
+	}
+	var defaults map[string]any
+	if err := yaml.Unmarshal(b, &defaults); err != nil {
+		panic(fmt.Sprintf("roles/edge_node/defaults/main.yml: %v", err)) // TestVariables parses it
+	}
+	return slices.Sorted(maps.Keys(defaults))
+}
 
 // Host is one Pi to prepare.
 type Host struct {
@@ -30,10 +51,13 @@ type Host struct {
 	// Address and Port are where SSH reaches the host; Port zero means 22.
 	Address string
 	Port    int
-	// User logs in; KeyFile is its private key.
+	// User logs in; KeyFile is its private key (a key with a passphrase is taken from
+	// ssh-agent, as OpenSSH does).
 	User    string
 	KeyFile string
-	// Jump is an OpenSSH ProxyJump value ("ops@bastion.example.com"), or empty.
+	// Jump is an OpenSSH ProxyJump value ("ops@bastion.example.com:2222,pi@10.0.0.1"), or
+	// empty. Jump hosts log in with the same key files and are checked against the same
+	// known_hosts file.
 	Jump string
 	// Vars are role variables for this host (see roles/edge_node/defaults/main.yml).
 	Vars map[string]any
@@ -42,7 +66,8 @@ type Host struct {
 // Prepare runs the playbook against Hosts.
 type Prepare struct {
 	Hosts []Host
-	// KnownHostsFile holds the hosts' keys; host keys are always checked.
+	// KnownHostsFile holds the keys of the hosts and their jump hosts; host keys are
+	// always checked, and only against this file.
 	KnownHostsFile string
 	// Vars are role variables for every host.
 	Vars map[string]any
@@ -59,8 +84,6 @@ type Recap struct {
 	OK, Changed, Unreachable, Failed, Skipped int
 }
 
-var nameRe = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-
 func (p Prepare) validate() error {
 	if len(p.Hosts) == 0 {
 		return errors.New("prepare edge nodes: no hosts")
@@ -76,8 +99,9 @@ func (p Prepare) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, h := range p.Hosts {
-		if !nameRe.MatchString(h.Name) {
-			return fmt.Errorf("prepare edge nodes: %q is not a lowercase host name", h.Name)
+		// The role checks that the name (edge_hostname's default) is a host name.
+		if h.Name == "" || strings.ContainsAny(h.Name, " \t'\"/") {
+			return fmt.Errorf("prepare edge nodes: %q is not a host name", h.Name)
 		}
 		if seen[h.Name] {
 			return fmt.Errorf("prepare edge nodes: host %s is listed twice", h.Name)
@@ -93,8 +117,31 @@ func (p Prepare) validate() error {
 	return nil
 }
 
-// inventory renders the hosts as a YAML (JSON) inventory with group edge.
-func (p Prepare) inventory() ([]byte, error) {
+// sshConfig is the OpenSSH client configuration of a run. ansible-playbook passes it with
+// -F, and OpenSSH hands -F on to the ssh it starts for each ProxyJump hop, so jump hosts
+// are checked against KnownHostsFile and log in with the same keys as the hosts.
+func (p Prepare) sshConfig() []byte {
+	var b strings.Builder
+	b.WriteString("# Written by edgeline for one ansible-playbook run.\nHost *\n")
+	fmt.Fprintf(&b, "  StrictHostKeyChecking yes\n  UserKnownHostsFile \"%s\"\n  GlobalKnownHostsFile /dev/null\n  BatchMode yes\n", p.KnownHostsFile)
+	var keys []string
+	for _, h := range p.Hosts {
+		if h.KeyFile != "" && !slices.Contains(keys, h.KeyFile) {
+			keys = append(keys, h.KeyFile)
+		}
+	}
+	if len(keys) > 0 {
+		b.WriteString("  IdentitiesOnly yes\n")
+	}
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  IdentityFile \"%s\"\n", k)
+	}
+	return []byte(b.String())
+}
+
+// inventory renders the hosts as a YAML (JSON) inventory with group edge; sshConfig is
+// the path of the run's OpenSSH configuration.
+func (p Prepare) inventory(sshConfig string) ([]byte, error) {
 	hosts := map[string]map[string]any{}
 	for _, h := range p.Hosts {
 		v := map[string]any{"ansible_host": h.Address}
@@ -110,7 +157,7 @@ func (p Prepare) inventory() ([]byte, error) {
 		if h.KeyFile != "" {
 			v["ansible_ssh_private_key_file"] = h.KeyFile
 		}
-		args := []string{"-o StrictHostKeyChecking=yes", "-o UserKnownHostsFile=" + p.KnownHostsFile}
+		args := []string{"-F " + sshConfig}
 		if h.Jump != "" {
 			args = append(args, "-o ProxyJump="+h.Jump)
 		}
@@ -139,16 +186,20 @@ func (p Prepare) Run(ctx context.Context) (map[string]Recap, error) {
 	if err := os.CopyFS(dir, playbook); err != nil {
 		return nil, fmt.Errorf("prepare edge nodes: unpack the playbook: %w", err)
 	}
-	inv, err := p.inventory()
+	sshConfig := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(sshConfig, p.sshConfig(), 0o600); err != nil {
+		return nil, err
+	}
+	inv, err := p.inventory(sshConfig)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "inventory.yml"), inv, 0o600); err != nil {
 		return nil, err
 	}
-	bin := p.AnsiblePlaybook
-	if bin == "" {
-		bin = "ansible-playbook"
+	bin, err := exec.LookPath(cmp.Or(p.AnsiblePlaybook, "ansible-playbook"))
+	if err != nil {
+		return nil, fmt.Errorf("prepare edge nodes: ansible-playbook is needed on this machine (Debian: apt-get install ansible): %w", err)
 	}
 	args := []string{"-i", "inventory.yml", "site.yml"}
 	if p.Check {

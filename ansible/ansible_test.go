@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,7 +147,7 @@ func TestPrepareValidate(t *testing.T) {
 	}{
 		{"no hosts", Prepare{KnownHostsFile: kh}, "no hosts"},
 		{"no known_hosts", Prepare{Hosts: []Host{{Name: "pi", Address: "10.0.0.2"}}}, "known_hosts"},
-		{"bad name", Prepare{KnownHostsFile: kh, Hosts: []Host{{Name: "Pi_1", Address: "10.0.0.2"}}}, "lowercase"},
+		{"bad name", Prepare{KnownHostsFile: kh, Hosts: []Host{{Name: "pi 1", Address: "10.0.0.2"}}}, "not a host name"},
 		{"twice", Prepare{KnownHostsFile: kh, Hosts: []Host{{Name: "pi", Address: "a"}, {Name: "pi", Address: "b"}}}, "twice"},
 		{"quote", Prepare{KnownHostsFile: kh, Hosts: []Host{{Name: "pi", Address: "a", Jump: "x' -oProxyCommand=sh"}}}, "quote"},
 	} {
@@ -156,5 +157,53 @@ func TestPrepareValidate(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestPlaybookThroughJumpHost runs the playbook in check mode on a Pi that only its
+// site's bastion reaches (sshtest: the Pi listens inside the bastion's network
+// namespace). Both keys are checked against the run's known_hosts file alone: without the
+// bastion's key there, the Pi is unreachable.
+func TestPlaybookThroughJumpHost(t *testing.T) {
+	bin := os.Getenv("EDGELINE_TEST_ANSIBLE")
+	if bin == "" {
+		t.Skip("set EDGELINE_TEST_ANSIBLE=ansible-playbook to run the playbook against sshd test hosts (make test does when ansible is installed)")
+	}
+	sshtest.SSHD(t)
+	keys := sshtest.NewKeys(t)
+	bastion := sshtest.Start(t, keys, sshtest.Options{OwnNetwork: true, Forwarding: true})
+	pi := sshtest.Start(t, keys, sshtest.Options{NetworkOf: bastion, IP: "127.0.0.78", Port: 2201})
+	p := Prepare{
+		Hosts: []Host{{Name: "pi-gate", Address: pi.IP, Port: pi.Port, User: "root", KeyFile: keys.ED25519,
+			Jump: "root@" + bastion.Addr}},
+		KnownHostsFile:  sshtest.WriteKnownHosts(t, bastion, pi),
+		Vars:            map[string]any{"edge_boot_root": "/opt/fakeboot", "edge_reboot": false, "edge_load_modules": false, "edge_manage_services": false, "edge_packages": []string{}},
+		Check:           true,
+		AnsiblePlaybook: bin,
+	}
+	var out bytes.Buffer
+	p.Output = &out
+	// Check mode on a host without a boot partition: the role fails at the command line
+	// step, after it has logged in; a host that is reached has ok > 0.
+	recaps, _ := p.Run(context.Background())
+	if r := recaps["pi-gate"]; r.Unreachable != 0 || r.OK == 0 {
+		t.Fatalf("through the bastion: %+v\n%s", r, out.String())
+	}
+
+	p.KnownHostsFile = sshtest.WriteKnownHosts(t, pi)
+	out.Reset()
+	recaps, err := p.Run(context.Background())
+	// The only change from the run above is the bastion's key missing from the file.
+	if r := recaps["pi-gate"]; err == nil || r.Unreachable == 0 {
+		t.Fatalf("the bastion's key was not checked against the run's known_hosts: %+v, %v\n%s", r, err, out.String())
+	}
+}
+
+func TestVariables(t *testing.T) {
+	vars := Variables()
+	for _, want := range []string{"edge_boot_root", "edge_hostname", "edge_ntp_servers", "edge_reboot", "edge_tailscale"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("Variables() = %v, lacks %s", vars, want)
+		}
 	}
 }

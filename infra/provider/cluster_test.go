@@ -298,3 +298,60 @@ func TestHelmReleaseFromRepository(t *testing.T) {
 	od.delete()
 	d.delete()
 }
+
+// TestK3sAgentPrepare runs the Pi preparation (ansible's edge_node role) as part of an
+// agent, with Debian's ansible-playbook against a real sshd test host: first in check
+// mode on a fresh host (refused, nothing joined), then for real (the role runs, the agent
+// joins), then in check mode again (the prepared host passes). The Pi is reached by its
+// pinned fingerprint, which ansible cannot take: it gets the key remote verified. The
+// test host is no Pi (fake boot partition, no reboot, modules or services), as in
+// ansible's own test.
+func TestK3sAgentPrepare(t *testing.T) {
+	if os.Getenv("EDGELINE_TEST_ANSIBLE") == "" {
+		t.Skip("set EDGELINE_TEST_ANSIBLE=ansible-playbook to run the edge_node role against sshd test hosts (make test does when ansible is installed)")
+	}
+	sshtest.SSHD(t)
+	keys := sshtest.NewKeys(t)
+	vps := sshtest.Start(t, keys, sshtest.Options{})
+	pi := sshtest.Start(t, keys, sshtest.Options{})
+	kh := sshtest.WriteKnownHosts(t, vps, pi)
+	const cmdline = "console=tty1 root=PARTUUID=6c586e13-02 rootwait\n"
+	hostRun(t, keys, kh, pi, "mkdir -p /opt/fakeboot/firmware && printf '"+strings.TrimSuffix(cmdline, "\n")+"\\n' > /opt/fakeboot/firmware/cmdline.txt")
+	vpsConn := map[string]any{"host": vps.IP, "port": vps.Port, "keyFile": keys.ED25519, "hostKeyFingerprint": vps.Fingerprint}
+	piConn := map[string]any{"host": pi.IP, "port": pi.Port, "keyFile": keys.ED25519, "hostKeyFingerprint": pi.Fingerprint}
+
+	sout := newDriver(t, TypeK3sServer).create(props(map[string]any{"connection": vpsConn, "install": standin}))
+	vars := map[string]any{"edge_boot_root": "/opt/fakeboot", "edge_reboot": false, "edge_load_modules": false,
+		"edge_manage_services": false, "edge_packages": []any{}}
+	agent := map[string]any{
+		"connection": piConn, "server": vpsConn, "serverUrl": str(sout, "serverUrl"), "token": sout.Get("token").AsString(),
+		"name": "pi-gate", "site": "gate", "install": standin,
+		"prepare": map[string]any{"vars": vars, "check": true},
+	}
+	installs := func() int {
+		return strings.Count(hostRun(t, keys, kh, pi, "cat /var/lib/k3s-standin/install.count 2>/dev/null || true"), "x")
+	}
+
+	ad := newDriver(t, TypeK3sAgent)
+	_, err := ad.s.Create(pCreate(ad, ad.check(props(agent, "token"))))
+	if err == nil || !strings.Contains(err.Error(), "agent pi-gate is not prepared") || !strings.Contains(err.Error(), "Enable memory cgroups in the kernel command line") {
+		t.Fatalf("check mode on an unprepared Pi: %v", err)
+	}
+	if got := hostRun(t, keys, kh, pi, "cat /opt/fakeboot/firmware/cmdline.txt"); got != cmdline || installs() != 0 {
+		t.Fatalf("check mode changed the Pi or joined it: cmdline %q, %d installs", got, installs())
+	}
+
+	agent["prepare"] = map[string]any{"vars": vars}
+	ad.create(props(agent, "token"))
+	if got := hostRun(t, keys, kh, pi, "cat /opt/fakeboot/firmware/cmdline.txt; hostname"); !strings.Contains(got, "cgroup_memory=1 cgroup_enable=memory") || !strings.Contains(got, "pi-gate") {
+		t.Errorf("the role did not prepare the Pi:\n%s", got)
+	}
+	if installs() != 1 {
+		t.Errorf("the prepared agent did not join: %d installs", installs())
+	}
+
+	agent["prepare"] = map[string]any{"vars": vars, "check": true}
+	wantDiff(t, "prepare", ad.diff(props(agent, "token")), "prepare")
+	ad.update(props(agent, "token"))
+	ad.delete()
+}

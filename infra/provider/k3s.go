@@ -271,6 +271,8 @@ type K3sAgentArgs struct {
 	ExternalIP string     `pulumi:"externalIP,optional"`
 	VPNAuth    string     `pulumi:"vpnAuth,optional" provider:"secret"`
 	Install    K3sInstall `pulumi:"install"`
+	// Prepare runs the Pi preparation on the agent before it joins; nil skips it.
+	Prepare *AgentPrepare `pulumi:"prepare,optional"`
 }
 
 // K3sAgentState is a K3sAgent's state.
@@ -305,6 +307,12 @@ func (*K3sAgent) apply(ctx context.Context, args K3sAgentArgs) (K3sAgentState, e
 		return K3sAgentState{}, err
 	}
 	defer server.Close()
+	if p := args.Prepare; p != nil {
+		if err := p.run(ctx, args.Name, args.Connection); err != nil {
+			return K3sAgentState{}, err
+		}
+	}
+	// Dialed after the preparation, which may have rebooted the Pi.
 	ex, err := args.Connection.dial(ctx)
 	if err != nil {
 		return K3sAgentState{}, err

@@ -153,6 +153,9 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		if cfg.Network == stackconfig.NetworkVPNAuth {
 			args.VpnAuth = pulumi.String(cfg.VPNAuth)
 		}
+		if p := a.Prepare; p != nil {
+			args.Prepare = edgeline.AgentPrepareArgs{Vars: pulumi.ToMap(p.Vars), Check: pulumi.Bool(p.Check)}
+		}
 		agent, err := edgeline.NewK3sAgent(ctx, "agent-"+a.Name, args, in.options(c)...)
 		if err != nil {
 			return nil, err

@@ -122,7 +122,8 @@ func baseConfig(t *testing.T) map[string]string {
 		"edgeline:network":          "vpn-auth",
 		"edgeline:vpnAuth":          "name=tailscale,joinKey=tskey-secret",
 		"edgeline:agents": `[
-			{"name":"pi-hall-1","host":"10.0.0.21","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","site":"hall","jump":"ops@bastion:2222"},
+			{"name":"pi-hall-1","host":"10.0.0.21","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","site":"hall","jump":"ops@bastion:2222",
+			 "prepare":{"vars":{"edge_ntp_servers":["ntp.example.org"]}}},
 			{"name":"pi-gate","host":"10.0.0.22","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			 "labels":{"edgeline.io/site":"gate","edgeline.io/camera":"usb"},"taints":["edgeline.io/edge=true:PreferNoSchedule"]}]`,
 	}
@@ -260,7 +261,15 @@ func TestProgramAgents(t *testing.T) {
 		t.Errorf("pi-hall-1 jump = %v", jump)
 	}
 
+	prepare := hall["prepare"].ObjectValue()
+	if ntp := prepare["vars"].ObjectValue()["edge_ntp_servers"].ArrayValue(); len(ntp) != 1 || ntp[0].StringValue() != "ntp.example.org" || prepare["check"].BoolValue() {
+		t.Errorf("pi-hall-1 prepare = %v", prepare)
+	}
+
 	gate := m.find(t, typeK3sAgent, "agent-pi-gate").inputs
+	if _, ok := gate["prepare"]; ok {
+		t.Errorf("pi-gate is prepared without asking: %v", gate["prepare"])
+	}
 	labels := gate["labels"].ObjectValue()
 	if labels["edgeline.io/camera"].StringValue() != "usb" || labels["edgeline.io/site"].StringValue() != "gate" {
 		t.Errorf("pi-gate labels = %v", labels)

@@ -148,8 +148,20 @@ type Agent struct {
 	Taints []string          `json:"taints,omitempty"`
 	// ExternalIP is the agent's public address (wireguard-native across NAT).
 	ExternalIP string `json:"externalIP,omitempty"`
+	// Prepare, when set, runs the Pi preparation on the agent before it joins.
+	Prepare *Prepare `json:"prepare,omitempty"`
 
 	jump string // "jump" as written, parsed by Parse
+}
+
+// Prepare asks the provisioner to run the Pi preparation (the edge_node role of
+// ansible/site.yml) on an agent, over the agent's SSH connection, before it joins.
+type Prepare struct {
+	// Vars are the role's variables (ansible/roles/edge_node/defaults/main.yml).
+	Vars map[string]any `json:"vars,omitempty"`
+	// Check only verifies that the Pi is prepared, changing nothing on it: the agent
+	// does not join while the role would change anything.
+	Check bool `json:"check,omitempty"`
 }
 
 // Versions pins what gets installed.

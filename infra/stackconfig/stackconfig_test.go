@@ -109,6 +109,8 @@ func TestParseRefuses(t *testing.T) {
 		{"agent bad jump", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","jump":"ops@bastion:http"}]`}, nil, `edgeline:agents[0] (pi).jump "ops@bastion:http": port "http" is not a TCP port`},
 		{"bad k3s version", map[string]string{"k3sVersion": "1.33"}, nil, `edgeline:k3sVersion: k3s version "1.33" is not a k3s release name like v1.33.4+k3s1`},
 		{"bad vpnAuth", map[string]string{"network": "vpn-auth", "vpnAuth": "name=zerotier"}, nil, `edgeline:vpnAuth: vpn-auth must start with "name=tailscale"`},
+		{"agent prepare with a role variable that does not exist", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"vars":{"edge_ntp_server":["ntp.example.org"]}}}]`}, nil, "edgeline:agents[0] (pi).prepare.vars: edge_ntp_server is not a variable of the edge_node role"},
+		{"agent prepare unknown field", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"dry":true}}]`}, nil, `unknown field "dry"`},
 		{"unknown key", map[string]string{"domian": "example.org"}, nil, "edgeline:domian is not a setting of edgeline: did you mean edgeline:domain?"},
 		{"unknown key far from any", map[string]string{"favouriteColour": "blue"}, nil, "edgeline:favouriteColour is not a setting of edgeline: remove it"},
 		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},

@@ -3,6 +3,7 @@ package stackconfig
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/edgeline/edgeline/ansible"
 	"github.com/edgeline/edgeline/internal/k3s"
 	"github.com/edgeline/edgeline/internal/remote"
 )
@@ -233,5 +235,15 @@ func (c *Config) validateAgents(p *parser) {
 			p.errorf("%s has no hostKeyFingerprint and edgeline:knownHostsFile is not set: host keys are always verified", at)
 		}
 		p.k3sProblems(at, k3s.AgentConfig{NodeName: a.Name, Site: a.Site, Labels: a.Labels, Taints: a.Taints, NodeExternalIP: a.ExternalIP}.Validate())
+		if a.Prepare != nil {
+			for _, k := range slices.Sorted(maps.Keys(a.Prepare.Vars)) {
+				if !slices.Contains(roleVars, k) {
+					p.errorf("%s.prepare.vars: %s is not a variable of the edge_node role (%s)", at, k, strings.Join(roleVars, ", "))
+				}
+			}
+		}
 	}
 }
+
+// roleVars are the variables the edge_node role takes.
+var roleVars = ansible.Variables()

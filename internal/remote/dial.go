@@ -10,12 +10,14 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 // Dial connects to the host cfg describes, through its jump hosts, verifying every host
@@ -49,6 +51,30 @@ func Dial(ctx context.Context, cfg Config) (Executor, error) {
 	return e, nil
 }
 
+// Hop is one SSH server a connection went through, with the host key it verified there.
+type Hop struct {
+	Endpoint
+	HostKey ssh.PublicKey
+}
+
+// KnownHostsLine is the hop's key as a known_hosts line, under the name OpenSSH looks it
+// up by.
+func (h Hop) KnownHostsLine() string {
+	return knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort(h.Host, strconv.Itoa(h.Port)))}, h.HostKey)
+}
+
+// Route is how ex reached its host: the jump hosts first to last, then the host, each as
+// logged in to (defaults applied) and with the host key verified. Programs that run their
+// own SSH client to the same host (ansible-playbook) use it to log in the same way and to
+// check the same keys.
+func Route(ex Executor) ([]Hop, error) {
+	e, ok := ex.(*sshExecutor)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an SSH connection", ex.Host())
+	}
+	return slices.Clone(e.route), nil
+}
+
 // connect opens one SSH connection to r, directly or through via, with retries.
 func (e *sshExecutor) connect(ctx context.Context, r resolved, via *ssh.Client) (*ssh.Client, error) {
 	auth, closer, err := authMethods(r)
@@ -62,10 +88,17 @@ func (e *sshExecutor) connect(ctx context.Context, r resolved, via *ssh.Client) 
 	if err != nil {
 		return nil, err
 	}
+	var verified ssh.PublicKey // set by the handshake, read after it returned
 	cc := &ssh.ClientConfig{
-		User:              r.user,
-		Auth:              auth,
-		HostKeyCallback:   hostKey,
+		User: r.user,
+		Auth: auth,
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			err := hostKey(hostname, remote, key)
+			if err == nil {
+				verified = key
+			}
+			return err
+		},
 		HostKeyAlgorithms: algos,
 		Timeout:           r.timeout,
 	}
@@ -74,6 +107,7 @@ func (e *sshExecutor) connect(ctx context.Context, r resolved, via *ssh.Client) 
 	for attempt := 1; ; attempt++ {
 		c, err := handshake(ctx, r, via, cc)
 		if err == nil {
+			e.route = append(e.route, Hop{Endpoint: Endpoint{User: r.user, Host: r.hostName, Port: r.port}, HostKey: verified})
 			return c, nil
 		}
 		lastErr = err

@@ -204,8 +204,30 @@ func TestProxyJump(t *testing.T) {
 
 	t.Run("config", func(t *testing.T) {
 		cfg := baseConfig(target, keys, kh)
-		cfg.Jump = []remote.Config{{Host: bastion.IP, Port: bastion.Port, User: "root"}}
-		check(t, dial(t, cfg))
+		cfg.Jump = []remote.Config{{Host: bastion.IP, Port: bastion.Port}}
+		ex := dial(t, cfg)
+		check(t, ex)
+		// The route names every hop as logged in to, defaults applied, with the key
+		// verified there.
+		route, err := remote.Route(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []struct {
+			h    *sshtest.Host
+			line string
+		}{{bastion, bastion.KnownHostsLine()}, {target, target.KnownHostsLine()}}
+		if len(route) != len(want) {
+			t.Fatalf("route = %+v, want bastion then target", route)
+		}
+		for i, w := range want {
+			if e := (remote.Endpoint{User: "root", Host: w.h.IP, Port: w.h.Port}); route[i].Endpoint != e {
+				t.Errorf("hop %d = %v, want %v", i, route[i].Endpoint, e)
+			}
+			if got := route[i].KnownHostsLine(); got != w.line {
+				t.Errorf("hop %d known_hosts line %q, want %q", i, got, w.line)
+			}
+		}
 	})
 
 	t.Run("two hops", func(t *testing.T) {

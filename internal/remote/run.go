@@ -21,6 +21,7 @@ const maxSessions = 8
 type sshExecutor struct {
 	host    string
 	user    string
+	route   []Hop
 	client  *ssh.Client
 	jumps   []*ssh.Client
 	closers []io.Closer

@@ -22,6 +22,7 @@ type K3sAgent struct {
 	Labels     pulumi.StringMapOutput   `pulumi:"labels"`
 	Name       pulumi.StringOutput      `pulumi:"name"`
 	Node       pulumi.StringOutput      `pulumi:"node"`
+	Prepare    AgentPreparePtrOutput    `pulumi:"prepare"`
 	Server     ConnectionOutput         `pulumi:"server"`
 	ServerUrl  pulumi.StringOutput      `pulumi:"serverUrl"`
 	Site       pulumi.StringPtrOutput   `pulumi:"site"`
@@ -110,6 +111,7 @@ type k3sAgentArgs struct {
 	Install    K3sInstall        `pulumi:"install"`
 	Labels     map[string]string `pulumi:"labels"`
 	Name       string            `pulumi:"name"`
+	Prepare    *AgentPrepare     `pulumi:"prepare"`
 	Server     Connection        `pulumi:"server"`
 	ServerUrl  string            `pulumi:"serverUrl"`
 	Site       *string           `pulumi:"site"`
@@ -125,6 +127,7 @@ type K3sAgentArgs struct {
 	Install    K3sInstallInput
 	Labels     pulumi.StringMapInput
 	Name       pulumi.StringInput
+	Prepare    AgentPreparePtrInput
 	Server     ConnectionInput
 	ServerUrl  pulumi.StringInput
 	Site       pulumi.StringPtrInput
@@ -192,6 +195,10 @@ func (o K3sAgentOutput) Name() pulumi.StringOutput {
 
 func (o K3sAgentOutput) Node() pulumi.StringOutput {
 	return o.ApplyT(func(v *K3sAgent) pulumi.StringOutput { return v.Node }).(pulumi.StringOutput)
+}
+
+func (o K3sAgentOutput) Prepare() AgentPreparePtrOutput {
+	return o.ApplyT(func(v *K3sAgent) AgentPreparePtrOutput { return v.Prepare }).(AgentPreparePtrOutput)
 }
 
 func (o K3sAgentOutput) Server() ConnectionOutput {

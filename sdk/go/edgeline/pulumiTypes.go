@@ -13,6 +13,157 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+// Runs the edge_node Ansible role on the agent, over its verified SSH connection, before it joins.
+type AgentPrepare struct {
+	Check *bool                  `pulumi:"check"`
+	Vars  map[string]interface{} `pulumi:"vars"`
+}
+
+// AgentPrepareInput is an input type that accepts AgentPrepareArgs and AgentPrepareOutput values.
+// You can construct a concrete instance of `AgentPrepareInput` via:
+//
+//	AgentPrepareArgs{...}
+type AgentPrepareInput interface {
+	pulumi.Input
+
+	ToAgentPrepareOutput() AgentPrepareOutput
+	ToAgentPrepareOutputWithContext(context.Context) AgentPrepareOutput
+}
+
+// Runs the edge_node Ansible role on the agent, over its verified SSH connection, before it joins.
+type AgentPrepareArgs struct {
+	Check pulumi.BoolPtrInput `pulumi:"check"`
+	Vars  pulumi.MapInput     `pulumi:"vars"`
+}
+
+func (AgentPrepareArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*AgentPrepare)(nil)).Elem()
+}
+
+func (i AgentPrepareArgs) ToAgentPrepareOutput() AgentPrepareOutput {
+	return i.ToAgentPrepareOutputWithContext(context.Background())
+}
+
+func (i AgentPrepareArgs) ToAgentPrepareOutputWithContext(ctx context.Context) AgentPrepareOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AgentPrepareOutput)
+}
+
+func (i AgentPrepareArgs) ToAgentPreparePtrOutput() AgentPreparePtrOutput {
+	return i.ToAgentPreparePtrOutputWithContext(context.Background())
+}
+
+func (i AgentPrepareArgs) ToAgentPreparePtrOutputWithContext(ctx context.Context) AgentPreparePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AgentPrepareOutput).ToAgentPreparePtrOutputWithContext(ctx)
+}
+
+// AgentPreparePtrInput is an input type that accepts AgentPrepareArgs, AgentPreparePtr and AgentPreparePtrOutput values.
+// You can construct a concrete instance of `AgentPreparePtrInput` via:
+//
+//	        AgentPrepareArgs{...}
+//
+//	or:
+//
+//	        nil
+type AgentPreparePtrInput interface {
+	pulumi.Input
+
+	ToAgentPreparePtrOutput() AgentPreparePtrOutput
+	ToAgentPreparePtrOutputWithContext(context.Context) AgentPreparePtrOutput
+}
+
+type agentPreparePtrType AgentPrepareArgs
+
+func AgentPreparePtr(v *AgentPrepareArgs) AgentPreparePtrInput {
+	return (*agentPreparePtrType)(v)
+}
+
+func (*agentPreparePtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**AgentPrepare)(nil)).Elem()
+}
+
+func (i *agentPreparePtrType) ToAgentPreparePtrOutput() AgentPreparePtrOutput {
+	return i.ToAgentPreparePtrOutputWithContext(context.Background())
+}
+
+func (i *agentPreparePtrType) ToAgentPreparePtrOutputWithContext(ctx context.Context) AgentPreparePtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(AgentPreparePtrOutput)
+}
+
+// Runs the edge_node Ansible role on the agent, over its verified SSH connection, before it joins.
+type AgentPrepareOutput struct{ *pulumi.OutputState }
+
+func (AgentPrepareOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*AgentPrepare)(nil)).Elem()
+}
+
+func (o AgentPrepareOutput) ToAgentPrepareOutput() AgentPrepareOutput {
+	return o
+}
+
+func (o AgentPrepareOutput) ToAgentPrepareOutputWithContext(ctx context.Context) AgentPrepareOutput {
+	return o
+}
+
+func (o AgentPrepareOutput) ToAgentPreparePtrOutput() AgentPreparePtrOutput {
+	return o.ToAgentPreparePtrOutputWithContext(context.Background())
+}
+
+func (o AgentPrepareOutput) ToAgentPreparePtrOutputWithContext(ctx context.Context) AgentPreparePtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v AgentPrepare) *AgentPrepare {
+		return &v
+	}).(AgentPreparePtrOutput)
+}
+
+func (o AgentPrepareOutput) Check() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v AgentPrepare) *bool { return v.Check }).(pulumi.BoolPtrOutput)
+}
+
+func (o AgentPrepareOutput) Vars() pulumi.MapOutput {
+	return o.ApplyT(func(v AgentPrepare) map[string]interface{} { return v.Vars }).(pulumi.MapOutput)
+}
+
+type AgentPreparePtrOutput struct{ *pulumi.OutputState }
+
+func (AgentPreparePtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**AgentPrepare)(nil)).Elem()
+}
+
+func (o AgentPreparePtrOutput) ToAgentPreparePtrOutput() AgentPreparePtrOutput {
+	return o
+}
+
+func (o AgentPreparePtrOutput) ToAgentPreparePtrOutputWithContext(ctx context.Context) AgentPreparePtrOutput {
+	return o
+}
+
+func (o AgentPreparePtrOutput) Elem() AgentPrepareOutput {
+	return o.ApplyT(func(v *AgentPrepare) AgentPrepare {
+		if v != nil {
+			return *v
+		}
+		var ret AgentPrepare
+		return ret
+	}).(AgentPrepareOutput)
+}
+
+func (o AgentPreparePtrOutput) Check() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *AgentPrepare) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Check
+	}).(pulumi.BoolPtrOutput)
+}
+
+func (o AgentPreparePtrOutput) Vars() pulumi.MapOutput {
+	return o.ApplyT(func(v *AgentPrepare) map[string]interface{} {
+		if v == nil {
+			return nil
+		}
+		return v.Vars
+	}).(pulumi.MapOutput)
+}
+
 // How to reach a host over SSH, with its host key verified.
 type Connection struct {
 	Host               string     `pulumi:"host"`
@@ -426,12 +577,16 @@ func (o K3sInstallOutput) Version() pulumi.StringPtrOutput {
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*AgentPrepareInput)(nil)).Elem(), AgentPrepareArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*AgentPreparePtrInput)(nil)).Elem(), AgentPrepareArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*ConnectionInput)(nil)).Elem(), ConnectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*JumpHostInput)(nil)).Elem(), JumpHostArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*JumpHostArrayInput)(nil)).Elem(), JumpHostArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sAirGapInput)(nil)).Elem(), K3sAirGapArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sAirGapPtrInput)(nil)).Elem(), K3sAirGapArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sInstallInput)(nil)).Elem(), K3sInstallArgs{})
+	pulumi.RegisterOutputType(AgentPrepareOutput{})
+	pulumi.RegisterOutputType(AgentPreparePtrOutput{})
 	pulumi.RegisterOutputType(ConnectionOutput{})
 	pulumi.RegisterOutputType(JumpHostOutput{})
 	pulumi.RegisterOutputType(JumpHostArrayOutput{})
