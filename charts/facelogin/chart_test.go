@@ -85,6 +85,34 @@ func externalDB(extra map[string]any) map[string]any {
 	return v
 }
 
+// withImages returns v with the image repositories every release needs (the chart has no
+// default: the project publishes no image of its own). The registry does not exist;
+// rendering never pulls, and the kwok cluster's fake nodes do not either.
+func withImages(v map[string]any) map[string]any {
+	out := map[string]any{
+		"api": map[string]any{"image": map[string]any{"repository": "registry.example.org/edgeline/facelogin-api"}},
+		"web": map[string]any{"image": map[string]any{"repository": "registry.example.org/edgeline/facelogin-web"}},
+	}
+	mergeValues(out, v)
+	return out
+}
+
+// mergeValues deep-merges src into dst, src winning, as Helm merges values files.
+func mergeValues(dst, src map[string]any) {
+	for k, sv := range src {
+		sm, sok := sv.(map[string]any)
+		dm, dok := dst[k].(map[string]any)
+		if sok && dok {
+			cp := map[string]any{}
+			mergeValues(cp, dm)
+			mergeValues(cp, sm)
+			dst[k] = cp
+			continue
+		}
+		dst[k] = sv
+	}
+}
+
 func loadChart(t testing.TB) *helm.Chart {
 	t.Helper()
 	ch, err := helm.Load(".")
@@ -97,7 +125,7 @@ func loadChart(t testing.TB) *helm.Chart {
 func render(t testing.TB, values map[string]any, apis ...string) *helm.Rendered {
 	t.Helper()
 	r := helm.Render{Name: release, Namespace: namespace, KubeVersion: "v1.37.2", APIVersions: apis}
-	out, err := r.Run(loadChart(t), values)
+	out, err := r.Run(loadChart(t), withImages(values))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +265,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := helm.Render{Name: release, Namespace: namespace}
-			_, err := r.Run(ch, tt.values)
+			_, err := r.Run(ch, withImages(tt.values))
 			if err == nil {
 				t.Fatal("values accepted, want an error")
 			}
@@ -245,6 +273,36 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error does not mention %q:\n%v", w, err)
 				}
+			}
+			t.Logf("error as the user sees it:\n%v", err)
+		})
+	}
+}
+
+// TestImagesRequired: the chart has no image default (nobody publishes one), so a
+// release without repositories fails with a sentence that names the fix.
+func TestImagesRequired(t *testing.T) {
+	tests := []struct {
+		name   string
+		values map[string]any
+		want   string
+	}{
+		{"no api image", map[string]any{"host": "face.example.com",
+			"web": map[string]any{"image": map[string]any{"repository": "registry.example.org/edgeline/facelogin-web"}}},
+			"api.image.repository is not set: publish the images (edgeline images push --repository REGISTRY/PATH, docs/images.md) and set it to REGISTRY/PATH/facelogin-api, or set edgeline:appImageRepository in the stack config"},
+		{"no web image", map[string]any{"host": "face.example.com",
+			"api": map[string]any{"image": map[string]any{"repository": "registry.example.org/edgeline/facelogin-api"}}},
+			"web.image.repository is not set"},
+		{"repository with a tag", withImages(map[string]any{"host": "face.example.com",
+			"api": map[string]any{"image": map[string]any{"repository": "registry.example.org/edgeline/facelogin-api:v1"}}}),
+			"/api/image/repository"},
+	}
+	ch := loadChart(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := (&helm.Render{Name: release, Namespace: namespace}).Run(ch, tt.values)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want one saying %q", err, tt.want)
 			}
 			t.Logf("error as the user sees it:\n%v", err)
 		})
@@ -383,7 +441,7 @@ func TestAppContract(t *testing.T) {
 func TestHelmLint(t *testing.T) {
 	for _, p := range presets {
 		l := helm.Lint{Strict: true}
-		findings, err := l.Run(".", p.values)
+		findings, err := l.Run(".", withImages(p.values))
 		if err != nil || len(findings) > 0 {
 			t.Errorf("%s: %v\n%s", p.name, err, strings.Join(findings, "\n"))
 		}

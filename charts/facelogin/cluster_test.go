@@ -125,7 +125,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	in := helm.NewInstall(cfg)
 	in.Name, in.Wait, in.Timeout = release, true, 2*time.Minute
-	rel, err := in.Run(ctx, ch, values)
+	rel, err := in.Run(ctx, ch, withImages(values))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		checkHPAAndPDBs(t, c, ns)
 	})
 
-	again, err := in.Run(ctx, ch, map[string]any{"host": "face.example.com"})
+	again, err := in.Run(ctx, ch, withImages(map[string]any{"host": "face.example.com"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 
 	up := helm.NewUpgrade(cfg)
 	up.Wait, up.Timeout = true, 2*time.Minute
-	rel, err = up.Run(ctx, release, ch, map[string]any{"host": "face.example.com", "web": map[string]any{"replicas": 3}})
+	rel, err = up.Run(ctx, release, ch, withImages(map[string]any{"host": "face.example.com", "web": map[string]any{"replicas": 3}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func install(t *testing.T, c *kubetest.Cluster, ns string, values map[string]any
 	cfg := helmConfig(t, c, ns)
 	in := helm.NewInstall(cfg)
 	in.Name = ns
-	if _, err := in.Run(t.Context(), loadChart(t), values); err != nil {
+	if _, err := in.Run(t.Context(), loadChart(t), withImages(values)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -112,6 +112,9 @@ func TestEndToEnd(t *testing.T) {
 		"edgeline:rancherChart":     filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "rancher"),
 		"edgeline:faceloginChart":   filepath.Join(repo, "charts", "facelogin"),
 		"edgeline:kubeconfig":       string(kube.KubeconfigData),
+		// kwok's fake nodes pull nothing: a repository that exists only in name (on the
+		// real node, appValues names the images nodetest pushed).
+		"edgeline:appImageRepository": "registry.example.org/edgeline",
 	}
 	maps.Copy(config, appConfig)
 	stackFile, _ := json.MarshalIndent(map[string]any{"config": config}, "", "  ")

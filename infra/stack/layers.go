@@ -275,12 +275,29 @@ func appValues(cfg *stackconfig.Config) pulumi.Map {
 		"ingress": map[string]any{"clusterIssuer": cfg.Issuer},
 		"api":     map[string]any{"placement": map[string]any{"preset": cfg.App.Placement}},
 	}
+	if repo := cfg.App.ImageRepository; repo != "" {
+		// The image names `edgeline images push` publishes under the repository.
+		v["api"].(map[string]any)["image"] = appImage(repo+"/facelogin-api", cfg.App.ImageTag, cfg.App.ImageDigests.API)
+		v["web"] = map[string]any{"image": appImage(repo+"/facelogin-web", cfg.App.ImageTag, cfg.App.ImageDigests.Web)}
+	}
 	if cfg.App.DatabaseURL != "" {
 		v["postgresql"] = map[string]any{"enabled": false}
 		v["database"] = map[string]any{"url": cfg.App.DatabaseURL}
 	}
 	merge(v, cfg.App.Values)
 	return pulumi.ToMap(v)
+}
+
+// appImage is a chart image value; an empty tag leaves the chart's appVersion.
+func appImage(repository, tag, digest string) map[string]any {
+	img := map[string]any{"repository": repository}
+	if tag != "" {
+		img["tag"] = tag
+	}
+	if digest != "" {
+		img["digest"] = digest
+	}
+	return img
 }
 
 // merge deep-merges src into dst, as Helm merges values files.

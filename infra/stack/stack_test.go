@@ -112,15 +112,17 @@ func testKeyFile(t *testing.T) string {
 
 func baseConfig(t *testing.T) map[string]string {
 	return map[string]string{
-		"edgeline:domain":           "example.org",
-		"edgeline:acmeEmail":        "ops@example.org",
-		"edgeline:hcloudToken":      "hcloud-secret-token",
-		"edgeline:sshKeyFile":       testKeyFile(t),
-		"edgeline:certManagerChart": "vendor/cert-manager",
-		"edgeline:rancherChart":     "vendor/rancher",
-		"edgeline:databaseUrl":      "postgres://facelogin:db-secret@db.example.org/facelogin",
-		"edgeline:network":          "vpn-auth",
-		"edgeline:vpnAuth":          "name=tailscale,joinKey=tskey-secret",
+		"edgeline:domain":             "example.org",
+		"edgeline:acmeEmail":          "ops@example.org",
+		"edgeline:hcloudToken":        "hcloud-secret-token",
+		"edgeline:sshKeyFile":         testKeyFile(t),
+		"edgeline:certManagerChart":   "vendor/cert-manager",
+		"edgeline:rancherChart":       "vendor/rancher",
+		"edgeline:appImageRepository": "registry.example.org/team",
+		"edgeline:appImageTag":        "v0.3.0",
+		"edgeline:databaseUrl":        "postgres://facelogin:db-secret@db.example.org/facelogin",
+		"edgeline:network":            "vpn-auth",
+		"edgeline:vpnAuth":            "name=tailscale,joinKey=tskey-secret",
 		"edgeline:agents": `[
 			{"name":"pi-hall-1","host":"10.0.0.21","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","site":"hall","jump":"ops@bastion:2222",
 			 "prepare":{"vars":{"edge_ntp_servers":["ntp.example.org"]}}},
@@ -291,7 +293,7 @@ func TestProgramAppValues(t *testing.T) {
 	if err := json.Unmarshal([]byte(secretText(m.find(t, typeHelmRelease, "facelogin").inputs["values"])), &values); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"api":{"placement":{"preset":"edge-preferred"},"replicas":3},"database":{"url":"postgres://facelogin:db-secret@db.example.org/facelogin"},"host":"login.example.org","ingress":{"clusterIssuer":"letsencrypt-prod"},"postgresql":{"enabled":false},"web":{"placement":{"preset":"anywhere"}}}`
+	want := `{"api":{"image":{"repository":"registry.example.org/team/facelogin-api","tag":"v0.3.0"},"placement":{"preset":"edge-preferred"},"replicas":3},"database":{"url":"postgres://facelogin:db-secret@db.example.org/facelogin"},"host":"login.example.org","ingress":{"clusterIssuer":"letsencrypt-prod"},"postgresql":{"enabled":false},"web":{"image":{"repository":"registry.example.org/team/facelogin-web","tag":"v0.3.0"},"placement":{"preset":"anywhere"}}}`
 	if got := mustJSON(t, values); got != want {
 		t.Errorf("facelogin values\n got %s\nwant %s", got, want)
 	}

@@ -202,6 +202,20 @@ type App struct {
 	DatabaseURL string
 	// Values are extra chart values (JSON object), merged over the derived ones.
 	Values map[string]any
+	// ImageRepository is the registry and path the app's images were pushed under
+	// (`edgeline images push --repository`), e.g. "registry.example.org/team": the chart
+	// runs <ImageRepository>/facelogin-api and /facelogin-web.
+	ImageRepository string
+	// ImageTag is the tag both images carry; empty means the chart's appVersion.
+	ImageTag string
+	// ImageDigests pins each image by digest, winning over the tag.
+	ImageDigests ImageDigests
+}
+
+// ImageDigests are the app images' digests ("sha256:…"); either may be empty.
+type ImageDigests struct {
+	API string `json:"api,omitempty"`
+	Web string `json:"web,omitempty"`
 }
 
 // Keys lists every config key the stack reads (without the namespace): docs/deploy.md has
@@ -216,6 +230,7 @@ var Keys = []string{
 	"certManagerChart", "rancherChart", "faceloginChart", "certManagerChartDigest", "rancherChartDigest",
 	"chartLockFile", "chartCacheDir",
 	"placement", "databaseUrl", "appValues", "kubeconfig", "helmWait",
+	"appImageRepository", "appImageTag", "appImageDigests",
 }
 
 // SecretKeys are the keys whose values belong in Pulumi secrets: Parse warns when one is
@@ -282,7 +297,8 @@ func Parse(src Source) (*Config, error) {
 			LockFile:          p.str("chartLockFile", "charts.lock"),
 			CacheDir:          p.str("chartCacheDir", ""),
 		},
-		App:        App{Placement: p.str("placement", "edge-preferred"), DatabaseURL: p.str("databaseUrl", "")},
+		App: App{Placement: p.str("placement", "edge-preferred"), DatabaseURL: p.str("databaseUrl", ""),
+			ImageRepository: strings.TrimSuffix(p.str("appImageRepository", ""), "/"), ImageTag: p.str("appImageTag", "")},
 		Kubeconfig: p.str("kubeconfig", ""),
 		HelmWait:   p.boolean("helmWait", true),
 	}
@@ -291,6 +307,7 @@ func Parse(src Source) (*Config, error) {
 	c.APIHost = strings.ToLower(p.str("apiHost", prefixed("k3s", c.Domain)))
 	p.object("agents", &c.Agents)
 	p.object("appValues", &c.App.Values)
+	p.object("appImageDigests", &c.App.ImageDigests)
 	if _, ok := src.Get("k3sAirGap"); ok {
 		c.K3sAirGap = &AirGap{}
 		p.object("k3sAirGap", c.K3sAirGap)

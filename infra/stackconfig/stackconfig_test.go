@@ -15,12 +15,13 @@ import (
 // valid is a minimal complete configuration; each case below changes one thing.
 func valid() map[string]string {
 	return map[string]string{
-		"domain":           "example.org",
-		"acmeEmail":        "ops@example.org",
-		"hcloudToken":      "token",
-		"sshKeyFile":       "/home/ops/.ssh/id_ed25519",
-		"certManagerChart": "vendor/cert-manager",
-		"rancherChart":     "vendor/rancher",
+		"domain":             "example.org",
+		"acmeEmail":          "ops@example.org",
+		"hcloudToken":        "token",
+		"sshKeyFile":         "/home/ops/.ssh/id_ed25519",
+		"certManagerChart":   "vendor/cert-manager",
+		"rancherChart":       "vendor/rancher",
+		"appImageRepository": "registry.example.org/team",
 		"agents": `[{"name":"pi-hall-1","host":"10.0.0.5","jump":"ops@bastion.example.org:2222",
 			"hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			"labels":{"edgeline.io/site":"hall"},"taints":["edgeline.io/edge=true:NoSchedule"]}]`,
@@ -123,6 +124,12 @@ func TestParseRefuses(t *testing.T) {
 		{"cloudflare with native", map[string]string{"dns": "cloudflare", "cloudflareZoneId": "z"}, nil, "edgeline:dns cloudflare needs edgeline:cloud terraform"},
 		{"cloudflare without zone", map[string]string{"dns": "cloudflare", "cloud": "terraform"}, nil, "needs edgeline:cloudflareZoneId"},
 		{"same host twice", map[string]string{"appHost": "a.example.org", "rancherHost": "a.example.org"}, nil, "give each its own name"},
+		{"no image repository", nil, []string{"appImageRepository"}, "edgeline:appImageRepository is missing: publish the app's images (edgeline images push --repository REGISTRY/PATH, docs/deploy.md)"},
+		{"image repository without a registry", map[string]string{"appImageRepository": "team/facelogin"}, nil, `edgeline:appImageRepository "team/facelogin" is not REGISTRY/PATH`},
+		{"image repository with a tag", map[string]string{"appImageRepository": "registry.example.org/team:v1"}, nil, "no tag, no digest"},
+		{"bad image tag", map[string]string{"appImageTag": "v1 final"}, nil, `edgeline:appImageTag "v1 final" is not an image tag`},
+		{"bad image digest", map[string]string{"appImageDigests": `{"api":"sha256:abc"}`}, nil, `edgeline:appImageDigests.api "sha256:abc" is not a digest`},
+		{"image digest of another image", map[string]string{"appImageDigests": `{"db":"sha256:abc"}`}, nil, `unknown field "db"`},
 	}
 	t.Setenv("HCLOUD_TOKEN", "")
 	for _, tt := range tests {
@@ -145,8 +152,39 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+func TestParseImages(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		set  map[string]string
+		want App
+	}{
+		{"repository and tag", map[string]string{"appImageRepository": "registry.example.org:5000/team/", "appImageTag": "v0.3.0"},
+			App{ImageRepository: "registry.example.org:5000/team", ImageTag: "v0.3.0"}},
+		{"digests", map[string]string{"appImageDigests": `{"api":"sha256:` + strings.Repeat("a", 64) + `","web":"sha256:` + strings.Repeat("b", 64) + `"}`},
+			App{ImageRepository: "registry.example.org/team", ImageDigests: ImageDigests{API: "sha256:" + strings.Repeat("a", 64), Web: "sha256:" + strings.Repeat("b", 64)}}},
+		{"both images in appValues instead", map[string]string{"appImageRepository": "",
+			"appValues": `{"api":{"image":{"repository":"r.example.org/a"}},"web":{"image":{"repository":"r.example.org/w"}}}`}, App{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			for k, v := range tt.set {
+				m[k] = v
+			}
+			c, err := Parse(source(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := App{ImageRepository: c.App.ImageRepository, ImageTag: c.App.ImageTag, ImageDigests: c.App.ImageDigests}
+			if got.ImageRepository != tt.want.ImageRepository || got.ImageTag != tt.want.ImageTag || got.ImageDigests != tt.want.ImageDigests {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseListsEveryProblem(t *testing.T) {
-	_, err := Parse(source(map[string]string{"hcloudToken": "t", "sshKeyFile": "k", "certManagerChart": "c", "rancherChart": "r"}))
+	_, err := Parse(source(map[string]string{"hcloudToken": "t", "sshKeyFile": "k", "certManagerChart": "c", "rancherChart": "r",
+		"appImageRepository": "registry.example.org/team"}))
 	if err == nil {
 		t.Fatal("empty config accepted")
 	}

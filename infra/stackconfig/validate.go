@@ -25,6 +25,9 @@ var (
 	serverTypeRe = regexp.MustCompile(`^[a-z]+[0-9]+[a-z]*$`)
 	locationRe   = regexp.MustCompile(`^[a-z]{3}[0-9]$`)
 	semverRe     = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	// An image repository without tag or digest whose first element is a registry host.
+	imageRepoRe = regexp.MustCompile(`^(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9.-]+:[0-9]+)(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$`)
+	imageTagRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 )
 
 // k3sProblems reports each problem k3s finds in a value under key.
@@ -125,6 +128,35 @@ func (c *Config) validate(p *parser) {
 	if !slices.Contains(placements, c.App.Placement) {
 		p.errorf("edgeline:placement %q is not one of %s", c.App.Placement, strings.Join(placements, ", "))
 	}
+	c.validateImages(p)
+}
+
+// validateImages checks where the app's images come from: nothing is published under a
+// name of the project's, so the repository is required (or both images in appValues).
+func (c *Config) validateImages(p *parser) {
+	a := &c.App
+	switch {
+	case a.ImageRepository == "" && !(valuesImage(a.Values, "api") && valuesImage(a.Values, "web")):
+		p.errorf("edgeline:appImageRepository is missing: publish the app's images (edgeline images push --repository REGISTRY/PATH, docs/deploy.md) and set it to that REGISTRY/PATH")
+	case a.ImageRepository != "" && !imageRepoRe.MatchString(a.ImageRepository):
+		p.errorf("edgeline:appImageRepository %q is not REGISTRY/PATH like registry.example.org/team (a registry host first; no tag, no digest)", a.ImageRepository)
+	}
+	if a.ImageTag != "" && !imageTagRe.MatchString(a.ImageTag) {
+		p.errorf("edgeline:appImageTag %q is not an image tag like v0.3.0", a.ImageTag)
+	}
+	for _, d := range []struct{ key, v string }{{"api", a.ImageDigests.API}, {"web", a.ImageDigests.Web}} {
+		if d.v != "" && !digestRe.MatchString(d.v) {
+			p.errorf("edgeline:appImageDigests.%s %q is not a digest like sha256:<64 hex digits> (edgeline images push prints them)", d.key, d.v)
+		}
+	}
+}
+
+// valuesImage reports whether chart values set <component>.image.repository.
+func valuesImage(v map[string]any, component string) bool {
+	c, _ := v[component].(map[string]any)
+	img, _ := c["image"].(map[string]any)
+	r, _ := img["repository"].(string)
+	return r != ""
 }
 
 func (c *Config) validateCloud(p *parser) {

@@ -53,13 +53,17 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.publicURL }}{{ .Values.publicURL }}{{ else if .Values.host }}https://{{ .Values.host }}{{ end }}
 {{- end }}
 
-{{/* image reference of a component: (dict "ctx" $ "image" .Values.api.image) */}}
+{{/*
+image reference of a component: (dict "ctx" $ "component" "api" "image" .Values.api.image).
+The repository has no default: the project publishes no image of its own.
+*/}}
 {{- define "facelogin.image" -}}
+{{- $repo := required (printf "%s.image.repository is not set: publish the images (edgeline images push --repository REGISTRY/PATH, docs/images.md) and set it to REGISTRY/PATH/facelogin-%s, or set edgeline:appImageRepository in the stack config" .component .component) .image.repository }}
 {{- $tag := default .ctx.Chart.AppVersion .image.tag }}
 {{- if .image.digest }}
-{{- printf "%s@%s" .image.repository .image.digest }}
+{{- printf "%s@%s" $repo .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .image.repository $tag }}
+{{- printf "%s:%s" $repo $tag }}
 {{- end }}
 {{- end }}
 
