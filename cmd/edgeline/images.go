@@ -130,6 +130,6 @@ func pushImages(ctx context.Context, layout, repo, tag string, r oci.Remote, std
 	for _, ref := range slices.Sorted(maps.Keys(digests)) {
 		fmt.Fprintf(stdout, "pushed %s\n", digests[ref])
 	}
-	fmt.Fprintf(stdout, "tagged %s; deploy them with:\n  pulumi config set edgeline:imageRepository %s\n  pulumi config set edgeline:imageTag %s\n", tag, repo, tag)
+	fmt.Fprintf(stdout, "tagged %s; deploy them with:\n  pulumi config set edgeline:appImageRepository %s\n  pulumi config set edgeline:appImageTag %s\n", tag, repo, tag)
 	return nil
 }
