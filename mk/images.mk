@@ -34,8 +34,8 @@ qemu-static: ## Unpack Debian's static QEMU user emulators (aarch64, x86_64) int
 	dpkg-deb --fsys-tarfile $$tmp/qemu-user-static_*.deb | tar -x -C $$tmp ./usr/bin/qemu-aarch64-static ./usr/bin/qemu-x86_64-static && \
 	mkdir -p $(QEMU_STATIC)/bin && mv $$tmp/usr/bin/qemu-*-static $(QEMU_STATIC)/bin/ && echo "$$v" > $(QEMU_STATIC)/version
 
-images: ## Build the app images (amd64 + arm64) into bin/images; push with `edgeline images push`.
-	$(GO) run ./cmd/edgeline images build
+images: build ## Build the app images (amd64 + arm64) into bin/images; push with `bin/edgeline images push`.
+	bin/edgeline images build
 
 # The images' proof without the rest of `make test`: build, run the arm64 binary under
 # QEMU, push to a loopback registry, pull, unpack and run both root file systems.
@@ -53,3 +53,27 @@ IMAGE_PACKAGES := ca-certificates git make g++ pkg-config binutils \
 setup-images: ## Install only what building the images needs (as root): toolchains, libraries, models.
 	$(MAKE) apt APT_PACKAGES="$(IMAGE_PACKAGES)" APT_COMMANDS="npm:npm"
 	$(MAKE) models
+
+# The GitHub Actions workflows are linted with actionlint, built from its released module
+# (tools/actionlint) into $(BIN) when missing or of another version.
+ACTIONLINT_VERSION := v1.7.12
+
+.PHONY: actionlint lint-workflows
+lint: lint-workflows
+
+actionlint:
+	@mkdir -p $(BIN)
+	@if [ "$$($(BIN)/actionlint -version 2>/dev/null | head -1)" = "$(ACTIONLINT_VERSION)" ]; then exit 0; fi; \
+	echo "actionlint: building $(ACTIONLINT_VERSION)"; \
+	cd tools/actionlint && nice -n 10 $(GO) build -trimpath -ldflags '-s -w -X github.com/rhysd/actionlint.version=$(ACTIONLINT_VERSION)' \
+		-o $(BIN)/actionlint github.com/rhysd/actionlint/cmd/actionlint
+
+lint-workflows: actionlint ## Lint .github/workflows with actionlint.
+	$(BIN)/actionlint -no-color .github/workflows/*.yml
+
+.PHONY: bench-cpu-target bench-images
+bench-cpu-target: models ## Per-frame cost, go-face built for the baseline CPU vs -march=native (docs/benchmarks.md).
+	env $(TEST_ENV) nice -n 10 bench/cpu-target.sh
+
+bench-images: build ## Image build times cold and warm, and sizes (docs/benchmarks.md).
+	nice -n 10 bench/images.sh
