@@ -55,6 +55,14 @@ func TestBadInput(t *testing.T) {
 		{"oversize JSON", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"` + strings.Repeat("a", 70<<10) + `"}`), 413, "too_large"},
 		{"weak PIN", "PUT", "/api/me/pin", "application/json", []byte(`{"current":"471108","pin":"1234"}`), 400, "bad_pin"},
 		{"unknown endpoint", "GET", "/api/nothing", "", nil, 404, "not_found"},
+		{"known path, wrong method", "PATCH", "/api/me", "application/json", []byte(`{"name":"x"}`), 405, "method_not_allowed"},
+		{"a list as the body", "PUT", "/api/me/pin", "application/json", []byte(`[1,2]`), 400, "bad_request"},
+		{"a number for a string", "PUT", "/api/me/pin", "application/json", []byte(`{"current":471108,"pin":"808142"}`), 400, "bad_request"},
+		{"name with a right-to-left override", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"Amy \u202egnp.exe","email":"x@example.com"}`), 400, "bad_name"},
+		{"name with a newline", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"Amy\nAdmin: yes","email":"x@example.com"}`), 400, "bad_name"},
+		{"name with NUL", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"Amy\u0000","email":"x@example.com"}`), 400, "bad_name"},
+		{"name of 201 characters", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"` + strings.Repeat("é", 201) + `","email":"x@example.com"}`), 400, "bad_name"},
+		{"name of 200 two-byte characters", "POST", "/api/admin/invites", "application/json", []byte(`{"name":"` + strings.Repeat("é", 200) + `","email":"long@example.com"}`), 201, ""},
 		{"bad user id", "DELETE", "/api/admin/users/abc", "", nil, 400, "bad_request"},
 		{"enrollment as JSON", "PUT", "/api/me/face", "application/json", []byte(`{}`), 415, "unsupported_media_type"},
 	}
@@ -71,7 +79,17 @@ func TestBadInput(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			want(t, tc.name, c.do(tc.method, tc.path, tc.ctype, tc.body), tc.status, tc.code)
+			res := c.do(tc.method, tc.path, tc.ctype, tc.body)
+			want(t, tc.name, res, tc.status, tc.code)
+			// Errors speak JSON and English, never Go.
+			for _, goism := range []string{"struct", "int64", "float64", "map[", "[]", "*api", "json:", "reflect"} {
+				if res.status >= 400 && strings.Contains(string(res.body), goism) {
+					t.Errorf("the answer names a Go type (%q): %s", goism, res.body)
+				}
+			}
+			if res.status == http.StatusMethodNotAllowed && res.header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("405 with Allow %q, want %q", res.header.Get("Allow"), "GET, HEAD")
+			}
 		})
 	}
 

@@ -9,6 +9,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
@@ -74,8 +76,8 @@ func CreateInvite(ctx context.Context, st *store.Store, opts InviteOptions) (Inv
 }
 
 func checkInvitee(name, email string, role store.Role) error {
-	if name == "" || len(name) > 200 {
-		return errorf(http.StatusBadRequest, "bad_name", "Give the person's name (at most 200 characters).")
+	if !validName(name) {
+		return errorf(http.StatusBadRequest, "bad_name", "Give the person's name: 1 to %d characters, without control or text-direction characters.", maxNameLen)
 	}
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
 		return errorf(http.StatusBadRequest, "bad_email", "Give a valid e-mail address such as amy@example.com.")
@@ -84,6 +86,28 @@ func checkInvitee(name, email string, role store.Role) error {
 		return errorf(http.StatusBadRequest, "bad_role", "The role must be %q or %q.", store.RoleUser, store.RoleAdmin)
 	}
 	return nil
+}
+
+// maxNameLen is the most characters (not bytes) a name may have.
+const maxNameLen = 200
+
+// validName reports whether name is valid UTF-8 of 1 to maxNameLen characters, none of them
+// a control character (NUL, newline …), a line or paragraph separator, or a bidirectional
+// formatting character (U+202E and the like), which would let a name rearrange the text it is
+// shown in. Joiners (U+200C, U+200D) stay allowed: some scripts need them.
+func validName(name string) bool {
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxNameLen {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case unicode.IsControl(c), c == '\u2028', c == '\u2029':
+			return false
+		case c == '\u061c', c == '\u200e', c == '\u200f', '\u202a' <= c && c <= '\u202e', '\u2066' <= c && c <= '\u2069':
+			return false
+		}
+	}
+	return true
 }
 
 var errNoInvite = errorf(http.StatusNotFound, "invite_not_found", "This invitation does not exist, was used already or has expired; ask an administrator for a new one.")
@@ -113,9 +137,25 @@ func (s *Server) invite(ctx context.Context, token string) (inv store.Invite, bo
 	return store.Invite{}, false, errNoInvite
 }
 
+// lookupInvite is invite for a client: the lookup is reserved as a failure of the client's
+// address first and released when the invitation exists, so guessing tokens is limited like
+// guessing passwords.
+func (s *Server) lookupInvite(ctx context.Context, ip, token string) (store.Invite, bool, error) {
+	res, err := s.st.ReserveFailure(ctx, time.Now(), s.limits(ip, "")...)
+	if err != nil {
+		return store.Invite{}, false, s.limitError(err)
+	}
+	inv, bootstrap, err := s.invite(ctx, token)
+	if errors.Is(err, errNoInvite) {
+		s.metrics.rejects.WithLabelValues("invite_not_found").Inc()
+		return inv, bootstrap, err
+	}
+	return inv, bootstrap, errors.Join(err, s.st.Release(ctx, res))
+}
+
 // getInvite shows an invitation and the consent text to the person invited.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request) {
-	inv, _, err := s.invite(r.Context(), r.PathValue("token"))
+	inv, _, err := s.lookupInvite(r.Context(), s.clientIP(r), r.PathValue("token"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -139,16 +179,12 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		Name  string `json:"name"`
 		Email string `json:"email"`
 	}
-	ip, err := s.decodeAllowed(w, r, &req)
-	if err != nil {
+	if err := decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
-	inv, bootstrap, err := s.invite(ctx, req.Token)
-	if errors.Is(err, errNoInvite) {
-		err = errors.Join(s.failed(ctx, clientKey(ip)), err)
-	}
+	inv, bootstrap, err := s.lookupInvite(ctx, s.clientIP(r), req.Token)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -52,10 +53,28 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/admin/lookalikes", s.admin(s.lookAlikes))
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(m, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("Use %s for this endpoint.", strings.Join(allow, " or ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "There is no such API endpoint.")
 	})
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/", s.logged(m))
+}
+
+// allowed returns the methods m serves r's path with, other than its catch-all for /api/.
+func allowed(m *http.ServeMux, r *http.Request) []string {
+	var out []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := m.Handler(probe); pattern != "" && pattern != "/api/" {
+			out = append(out, method)
+		}
+	}
+	return out
 }
 
 // apiError is an error answer: an HTTP status, a stable code and one sentence for people,
@@ -155,8 +174,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return errorf(http.StatusBadRequest, "bad_request", "The request body is empty; send a JSON object.")
 		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
 			return errorf(http.StatusBadRequest, "bad_request", "The request body is not valid JSON.")
+		case errors.As(err, &te) && te.Field == "":
+			return errorf(http.StatusBadRequest, "bad_request", "The request body must be a JSON object, not %s.", article(te.Value))
 		case errors.As(err, &te):
-			return errorf(http.StatusBadRequest, "bad_request", "The field %q must be a %s.", te.Field, te.Type)
+			return errorf(http.StatusBadRequest, "bad_request", "The field %q must be %s, not %s.", te.Field, article(jsonKind(te.Type)), article(te.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			return errorf(http.StatusBadRequest, "bad_request", "The request has an unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		}
@@ -192,6 +213,40 @@ func notFoundAs(err error, e *apiError) error {
 		return e
 	}
 	return err
+}
+
+// jsonKind names the JSON kind a Go type is read from, for people: never a Go type name.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "object"
+}
+
+// article puts "a" or "an" before a JSON kind ("an array"), as json's UnmarshalTypeError
+// names the value found ("number 5" becomes "a number").
+func article(kind string) string {
+	kind, _, _ = strings.Cut(kind, " ")
+	switch kind {
+	case "":
+		return "a value of another kind"
+	case "bool":
+		kind = "boolean"
+	}
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an " + kind
+	}
+	return "a " + kind
 }
 
 // needType checks the request's Content-Type is one of types (the CSRF defence: a cross-site

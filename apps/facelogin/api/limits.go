@@ -90,16 +90,6 @@ func (s *Server) limitError(err error) error {
 	return limited(what).after(le.RetryAfter)
 }
 
-// decodeAllowed reads the JSON request body into v, then refuses a client that already has
-// too many failures. It returns the client's address, under which failures are counted.
-func (s *Server) decodeAllowed(w http.ResponseWriter, r *http.Request, v any) (ip string, err error) {
-	if err := decodeJSON(w, r, v); err != nil {
-		return "", err
-	}
-	ip = s.clientIP(r)
-	return ip, s.allow(r.Context(), ip, "")
-}
-
 // failed records a failure under each key.
 func (s *Server) failed(ctx context.Context, keys ...string) error {
 	now := time.Now()

@@ -95,3 +95,33 @@ func TestAccountLimitCapped(t *testing.T) {
 		t.Fatal("api.New accepted 101 failures per account and hour")
 	}
 }
+
+// TestInviteLookups checks that looking up invitations that do not exist counts as failures
+// of the address, like wrong passwords: guessing tokens stops at the client limit; looking up
+// a real invitation is not counted.
+func TestInviteLookups(t *testing.T) {
+	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{TrustProxy: true, ClientFailures: 5})
+	inv, err := api.CreateInvite(t.Context(), r.st, api.InviteOptions{Name: penny.name, Email: penny.email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invitee := r.client()
+	invitee.xff = "203.0.113.10"
+	for i := range 8 {
+		want(t, fmt.Sprint("real invitation ", i+1), invitee.do("GET", "/api/invites/"+inv.Token, "", nil), http.StatusOK, "")
+	}
+	guesser := r.client()
+	guesser.xff = "198.51.100.20"
+	for i := range 5 {
+		want(t, fmt.Sprint("guessed token ", i+1), guesser.do("GET", "/api/invites/guess"+strconv.Itoa(i), "", nil), http.StatusNotFound, "invite_not_found")
+	}
+	res := guesser.do("GET", "/api/invites/guess-again", "", nil)
+	want(t, "sixth guess", res, http.StatusTooManyRequests, "rate_limited")
+	if res.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	want(t, "a real token from the guessing address", guesser.do("GET", "/api/invites/"+inv.Token, "", nil), http.StatusTooManyRequests, "rate_limited")
+	want(t, "enrolling from the guessing address", guesser.json("POST", "/api/enroll", map[string]any{"token": "guess", "consent_version": api.ConsentVersion,
+		"accept": true, "pin": penny.pin, "password": penny.password}), http.StatusTooManyRequests, "rate_limited")
+	want(t, "the invitee still opens it", invitee.do("GET", "/api/invites/"+inv.Token, "", nil), http.StatusOK, "")
+}

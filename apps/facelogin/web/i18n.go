@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,17 +110,43 @@ func (s *server) setLang(w http.ResponseWriter, r *http.Request) {
 		Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil,
 	})
-	http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+	http.Redirect(w, r, localPage(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
-// localPath returns p if it is a path on this site, else "/": the language switch must not
-// become an open redirect.
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") ||
-		strings.ContainsAny(p, "\r\n") {
+// pages are the paths of this site's pages, the only places a redirect may lead to.
+var pages = map[string]bool{"/": true, "/login": true, "/login/pin": true, "/login/password": true,
+	"/profile": true, "/profile/face": true, "/admin": true}
+
+// localPage returns the path of p if p names one of this site's pages (an invitation page
+// included), else "/". The language switch must not become an open redirect, however a
+// browser would read what follows the first slash (tabs, backslashes, encoded characters),
+// so only paths known to be pages pass; a query is dropped.
+func localPage(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Opaque != "" || u.User != nil || u.Host != "" || u.RawPath != "" {
 		return "/"
 	}
-	return p
+	if pages[u.Path] {
+		return u.Path
+	}
+	if token, ok := strings.CutPrefix(u.Path, "/enroll/"); ok && inviteToken(token) {
+		return u.Path
+	}
+	return "/"
+}
+
+// inviteToken reports whether t can be an invitation token: 1 to 128 characters of the URL-safe
+// alphabet the tokens are written in (and the bootstrap token's + and =).
+func inviteToken(t string) bool {
+	if t == "" || len(t) > 128 {
+		return false
+	}
+	for _, c := range t {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("-_.~+=", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // formatTime renders t in the page language, in UTC with the zone spelled out so a kiosk

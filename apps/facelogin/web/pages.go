@@ -140,7 +140,7 @@ func (s *server) newPage(r *http.Request, name, title string) *page {
 	if r.URL.RawQuery != "" {
 		path += "?" + r.URL.RawQuery
 	}
-	return &page{Name: name, Title: title, Lang: pickLang(r), Path: localPath(path), cat: s.catalog}
+	return &page{Name: name, Title: title, Lang: pickLang(r), Path: localPage(path), cat: s.catalog}
 }
 
 // render writes a page; a template failure becomes a plain 500 rather than half a page.

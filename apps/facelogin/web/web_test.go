@@ -128,19 +128,29 @@ func TestNegotiate(t *testing.T) {
 	}
 }
 
-func TestLocalPath(t *testing.T) {
+func TestLocalPage(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"/profile", "/profile"},
-		{"/login?x=1", "/login?x=1"},
+		{"/login/password", "/login/password"},
+		{"/login?x=1", "/login"},
+		{"/enroll/Ab-9_xyz", "/enroll/Ab-9_xyz"},
 		{"", "/"},
+		{"/nothing", "/"},
+		{"/login/../admin", "/"},
+		{"/enroll/a/b", "/"},
+		{"/enroll/", "/"},
 		{"//evil.example/x", "/"},
 		{"/\\evil.example", "/"},
+		{"/\t/127.0.0.1:18199/pwned", "/"},
+		{"/%09/127.0.0.1:18199/pwned", "/"},
+		{"/%2F/evil.example", "/"},
 		{"https://evil.example/", "/"},
+		{"javascript:alert(1)", "/"},
 		{"/a\r\nSet-Cookie: x", "/"},
 	}
 	for _, tt := range tests {
-		if got := localPath(tt.in); got != tt.want {
-			t.Errorf("localPath(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := localPage(tt.in); got != tt.want {
+			t.Errorf("localPage(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -288,9 +298,11 @@ func TestLanguageSwitch(t *testing.T) {
 	if !strings.Contains(body, `<html lang="de">`) {
 		t.Error("language cookie ignored")
 	}
-	res, _ = get(t, srv.URL+"/lang/de?next=//evil.example/", nil)
-	if res.Header.Get("Location") != "/" {
-		t.Errorf("open redirect: Location %q", res.Header.Get("Location"))
+	for _, next := range []string{"//evil.example/", "/%09/127.0.0.1:18199/pwned", "/%5C%5Cevil.example"} {
+		res, _ = get(t, srv.URL+"/lang/de?next="+next, nil)
+		if res.Header.Get("Location") != "/" {
+			t.Errorf("open redirect with next=%s: Location %q", next, res.Header.Get("Location"))
+		}
 	}
 	res, _ = get(t, srv.URL+"/lang/fr", nil)
 	if res.StatusCode != http.StatusNotFound {
