@@ -131,6 +131,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	case Web:
 		str(&c.Addr, "addr", ":8080", "listen address")
 		str(&c.APIURL, "api-url", "http://facelogin-api:8081", "address of the recognition API")
+		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "behind an ingress: take the client address from the last X-Forwarded-For entry the ingress added (else the connection's) and pass only that address on to the api")
 	case Invite, RotateKey:
 		str(&c.DataDir, "data-dir", "./data", "data folder of `facelogin serve` (used when --db is not given)")
 		str(&c.DB, "db", "", "store DSN (default sqlite:<data-dir>/facelogin.db)")
@@ -145,7 +146,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		str(&detector, "detector", "hog", "face detector: hog or cnn (≈ 20× slower)")
 		fs.BoolVar(&c.RequirePIN, "require-pin", true, "ask for the PIN after the face or password")
 		fs.BoolVar(&c.InsecureCookies, "insecure-cookies", false, "plain-http session cookies, only for a loopback --addr (serve sets it itself there)")
-		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from X-Forwarded-For (behind the web service or an ingress)")
+		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry; only when nothing but the web front end can reach this api (docs/security.md)")
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions idle this long")
 		fs.DurationVar(&c.AbsoluteTimeout, "absolute-timeout", 12*time.Hour, "end any session after this long")
 		fs.IntVar(&c.AccountFailures, "account-failures", 50, "failed attempts allowed per account and factor within an hour (at most 100)")

@@ -80,6 +80,14 @@ func TestParse(t *testing.T) {
 		{name: "admin without task", args: []string{"admin"}, err: "invite or rotate-key"},
 		{name: "stray argument", args: []string{"web", "extra"}, err: `unexpected argument "extra"`},
 		{name: "web api url", args: []string{"web", "--api-url", "facelogin-api:8081"}, err: "--api-url"},
+		{
+			name: "web behind an ingress",
+			args: []string{"web"},
+			env:  map[string]string{"FACELOGIN_TRUST_PROXY": "true"},
+			want: func(c *Config) {
+				c.Command, c.Addr, c.APIURL, c.TrustProxy = Web, ":8080", "http://facelogin-api:8081", true
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Parse(tc.args, func(k string) string { return tc.env[k] }, io.Discard)

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/config"
@@ -33,11 +35,30 @@ func Web(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--api-url: %w", err)
 	}
-	proxy := &httputil.ReverseProxy{
+	h, err := web.New(web.Options{API: APIProxy(target, cfg.TrustProxy, log), Logger: log.With("service", "web")})
+	if err != nil {
+		return err
+	}
+	return Listen(ctx, cfg.Addr, h, log)
+}
+
+// APIProxy forwards requests to the api at target. It sends the api exactly one
+// X-Forwarded-For address, the client's: with trustProxy (the front end sits behind an
+// ingress) the last entry of the incoming X-Forwarded-For, which the ingress added, else
+// the address the request came from. Whatever else a client wrote into X-Forwarded-For is
+// dropped, so an api that trusts the header (--trust-proxy) and is reachable only through
+// this proxy counts failures under the real client's address.
+func APIProxy(target *url.URL, trustProxy bool, log *slog.Logger) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.Out.Host = r.In.Host // the api checks WebSocket origins against the public host
 			r.SetXForwarded()
+			if trustProxy {
+				if ip := lastForwarded(r.In.Header); ip != "" {
+					r.Out.Header.Set("X-Forwarded-For", ip)
+				}
+			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("api unreachable", "err", err)
@@ -46,11 +67,21 @@ func Web(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			io.WriteString(w, `{"error":{"code":"api_unavailable","message":"The sign-in service is not reachable right now; please try again in a moment."}}`)
 		},
 	}
-	h, err := web.New(web.Options{API: proxy, Logger: log.With("service", "web")})
-	if err != nil {
-		return err
+}
+
+// lastForwarded returns the address in the last X-Forwarded-For entry of h, "" if there is
+// none or it is not an IP address.
+func lastForwarded(h http.Header) string {
+	xff := h.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return ""
 	}
-	return Listen(ctx, cfg.Addr, h, log)
+	parts := strings.Split(xff[len(xff)-1], ",")
+	ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1]))
+	if ip == nil {
+		return ""
+	}
+	return ip.String()
 }
 
 // Listen serves h on addr until ctx ends, then shuts down gracefully.
