@@ -230,3 +230,41 @@ func errorBody(t *testing.T, res response) string {
 	b, _ := json.Marshal(e.Error)
 	return string(b)
 }
+
+// TestSecretSlots bounds the argon2 work: with one slot and a short wait, concurrent wrong
+// passwords are either compared or answered 503 busy with Retry-After, never left waiting,
+// and a busy answer leaves no failure counted (nothing was compared).
+func TestSecretSlots(t *testing.T) {
+	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{TrustProxy: true, SecretChecks: 1, SecretWait: 5 * time.Millisecond})
+	signUp(t, r, amy)
+	var answers tally
+	var retry sync.Map
+	var wg sync.WaitGroup
+	for i := range 30 {
+		c := r.client()
+		c.xff = fmt.Sprintf("192.0.2.%d", i+1)
+		wg.Go(func() {
+			res := c.json("POST", "/api/login/password", map[string]string{"email": amy.email, "password": fmt.Sprint("guess ", i)})
+			answers.add(res)
+			if res.status == http.StatusServiceUnavailable {
+				retry.Store(res.header.Get("Retry-After"), true)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("30 concurrent passwords, one argon2 slot: %v", answers.n)
+	compared, busy := answers.n["401 bad_credentials"], answers.n["503 busy"]
+	if busy == 0 || compared == 0 || compared+busy != 30 {
+		t.Fatalf("answers %v; want some compared, some busy, nothing else", answers.n)
+	}
+	if _, ok := retry.Load("1"); !ok {
+		t.Error("busy answers without Retry-After: 1")
+	}
+	u, err := r.st.UserByEmail(t.Context(), amy.email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.st.Failures(t.Context(), fmt.Sprintf("account:%d:password", u.ID), time.Now().Add(-time.Hour)); err != nil || n != compared {
+		t.Errorf("%d password failures counted (%v), want the %d compared", n, err, compared)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
 
 func TestSecretHash(t *testing.T) {
@@ -107,4 +109,23 @@ func FuzzDecodeJSON(f *testing.F) {
 			t.Fatalf("body %q: error %v is not a clear 4xx answer", body, err)
 		}
 	})
+}
+
+func TestAgreeing(t *testing.T) {
+	f := func(ids ...match.UserID) frameMatch { return frameMatch{ids: ids} }
+	for _, tc := range []struct {
+		name   string
+		frames []frameMatch
+		want   bool
+	}{
+		{"one person in every frame", []frameMatch{f(1), f(1), f(1)}, true},
+		{"look-alikes swapping places", []frameMatch{f(1, 2), f(2, 1), f(1, 2)}, true},
+		{"someone in all, not first", []frameMatch{f(3, 1), f(1), f(2, 1)}, true},
+		{"nobody in all", []frameMatch{f(1), f(2), f(1)}, false},
+		{"a frame of someone else", []frameMatch{f(1, 2), f(3), f(1, 2)}, false},
+	} {
+		if got := agreeing(tc.frames); got != tc.want {
+			t.Errorf("%s: agreeing = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
