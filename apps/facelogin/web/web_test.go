@@ -200,6 +200,21 @@ func TestTexts(t *testing.T) {
 	}
 }
 
+// TestGermanFormal keeps the German texts in the formal "Sie" a company addresses its
+// employees with: no du, dich, dir, dein… anywhere.
+func TestGermanFormal(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	informal := regexp.MustCompile(`(?i)\b(du|dich|dir|dein|deine|deinen|deinem|deiner|deines)\b`)
+	for key, text := range cat["de"] {
+		if w := informal.FindString(text); w != "" {
+			t.Errorf("de %s says %q; address people as Sie: %s", key, w, text)
+		}
+	}
+}
+
 func minus(a, b []string) []string {
 	var out []string
 	for _, s := range a {
