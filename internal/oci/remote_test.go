@@ -44,13 +44,13 @@ func refs(host, tag string, images map[string]v1.ImageIndex) map[string]v1.Image
 }
 
 // tagDigest is the digest a tag points at, or "" when the tag does not exist.
-func tagDigest(t testing.TB, ref string) string {
+func tagDigest(t testing.TB, ref string, opts ...remote.Option) string {
 	t.Helper()
 	n, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := remote.Head(n)
+	d, err := remote.Head(n, opts...)
 	if err != nil {
 		if strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
 			return ""
@@ -194,6 +194,17 @@ func TestRegistryErrors(t *testing.T) {
 				t.Fatal(err)
 			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
 				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			case tt.want != "" && strings.Contains(err.Error(), "\n"):
+				t.Errorf("not one sentence: %q", err)
+			}
+			// A refused push leaves nothing under the tags (the registry that refused
+			// is asked with the right credentials).
+			for ref := range tt.refs {
+				if tt.want != "" && strings.HasPrefix(ref, auth+"/") {
+					if d := tagDigest(t, ref, remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})); d != "" {
+						t.Errorf("%s points at %s after a refused push", ref, d)
+					}
+				}
 			}
 		})
 	}
