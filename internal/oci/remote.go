@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -33,8 +34,33 @@ type Remote struct {
 	// Keychain finds credentials; nil means EnvKeychain, then the docker config file
 	// ($DOCKER_CONFIG/config.json or ~/.docker/config.json, credential helpers included).
 	Keychain authn.Keychain
-	// Transport carries the requests; nil means go-containerregistry's default.
+	// Transport carries the requests; nil means go-containerregistry's default with
+	// ResponseTimeout.
 	Transport http.RoundTripper
+	// ResponseTimeout bounds the wait for each answer of the registry once a request is
+	// sent, so a registry that accepts connections but never answers fails the push
+	// instead of hanging it; zero means DefaultResponseTimeout. Ignored with Transport.
+	ResponseTimeout time.Duration
+}
+
+// DefaultResponseTimeout is how long a registry may take to answer one request.
+const DefaultResponseTimeout = 2 * time.Minute
+
+// transport is go-containerregistry's default transport with a response timeout.
+func (r Remote) transport() http.RoundTripper {
+	if r.Transport != nil {
+		return r.Transport
+	}
+	base, ok := remote.DefaultTransport.(*http.Transport)
+	if !ok {
+		return remote.DefaultTransport
+	}
+	t := base.Clone()
+	t.ResponseHeaderTimeout = r.ResponseTimeout
+	if t.ResponseHeaderTimeout <= 0 {
+		t.ResponseHeaderTimeout = DefaultResponseTimeout
+	}
+	return t
 }
 
 // EnvKeychain gives the credentials in $EDGELINE_REGISTRY_USERNAME and
@@ -56,11 +82,8 @@ func (r Remote) options(ctx context.Context) []remote.Option {
 	if kc == nil {
 		kc = authn.NewMultiKeychain(EnvKeychain, authn.DefaultKeychain)
 	}
-	o := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithUserAgent("edgeline")}
-	if r.Transport != nil {
-		o = append(o, remote.WithTransport(r.Transport))
-	}
-	return o
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithUserAgent("edgeline"),
+		remote.WithTransport(r.transport())}
 }
 
 func (r Remote) nameOptions() []name.Option {
@@ -180,6 +203,11 @@ func (r Remote) explain(err error, op string, repo name.Repository) error {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) || errors.As(err, &opErr) {
 		return fmt.Errorf("cannot reach registry %s to %s %s (%v): check the registry address and that it is up and reachable from here",
+			host, op, repo.RepositoryStr(), rootCause(err))
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return fmt.Errorf("registry %s did not answer in time to %s %s (%v): check that the address is the registry's and that it is up and not overloaded",
 			host, op, repo.RepositoryStr(), rootCause(err))
 	}
 	var certErr *tls.CertificateVerificationError

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -136,6 +138,46 @@ func TestPushTagsLast(t *testing.T) {
 	}
 }
 
+// silentServer accepts connections on loopback and never answers, like a registry
+// stuck behind a dead proxy, until the test ends. It returns its host:port.
+func silentServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// dockerConfig writes a docker config file (as docker login writes it) with the
+// credentials for host and returns its directory, for $DOCKER_CONFIG.
+func dockerConfig(t testing.TB, host, user, pass string) string {
+	t.Helper()
+	dir := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+	cfg := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, host, auth)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 type staticKeychain struct{ user, pass string }
 
 func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
@@ -155,6 +197,7 @@ func TestRegistryErrors(t *testing.T) {
 		})
 	})
 	closed := fmt.Sprintf("127.0.0.1:%d", ocitest.FreePort(t))
+	silent := silentServer(t)
 	tlsSrv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	tlsSrv.StartTLS()
@@ -177,8 +220,12 @@ func TestRegistryErrors(t *testing.T) {
 		{"no credentials", Remote{Keychain: authn.NewMultiKeychain()}, nil, refs(auth, "v1", images), "refused the credentials"},
 		{"credentials from the environment", Remote{}, map[string]string{EnvUsername: "ci", EnvPassword: "s3cret", "DOCKER_CONFIG": t.TempDir()},
 			refs(auth, "v1", images), ""},
+		{"credentials from the docker config file", Remote{}, map[string]string{EnvUsername: "", EnvPassword: "", "DOCKER_CONFIG": dockerConfig(t, auth, "ci", "s3cret")},
+			refs(auth, "v2", images), ""},
 		{"unreachable", Remote{}, nil, refs(closed, "v1", images),
 			"cannot reach registry " + closed + " to push edgeline/api ("},
+		{"registry that accepts connections but never answers", Remote{ResponseTimeout: time.Second}, nil, refs(silent, "v1", images),
+			"registry " + silent + " did not answer in time to push edgeline/api ("},
 		{"untrusted certificate", Remote{Transport: toTLS}, nil, refs("registry.test", "v1", images),
 			"registry registry.test: TLS failed ("},
 		{"no tag", Remote{}, nil, map[string]v1.ImageIndex{auth + "/edgeline/api": images["api"]}, "is not a tagged image reference: give REGISTRY/REPOSITORY:TAG"},
