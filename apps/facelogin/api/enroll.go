@@ -16,16 +16,6 @@ import (
 	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
 
-// ConsentVersion names the consent text people accept at enrollment; it is stored with
-// their account. Change it whenever ConsentText changes.
-const ConsentVersion = "2026-01"
-
-// ConsentText is what people agree to before their face is enrolled.
-const ConsentText = "We compute mathematical descriptors from pictures of your face and store them encrypted, " +
-	"only to recognise you when you sign in. We do not keep the pictures. You can delete your face data " +
-	"at any time in your profile, and signing in with your password always remains possible.\n\n" +
-	"You can withdraw this consent at any time by deleting your face data."
-
 // InviteOptions describe an invitation.
 type InviteOptions struct {
 	Name, Email string
@@ -153,7 +143,8 @@ func (s *Server) lookupInvite(ctx context.Context, ip, token string) (store.Invi
 	return inv, bootstrap, errors.Join(err, s.st.Release(ctx, res))
 }
 
-// getInvite shows an invitation and the consent text to the person invited.
+// getInvite shows an invitation and the consent text, in the language asked for (?lang=de),
+// to the person invited.
 func (s *Server) getInvite(w http.ResponseWriter, r *http.Request) {
 	inv, _, err := s.lookupInvite(r.Context(), s.clientIP(r), r.PathValue("token"))
 	if err != nil {
@@ -162,7 +153,7 @@ func (s *Server) getInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"name": inv.Name, "email": inv.Email, "role": inv.Role, "expires_at": inv.ExpiresAt, "pin_min_length": s.opts.PINMinLength,
-		"consent": map[string]string{"version": ConsentVersion, "text": ConsentText},
+		"consent": ConsentFor(r.URL.Query().Get("lang")),
 	})
 }
 
@@ -172,6 +163,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Token          string `json:"token"`
 		ConsentVersion string `json:"consent_version"`
+		ConsentLang    string `json:"consent_lang"`
 		Accept         bool   `json:"accept"`
 		PIN            string `json:"pin"`
 		Password       string `json:"password"`
@@ -189,8 +181,9 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !req.Accept || req.ConsentVersion != ConsentVersion {
-		s.fail(w, r, errorf(http.StatusBadRequest, "consent_required", "Read and accept the consent text (version %s) to enroll.", ConsentVersion))
+	consent, err := checkConsent(req.Accept, req.ConsentVersion, req.ConsentLang)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if bootstrap {
@@ -212,7 +205,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	u := store.User{Name: inv.Name, Email: inv.Email, Role: inv.Role,
-		PasswordHash: hashSecret(s.opts.Pepper, req.Password), ConsentVersion: ConsentVersion, ConsentAt: now}
+		PasswordHash: hashSecret(s.opts.Pepper, req.Password), ConsentVersion: consent.Version, ConsentLang: consent.Lang, ConsentAt: now}
 	if req.PIN != "" {
 		u.PINHash = hashSecret(s.opts.Pepper, req.PIN)
 	}
@@ -239,7 +232,7 @@ func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errors.Join(err, derr))
 		return
 	}
-	s.log.Info("enrolled", "user", u.ID, "role", u.Role, "consent_version", ConsentVersion, "bootstrap", bootstrap)
+	s.log.Info("enrolled", "user", u.ID, "role", u.Role, "consent_version", consent.Version, "consent_lang", consent.Lang, "bootstrap", bootstrap)
 	var old *store.Session
 	if sess, err := s.session(r); err == nil {
 		old = &sess

@@ -144,33 +144,68 @@ func (s *Server) faceCheck(w http.ResponseWriter, r *http.Request, c caller) {
 const msgDuplicate = "This face is already enrolled under another account; ask an administrator for help."
 
 // putFace enrolls (or replaces) the caller's face from 3–5 multipart parts named "sample".
+// Parts "consent_version" and "consent_lang" record the consent given on the page; they are
+// required when the caller has withdrawn their consent (by deleting their face data) since
+// they last gave it.
 func (s *Server) putFace(w http.ResponseWriter, r *http.Request, c caller) {
-	ds, err := s.readSamples(w, r, c)
+	ds, given, err := s.readSamples(w, r, c)
 	defer clear(ds)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	ctx := r.Context()
-	if err := s.st.ReplaceSamples(ctx, c.user.ID, ds); err != nil {
+	u := c.user
+	switch {
+	case given.version != "" || given.lang != "":
+		consent, err := checkConsent(true, given.version, given.lang)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u.ConsentVersion, u.ConsentLang, u.ConsentAt = consent.Version, consent.Lang, time.Now()
+	case u.ConsentVersion == "":
+		s.fail(w, r, errorf(http.StatusBadRequest, "consent_required", "Read and accept the consent text (version %s) to set up face sign-in; send it as the parts consent_version and consent_lang.", ConsentVersion))
+		return
+	}
+	if err := s.st.ReplaceSamples(ctx, u.ID, ds); err != nil {
 		s.fail(w, r, fmt.Errorf("store face samples: %w", err))
 		return
 	}
-	s.index.Set(c.user.ID, ds)
-	u, err := s.st.User(ctx, c.user.ID)
+	s.index.Set(u.ID, ds)
+	stored, err := s.st.User(ctx, u.ID)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("read user: %w", err))
 		return
 	}
+	if u.ConsentAt != c.user.ConsentAt {
+		stored.ConsentVersion, stored.ConsentLang, stored.ConsentAt = u.ConsentVersion, u.ConsentLang, u.ConsentAt
+		if err := s.st.UpdateUser(ctx, stored); err != nil {
+			s.fail(w, r, fmt.Errorf("record consent: %w", err))
+			return
+		}
+		s.log.Info("consent recorded", "user", u.ID, "consent_version", u.ConsentVersion, "consent_lang", u.ConsentLang)
+	}
 	s.log.Info("face enrolled", "user", u.ID, "samples", len(ds))
-	writeJSON(w, http.StatusOK, map[string]any{"samples": len(ds), "face_enrolled_at": u.FaceEnrolledAt})
+	writeJSON(w, http.StatusOK, map[string]any{"samples": len(ds), "face_enrolled_at": stored.FaceEnrolledAt,
+		"consent": map[string]any{"version": stored.ConsentVersion, "lang": stored.ConsentLang, "at": stored.ConsentAt}})
 }
+
+// givenConsent is the consent sent with enrollment samples.
+type givenConsent struct{ version, lang string }
 
 // readSamples reads and checks the enrollment samples: each a good frame of one face, all
 // of the same person (no two farther apart than match.SameSampleBound), and not the face of
 // another account enrolling again (match.Index.Duplicate). A look-alike of someone enrolled
 // is not refused: the PIN tells them apart.
-func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) ([]match.Descriptor, error) {
+func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) ([]match.Descriptor, givenConsent, error) {
+	var given givenConsent
+	ds, err := s.readParts(w, r, c, &given)
+	return ds, given, err
+}
+
+// readParts reads the parts of an enrollment: the samples, and the consent fields into given.
+func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, given *givenConsent) ([]match.Descriptor, error) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Send the samples as multipart/form-data with %d to %d parts named \"sample\".", minSamples, maxSamples)
@@ -189,6 +224,19 @@ func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) (
 		}
 		if err != nil {
 			return ds, errorf(http.StatusBadRequest, "bad_request", "The multipart body could not be read.")
+		}
+		if field := part.FormName(); field == "consent_version" || field == "consent_lang" {
+			v, err := io.ReadAll(io.LimitReader(part, 33))
+			if err != nil || len(v) > 32 {
+				return ds, errorf(http.StatusBadRequest, "bad_request", "The part %q must be a short text such as %q.", field, ConsentVersion)
+			}
+			if field == "consent_version" {
+				given.version = string(v)
+			} else {
+				given.lang = string(v)
+			}
+			i--
+			continue
 		}
 		if part.FormName() != "sample" {
 			return ds, errorf(http.StatusBadRequest, "bad_request", "Unexpected part %q; name every part \"sample\".", part.FormName())
@@ -243,14 +291,23 @@ func (s *Server) deleteMyFace(w http.ResponseWriter, r *http.Request, c caller) 
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// eraseFace deletes a person's samples from the store and the index; other replicas drop
-// them at their next poll.
+// eraseFace deletes a person's samples from the store and the index, and with them the
+// consent they gave (deleting the face data withdraws it; setting up face sign-in again asks
+// for it anew). Other replicas drop the samples at their next poll.
 func (s *Server) eraseFace(ctx context.Context, id match.UserID) error {
 	if err := s.st.DeleteSamples(ctx, id); err != nil {
 		return notFoundAs(err, errorf(http.StatusNotFound, "not_found", "There is no such person."))
 	}
 	s.index.Delete(id)
-	s.log.Info("face data erased", "user", id)
+	u, err := s.st.User(ctx, id)
+	if err == nil {
+		u.ConsentVersion, u.ConsentLang, u.ConsentAt = "", "", time.Time{}
+		err = s.st.UpdateUser(ctx, u)
+	}
+	if err != nil {
+		return notFoundAs(fmt.Errorf("withdraw consent of user %d: %w", id, err), errorf(http.StatusNotFound, "not_found", "There is no such person."))
+	}
+	s.log.Info("face data erased, consent withdrawn", "user", id)
 	return nil
 }
 

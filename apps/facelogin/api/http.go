@@ -30,6 +30,7 @@ func (s *Server) routes() {
 
 	// In the order people meet them: the invitation, the account, the face samples;
 	m.HandleFunc("GET /api/invites/{token}", s.getInvite)
+	m.HandleFunc("GET /api/consent", s.getConsent)
 	m.HandleFunc("POST /api/enroll", s.enroll)
 	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
 	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))

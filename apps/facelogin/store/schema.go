@@ -82,6 +82,10 @@ var schema = []migration{
 		`alter table sessions add column candidates text not null default ''`,
 		`alter table sessions add column checking_until {time}`,
 	}},
+	{3, "consent language", []string{
+		// The language of the consent text accepted (consent_version names its version).
+		`alter table users add column consent_lang text not null default ''`,
+	}},
 }
 
 // sqliteTypes spells the schema's column types for SQLite. Times are Unix microseconds

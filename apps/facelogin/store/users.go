@@ -34,6 +34,7 @@ type User struct {
 	PasswordHash   string // argon2id PHC string, "" when unset
 	PINHash        string // argon2id PHC string, "" when unset
 	ConsentVersion string // version of the biometric consent text accepted, "" if none
+	ConsentLang    string // language of the consent text accepted ("en", "de"), "" if none
 	ConsentAt      time.Time
 	FaceEnrolledAt time.Time // zero when no face data is held
 	CreatedAt      time.Time
@@ -45,14 +46,14 @@ type User struct {
 }
 
 const userCols = `id, name, email, role, password_hash, pin_hash, consent_version, consent_at, face_enrolled_at, created_at,
-	face_pin_failures, face_paused_at`
+	face_pin_failures, face_paused_at, consent_lang`
 
 func scanUser(scan func(...any) error) (User, error) {
 	var u User
 	var id int64
 	var role string
 	err := scan(&id, &u.Name, &u.Email, &role, &u.PasswordHash, &u.PINHash, &u.ConsentVersion,
-		timeCol{&u.ConsentAt}, timeCol{&u.FaceEnrolledAt}, timeCol{&u.CreatedAt}, &u.FacePINFailures, timeCol{&u.FacePausedAt})
+		timeCol{&u.ConsentAt}, timeCol{&u.FaceEnrolledAt}, timeCol{&u.CreatedAt}, &u.FacePINFailures, timeCol{&u.FacePausedAt}, &u.ConsentLang)
 	u.ID, u.Role = match.UserID(id), Role(role)
 	return u, err
 }
@@ -69,9 +70,9 @@ func (s *Store) CreateUser(ctx context.Context, u User) (User, error) {
 	u.CreatedAt = micros(u.CreatedAt)
 	u.ConsentAt, u.FaceEnrolledAt = micros(u.ConsentAt), micros(u.FaceEnrolledAt)
 	var id int64
-	err := scanOne(ctx, s.db, `insert into users (name, email, role, password_hash, pin_hash, consent_version, consent_at, face_enrolled_at, created_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
-		[]any{u.Name, u.Email, string(u.Role), u.PasswordHash, u.PINHash, u.ConsentVersion, u.ConsentAt, u.FaceEnrolledAt, u.CreatedAt}, &id)
+	err := scanOne(ctx, s.db, `insert into users (name, email, role, password_hash, pin_hash, consent_version, consent_lang, consent_at, face_enrolled_at, created_at)
+		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning id`,
+		[]any{u.Name, u.Email, string(u.Role), u.PasswordHash, u.PINHash, u.ConsentVersion, u.ConsentLang, u.ConsentAt, u.FaceEnrolledAt, u.CreatedAt}, &id)
 	if s.db.isUnique(err) {
 		return User{}, fmt.Errorf("create user: e-mail %w", ErrConflict)
 	}
@@ -119,9 +120,9 @@ func (s *Store) UpdateUser(ctx context.Context, u User) error {
 		return fmt.Errorf("update user: %w", err)
 	}
 	n, err := s.db.exec(ctx, `update users set name = $2, email = $3, role = $4, password_hash = $5, pin_hash = $6,
-		consent_version = $7, consent_at = $8, face_enrolled_at = $9 where id = $1`,
+		consent_version = $7, consent_at = $8, face_enrolled_at = $9, consent_lang = $10 where id = $1`,
 		int64(u.ID), u.Name, u.Email, string(u.Role), u.PasswordHash, u.PINHash, u.ConsentVersion,
-		micros(u.ConsentAt), micros(u.FaceEnrolledAt))
+		micros(u.ConsentAt), micros(u.FaceEnrolledAt), u.ConsentLang)
 	if s.db.isUnique(err) {
 		return fmt.Errorf("update user %d: e-mail %w", u.ID, ErrConflict)
 	}

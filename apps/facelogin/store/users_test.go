@@ -20,7 +20,7 @@ func TestUsers(t *testing.T) {
 		st := open(t, dsn, keyring(t, newKey(t)))
 		consent := time.Date(2026, 11, 1, 9, 30, 0, 123456789, time.UTC)
 		ann, err := st.CreateUser(ctx, User{Name: "Ann", Email: "ann@example.test", Role: RoleAdmin,
-			PasswordHash: "$argon2id$pw", PINHash: "$argon2id$pin", ConsentVersion: "v1", ConsentAt: consent})
+			PasswordHash: "$argon2id$pw", PINHash: "$argon2id$pin", ConsentVersion: "v1", ConsentLang: "de", ConsentAt: consent})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,9 @@ func TestUsers(t *testing.T) {
 			t.Errorf("UserByEmail(missing): got %v, want ErrNotFound", err)
 		}
 
+		// Setting up face sign-in again records the consent given then: version, language, time.
 		bob.Name, bob.Role, bob.PINHash = "Aaron", RoleAdmin, "$argon2id$new"
+		bob.ConsentVersion, bob.ConsentLang, bob.ConsentAt = "v2", "en", consent.Add(time.Hour).Truncate(time.Microsecond)
 		if err := st.UpdateUser(ctx, bob); err != nil {
 			t.Fatal(err)
 		}

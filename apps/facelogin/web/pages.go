@@ -60,14 +60,18 @@ type login struct {
 
 // invite is GET /api/invites/{token}.
 type invite struct {
-	Name         string `json:"name"`
-	Email        string `json:"email"`
-	Role         string `json:"role"`
-	PINMinLength int    `json:"pin_min_length"`
-	Consent      struct {
-		Version string `json:"version"`
-		Text    string `json:"text"`
-	} `json:"consent"`
+	Name         string  `json:"name"`
+	Email        string  `json:"email"`
+	Role         string  `json:"role"`
+	PINMinLength int     `json:"pin_min_length"`
+	Consent      consent `json:"consent"`
+}
+
+// consent is the binding consent text in one language, as GET /api/consent gives it.
+type consent struct {
+	Version string `json:"version"`
+	Lang    string `json:"lang"`
+	Text    string `json:"text"`
 }
 
 // openInvite is one entry of GET /api/admin/invites.
@@ -228,7 +232,7 @@ type enrollData struct {
 func (s *server) enrollPage(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	var inv invite
-	status, err := s.getJSON(w, r, "/api/invites/"+url.PathEscape(token), &inv)
+	status, err := s.getJSON(w, r, "/api/invites/"+url.PathEscape(token)+"?lang="+pickLang(r), &inv)
 	switch {
 	case err != nil:
 		s.apiDown(w, r)
@@ -264,7 +268,7 @@ func (s *server) signedIn(w http.ResponseWriter, r *http.Request) *me {
 }
 
 // mePage returns the handler of a page about the signed-in person: the profile, and the
-// face capture of /profile/face.
+// face capture of /profile/face, which shows the consent text in the page's language.
 func (s *server) mePage(name, titleKey string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		u := s.signedIn(w, r)
@@ -273,6 +277,14 @@ func (s *server) mePage(name, titleKey string) http.HandlerFunc {
 		}
 		p := s.newPage(r, name, titleKey)
 		p.Me = u
+		if name == "face" {
+			var c consent
+			if status, err := s.getJSON(w, r, "/api/consent?lang="+p.Lang, &c); err != nil || status != http.StatusOK {
+				s.apiDown(w, r)
+				return
+			}
+			p.Data = c
+		}
 		s.render(w, r, http.StatusOK, p)
 	}
 }

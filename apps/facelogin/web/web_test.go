@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"maps"
@@ -56,7 +57,12 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		io.WriteString(w, `{"name":"Penny","email":"penny@example.com","role":"user","pin_min_length":6,"consent":{"version":"v1","text":"We keep descriptors <only>."}}`)
+		texts := map[string]string{"en": "We keep descriptors <only>.", "de": "Wir speichern nur Deskriptoren."}
+		lang := r.URL.Query().Get("lang")
+		fmt.Fprintf(w, `{"name":"Penny","email":"penny@example.com","role":"user","pin_min_length":6,"consent":{"version":"v1","lang":%q,"text":%q}}`, lang, texts[lang])
+	})
+	mux.HandleFunc("GET /api/consent", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"version":"v1","lang":%q,"text":"Binding text in %s."}`, r.URL.Query().Get("lang"), r.URL.Query().Get("lang"))
 	})
 	mux.HandleFunc("GET /api/ws/echo", func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
@@ -250,7 +256,12 @@ func TestPages(t *testing.T) {
 			"Ähnliche Gesichter", "näher als 0.50", "<strong>Amy &lt;Fowler&gt;</strong> · <strong>Raj</strong> <span class=\"muted\">· 0.41</span>"}},
 		{"admin needs login", out, "/admin", "en", 303, "/login", nil},
 		{"enroll", out, "/enroll/good", "en", 200, "", []string{"We keep descriptors &lt;only&gt;.", `data-consent-version="v1"`, `data-token="good"`,
-			`minlength="6" maxlength="12" required aria-describedby="pin-hint"`, "6 to 12 digits"}},
+			`minlength="6" maxlength="12" required aria-describedby="pin-hint"`, "6 to 12 digits", `lang="en"`, "Binding version v1."}},
+		// The German consent text is binding itself: shown in German, recorded as German.
+		{"enroll de", out, "/enroll/good", "de", 200, "", []string{"Wir speichern nur Deskriptoren.", `id="consent-text" lang="de"`,
+			`data-consent-version="v1" data-consent-lang="de"`, "Verbindliche Fassung v1."}},
+		{"face set-up de", in, "/profile/face", "de", 200, "", []string{"Binding text in de.", `id="consent-text" lang="de"`,
+			`data-consent-version="v1" data-consent-lang="de"`, "Einwilligung zur Gesichtserkennung"}},
 		{"enroll bad token", out, "/enroll/nope", "en", 404, "", []string{"This invitation cannot be used"}},
 		{"not found", out, "/nothing", "de", 404, "", []string{"Seite nicht gefunden"}},
 		{"static", out, "/static/login.js", "en", 200, "", []string{"WebSocket"}},

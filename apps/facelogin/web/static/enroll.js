@@ -41,7 +41,10 @@ if (form) {
     if (pin !== pin2) return fail('form.pin_mismatch', '#new-pin2');
     if (!password) return fail('form.required', '#new-password');
     if (password !== password2) return fail('form.password_mismatch', '#new-password2');
-    const body = { token: consent.dataset.token, consent_version: form.dataset.consentVersion, accept: true, pin, password };
+    const body = {
+      token: consent.dataset.token, consent_version: form.dataset.consentVersion, consent_lang: form.dataset.consentLang,
+      accept: true, pin, password,
+    };
     const nameField = form.querySelector('#new-name');
     if (nameField) {
       // The bootstrap invitation names nobody: the first admin says who they are.
@@ -178,6 +181,11 @@ async function startCapture() {
   setState('saving');
   guide('saving');
   const body = new FormData();
+  if (reconsent) {
+    // /profile/face: the consent given on this page is recorded with the new samples.
+    body.append('consent_version', reconsent.dataset.consentVersion);
+    body.append('consent_lang', reconsent.dataset.consentLang);
+  }
   r.samples.forEach((b, i) => body.append('sample', b, `sample${i + 1}.jpg`));
   try {
     await api('PUT', '/api/me/face', { body, timeout: 30000 });
