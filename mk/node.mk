@@ -7,7 +7,7 @@
 # cold build is ≈14 min on 2 cores (kubelet alone ≈9), see docs/benchmarks.md.
 #
 # `make test` runs the real-node tests when the machine can host the node
-# (root, cgroup mounts, the binaries built): EDGELINE_TEST_NODE names the
+# (root, cgroup v1, the binaries built): EDGELINE_TEST_NODE names the
 # binary directory; without it those tests skip and say how to enable them.
 
 CONTAINERD_VERSION := v2.4.2
@@ -24,8 +24,10 @@ CONTAINERD_LDFLAGS := -s -w -X github.com/containerd/containerd/v2/version.Versi
 RUNC_LDFLAGS       := -s -w -X main.version=$(RUNC_VERSION:v%=%)
 CNI_LDFLAGS        := -s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$(CNI_VERSION)
 
-# The real node needs root (namespaces, mounts, the bridge) and cgroup mounts.
-NODE_CAPABLE := $(shell [ "$$(id -u)" = 0 ] && [ -d /sys/fs/cgroup ] && command -v nft >/dev/null && echo yes)
+# The real node needs root (namespaces, mounts, the bridge) and cgroup v1 (the
+# pids hierarchy tracks its processes). Elsewhere, a cgroup v2 machine included,
+# nothing is built and the node's tests skip, saying why (nodetest.Available).
+NODE_CAPABLE := $(shell [ "$$(id -u)" = 0 ] && [ -f /sys/fs/cgroup/pids/cgroup.procs ] && command -v nft >/dev/null && echo yes)
 
 ifeq ($(NODE_CAPABLE),yes)
 TEST_DEPS += node

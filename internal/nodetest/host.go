@@ -66,13 +66,28 @@ type hostState struct {
 
 var statePath = filepath.Join(StateDir, "host.json")
 
+// cgroupRoot is where the machine mounts its cgroup hierarchies.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// hostSupport says why a machine with its cgroups under root, run as user
+// euid, cannot host the node, or nil when it can.
+func hostSupport(root string, euid int) error {
+	if euid != 0 {
+		return errors.New("a real node needs root (namespaces, mounts, the bridge)")
+	}
+	if _, err := os.Stat(filepath.Join(root, "pids", "cgroup.procs")); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		return fmt.Errorf("this machine has cgroup v2 (the unified hierarchy at %s), and the test node supports cgroup v1 only: it tracks its processes in the v1 pids hierarchy and reads pod memory from v1's memory.stat; run it on a cgroup v1 machine (or boot with systemd.unified_cgroup_hierarchy=0)", root)
+	}
+	return fmt.Errorf("a real node needs the cgroup v1 pids hierarchy at %s/pids, which this machine does not mount", root)
+}
+
 // preflight checks what a node needs before touching anything.
 func preflight(binDir string) error {
-	if os.Geteuid() != 0 {
-		return errors.New("nodetest: a real node needs root (namespaces, mounts, the bridge)")
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/pids/cgroup.procs"); err != nil {
-		return errors.New("nodetest: a real node needs the cgroup v1 pids hierarchy at /sys/fs/cgroup/pids (only cgroup v1 is supported)")
+	if err := hostSupport(cgroupRoot, os.Geteuid()); err != nil {
+		return fmt.Errorf("nodetest: %w", err)
 	}
 	for _, b := range []string{"kubelet", "kube-proxy", "containerd", "ctr", "containerd-shim-runc-v2", "runc", "coredns",
 		"cni/bridge", "cni/host-local", "cni/loopback"} {

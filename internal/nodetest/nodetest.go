@@ -7,8 +7,8 @@
 //
 // Only one real node fits a machine (fixed paths such as containerd's shim
 // sockets, port 10250), so Start takes a machine-wide lock: test binaries of
-// different packages take turns, and a test binary shares its node between
-// its tests:
+// different packages take turns, and the tests of one binary that run at
+// the same time share its node (stopped when the last of them ends):
 //
 //	func TestMain(m *testing.M) { os.Exit(nodetest.Main(m)) }
 //
@@ -23,8 +23,9 @@
 // is still there.
 //
 // The node needs root and cgroup v1 (what this project's machines have);
-// the binaries come from the directory in EDGELINE_TEST_NODE (`make test`
-// builds them into the tool cache, see mk/node.mk and mk/kube.mk).
+// on a cgroup v2 machine Get skips and says why. The binaries come from
+// the directory in EDGELINE_TEST_NODE (`make test` builds them into the
+// tool cache, see mk/node.mk and mk/kube.mk).
 package nodetest
 
 import (
@@ -474,12 +475,12 @@ func (n *Node) ctr(args ...string) (string, error) {
 }
 
 // The node of this test binary: started by the first Get, stopped when
-// Main's tests are done.
+// the last test holding it ends (or, at the latest, by Main).
 var (
-	mainRan  bool
-	once     sync.Once
-	shared   *Node
-	startErr error
+	mainRan bool
+	mu      sync.Mutex
+	shared  *Node
+	users   int
 )
 
 // Main runs the tests of a package that uses Get (or kubetest.Get) and
@@ -488,8 +489,12 @@ var (
 func Main(m *testing.M) int {
 	mainRan = true
 	code := kubetest.Main(m)
-	if shared != nil {
-		if err := shared.Stop(); err != nil {
+	mu.Lock()
+	n := shared
+	shared = nil
+	mu.Unlock()
+	if n != nil {
+		if err := n.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "nodetest: teardown: %v\n", err)
 			if code == 0 {
 				code = 1
@@ -499,29 +504,70 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Get returns the test binary's node, starting it on first use (waiting
-// for another package's tests to release the machine's node first). It
-// skips t when EDGELINE_TEST_NODE is unset and fails it when the node
-// cannot start.
+// Available says why tests cannot have a real node here, or returns nil
+// when they can: EnvVar names the binaries and the machine can host the
+// node (root, cgroup v1). Its error reads as a skip message.
+func Available() error {
+	if os.Getenv(EnvVar) == "" {
+		why := ""
+		if err := hostSupport(cgroupRoot, os.Geteuid()); err != nil {
+			why = " (and this machine cannot host it: " + err.Error() + ")"
+		}
+		return fmt.Errorf("no real Kubernetes node: run as root on a cgroup v1 machine with %s set to the directory with kubelet, kube-proxy, containerd, runc, coredns, cni/ and the control plane; make test does when the machine can host the node, see mk/node.mk%s", EnvVar, why)
+	}
+	if err := hostSupport(cgroupRoot, os.Geteuid()); err != nil {
+		return fmt.Errorf("no real Kubernetes node although %s is set: %w", EnvVar, err)
+	}
+	return nil
+}
+
+// Get returns the test binary's node. Tests that run at the same time
+// share it; the first starts it (waiting while another package's tests
+// hold the machine's node), and it stops when the last of them ends, so
+// that the machine's node is free for other packages as soon as possible.
+// Get skips t, saying why, when Available reports an error
+// (EDGELINE_TEST_NODE unset, not root, cgroup v2) and fails it when the
+// node cannot start.
 func Get(t testing.TB) *Node {
 	t.Helper()
-	dir := os.Getenv(EnvVar)
-	if dir == "" {
-		t.Skipf("no real Kubernetes node: run as root with %s set to the directory with kubelet, kube-proxy, containerd, runc, coredns, cni/ and the control plane (make test does when it can: see mk/node.mk)", EnvVar)
+	if err := Available(); err != nil {
+		t.Skip(err)
 	}
 	if !mainRan {
 		t.Fatal("nodetest: call nodetest.Main from TestMain, so that the node is stopped")
 	}
-	once.Do(func() {
-		// Another package's tests may hold the node for a while.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	mu.Lock()
+	defer mu.Unlock()
+	if shared == nil {
+		// Another package's tests may hold the node for a while; wait at
+		// most until 10 minutes before the test binary's deadline.
+		wait := 20 * time.Minute
+		if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+			if dl, ok := d.Deadline(); ok {
+				wait = max(min(wait, time.Until(dl)-10*time.Minute), time.Minute)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		shared, startErr = Start(ctx, Options{BinDir: dir, Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
-	})
-	if startErr != nil {
-		t.Fatalf("real node did not start: %v", startErr)
+		n, err := Start(ctx, Options{BinDir: os.Getenv(EnvVar), Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }})
+		if err != nil {
+			t.Fatalf("real node did not start: %v", err)
+		}
+		shared = n
 	}
-	return shared
+	n := shared
+	users++
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if users--; users == 0 && shared == n {
+			shared = nil
+			if err := n.Stop(); err != nil {
+				t.Errorf("nodetest: teardown: %v", err)
+			}
+		}
+	})
+	return n
 }
 
 // poll calls f every 200 ms until it returns true or an error, ctx ends or

@@ -46,11 +46,10 @@ func TestMain(m *testing.M) {
 
 func binDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv(nodetest.EnvVar)
-	if dir == "" {
-		t.Skipf("no real Kubernetes node: run as root with %s set to the tool cache's bin directory (make test does when it can: see mk/node.mk)", nodetest.EnvVar)
+	if err := nodetest.Available(); err != nil {
+		t.Skip(err)
 	}
-	return dir
+	return os.Getenv(nodetest.EnvVar)
 }
 
 func start(t *testing.T) *nodetest.Node {
@@ -297,10 +296,10 @@ func lookup(t *testing.T, host string) []string {
 //
 //	EDGELINE_TEST_NODE=$EDGELINE_CACHE/bin go test -run '^$' -bench Start -benchtime 3x ./internal/nodetest
 func BenchmarkStart(b *testing.B) {
-	dir := os.Getenv(nodetest.EnvVar)
-	if dir == "" {
-		b.Skipf("set %s to the tool cache's bin directory (make test does when it can)", nodetest.EnvVar)
+	if err := nodetest.Available(); err != nil {
+		b.Skip(err)
 	}
+	dir := os.Getenv(nodetest.EnvVar)
 	var node, plane, stop time.Duration
 	phases := map[string]time.Duration{}
 	for b.Loop() {
