@@ -42,6 +42,9 @@ const (
 	DefaultPINMinLength     = 6
 	DefaultFacePINFailures  = 5
 	DefaultSecretWait       = 2 * time.Second
+	DefaultMaxSockets       = 256
+	DefaultMaxClientSockets = 16
+	DefaultMaxBytesInFlight = 64 << 20
 )
 
 // Options configure a Server. Store and Engine are required; zero values of the others mean
@@ -117,6 +120,14 @@ type Options struct {
 	MaxLoginDuration time.Duration
 	// UnknownFrames is how many steady frames of an unknown face end a login as unknown.
 	UnknownFrames int
+	// MaxSockets and MaxClientSockets cap the open login WebSockets of this replica in
+	// total and per client address; a socket over a cap is told busy and closed with 1013
+	// (0: DefaultMaxSockets, DefaultMaxClientSockets).
+	MaxSockets, MaxClientSockets int
+	// MaxBytesInFlight caps the bytes of login frames and uploaded images this replica
+	// holds at once, read or waiting for a recognizer; a frame or upload that finds no room
+	// is answered busy (0: DefaultMaxBytesInFlight).
+	MaxBytesInFlight int64
 }
 
 // Server is the recognition API. It is an http.Handler; Close stops its background work.
@@ -136,6 +147,9 @@ type Server struct {
 
 	// argon holds a token per password or PIN hash being computed.
 	argon chan struct{}
+	// sockets counts the open login WebSockets; bytes bounds the frames and uploads held.
+	gate  *socketGate
+	bytes *byteBudget
 
 	stop chan struct{}
 	done chan struct{}
@@ -169,6 +183,9 @@ func New(opts Options) (*Server, error) {
 	if opts.PINMinLength < minPINLen || opts.PINMinLength > maxPINLen {
 		return nil, fmt.Errorf("api: a PIN minimum length of %d digits is outside %d to %d", opts.PINMinLength, minPINLen, maxPINLen)
 	}
+	if opts.MaxBytesInFlight <= opts.MaxFrameBytes {
+		return nil, fmt.Errorf("api: a budget of %d bytes in flight does not hold one frame of %d bytes; raise it", opts.MaxBytesInFlight, opts.MaxFrameBytes)
+	}
 	if opts.Candidates > match.MaxCandidates {
 		return nil, fmt.Errorf("api: %d candidates per face match exceed the %d the index returns", opts.Candidates, match.MaxCandidates)
 	}
@@ -183,6 +200,8 @@ func New(opts Options) (*Server, error) {
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		argon:   make(chan struct{}, opts.SecretChecks),
+		gate:    newSocketGate(opts.MaxSockets, opts.MaxClientSockets),
+		bytes:   &byteBudget{max: opts.MaxBytesInFlight},
 	}
 	if opts.InsecureCookies {
 		s.cookie = "facelogin"
@@ -225,20 +244,23 @@ func setDefaults(o *Options) {
 		orDefault(p, def)
 	}
 	for p, def := range map[*int]int{
-		&o.AccountFailures: DefaultAccountFailures,
-		&o.ClientFailures:  DefaultClientFailures,
-		&o.MaxFramesPerSec: DefaultMaxFramesPerSec,
-		&o.MaxFrames:       DefaultMaxFrames,
-		&o.UnknownFrames:   DefaultUnknownFrames,
-		&o.DecisionFrames:  DefaultDecisionFrames,
-		&o.Candidates:      DefaultCandidates,
-		&o.PINMinLength:    DefaultPINMinLength,
-		&o.FacePINFailures: DefaultFacePINFailures,
-		&o.SecretChecks:    2 * runtime.NumCPU(),
+		&o.AccountFailures:  DefaultAccountFailures,
+		&o.ClientFailures:   DefaultClientFailures,
+		&o.MaxFramesPerSec:  DefaultMaxFramesPerSec,
+		&o.MaxFrames:        DefaultMaxFrames,
+		&o.UnknownFrames:    DefaultUnknownFrames,
+		&o.DecisionFrames:   DefaultDecisionFrames,
+		&o.Candidates:       DefaultCandidates,
+		&o.PINMinLength:     DefaultPINMinLength,
+		&o.FacePINFailures:  DefaultFacePINFailures,
+		&o.SecretChecks:     2 * runtime.NumCPU(),
+		&o.MaxSockets:       DefaultMaxSockets,
+		&o.MaxClientSockets: DefaultMaxClientSockets,
 	} {
 		orDefault(p, def)
 	}
 	orDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+	orDefault(&o.MaxBytesInFlight, DefaultMaxBytesInFlight)
 }
 
 // orDefault sets *p to def when it is zero or negative.

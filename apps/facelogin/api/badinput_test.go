@@ -174,6 +174,14 @@ func darken(t *testing.T, jpg []byte) []byte {
 // the test never holds the image: a decompression bomb when w×h is large.
 func pngOfSize(t *testing.T, w, h int) []byte {
 	t.Helper()
+	return flatPNG(t, w, h, 8, 0)
+}
+
+// flatPNG writes a valid PNG of w×h mid-grey pixels of the given bit depth and colour type
+// (0 grey, 2 RGB, 6 RGBA) as pngOfSize does.
+func flatPNG(t *testing.T, w, h int, depth, colorType byte) []byte {
+	t.Helper()
+	channels := map[byte]int{0: 1, 2: 3, 6: 4}[colorType]
 	var out bytes.Buffer
 	out.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, data []byte) {
@@ -188,12 +196,12 @@ func pngOfSize(t *testing.T, w, h int) []byte {
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = 8, 0 // 8-bit greyscale
+	ihdr[8], ihdr[9] = depth, colorType
 	chunk("IHDR", ihdr)
 	var idat bytes.Buffer
 	zw, _ := zlib.NewWriterLevel(&idat, zlib.BestCompression)
 	bw := bufio.NewWriterSize(zw, 1<<16)
-	row := make([]byte, w+1) // filter byte 0, then grey pixels
+	row := make([]byte, w*channels*int(depth)/8+1) // filter byte 0, then the samples
 	for i := 1; i < len(row); i++ {
 		row[i] = 128
 	}

@@ -92,34 +92,50 @@ func isQuality(r face.Reason) bool {
 	return false
 }
 
-// readImage reads a request body declared as image/jpeg or image/png, at most MaxFrameBytes.
-func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readImage reads a request body declared as image/jpeg or image/png, at most MaxFrameBytes,
+// under the byte budget; the caller frees it.
+func (s *Server) readImage(r *http.Request) (*held, error) {
 	if err := needType(r, "image/jpeg", "image/png"); err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxFrameBytes))
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "too_large", "The image is larger than %d KB; send a smaller photo.", s.opts.MaxFrameBytes>>10)
-	}
+	body, err := s.readUpload(r.Body, "The image")
 	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "bad_request", "The image could not be received completely.")
+		return nil, err
 	}
-	if len(body) == 0 {
+	if len(body.data) == 0 {
+		body.free()
 		return nil, errorf(http.StatusBadRequest, "bad_image", "The image is empty; send a JPEG or PNG photo.")
 	}
 	return body, nil
 }
 
+// readUpload reads one uploaded image (what names it in errors) of at most MaxFrameBytes
+// under the byte budget: busy when the budget has no room for it.
+func (s *Server) readUpload(r io.Reader, what string) (*held, error) {
+	h, err := readHeld(r, s.opts.MaxFrameBytes, s.bytes)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errNoBudget):
+		s.metrics.rejects.WithLabelValues("bytes_in_flight").Inc()
+		return nil, shed()
+	case errors.Is(err, errTooLong), errors.As(err, &mbe):
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too_large", "%s is larger than %d KB; send a smaller photo.", what, s.opts.MaxFrameBytes>>10)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "bad_request", "%s could not be received completely.", what)
+	}
+	return h, nil
+}
+
 // faceCheck tells the enrollment page whether a frame makes a good sample. Quality answers
 // (no face, too small, ...) are 200 with ok=false; unreadable images are 4xx errors.
 func (s *Server) faceCheck(w http.ResponseWriter, r *http.Request, c caller) {
-	frame, err := s.readImage(w, r)
+	frame, err := s.readImage(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := s.analyze(r.Context(), frame, false)
+	f, err := s.analyze(r.Context(), frame.data, false)
+	frame.free()
 	var fe *face.Error
 	switch {
 	case errors.As(err, &fe) && isQuality(fe.Reason):
@@ -244,17 +260,12 @@ func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, giv
 		if len(ds) == maxSamples {
 			return ds, errorf(http.StatusBadRequest, "too_many_samples", "Send at most %d samples.", maxSamples)
 		}
-		frame, err := io.ReadAll(io.LimitReader(part, s.opts.MaxFrameBytes+1))
-		if errors.As(err, &mbe) {
-			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "The samples are too large together; send smaller photos.")
-		}
+		frame, err := s.readUpload(part, fmt.Sprintf("Sample %d", i))
 		if err != nil {
-			return ds, errorf(http.StatusBadRequest, "bad_request", "Sample %d could not be received completely.", i)
+			return ds, err
 		}
-		if int64(len(frame)) > s.opts.MaxFrameBytes {
-			return ds, errorf(http.StatusRequestEntityTooLarge, "too_large", "Sample %d is larger than %d KB; send a smaller photo.", i, s.opts.MaxFrameBytes>>10)
-		}
-		f, err := s.analyze(r.Context(), frame, false)
+		f, err := s.analyze(r.Context(), frame.data, false)
+		frame.free()
 		if err != nil {
 			var ae *apiError
 			if errors.As(faceError(err), &ae) {
@@ -316,7 +327,7 @@ func guidanceCode(r face.Reason) string {
 	switch r {
 	case face.TooSmall:
 		return "move_closer"
-	case face.NoFace, face.ManyFaces, face.TooDark:
+	case face.NoFace, face.ManyFaces, face.TooDark, face.TooLarge, face.UnsupportedFormat:
 		return string(r)
 	}
 	return "bad_image"

@@ -138,3 +138,139 @@ func TestBusy(t *testing.T) {
 		t.Fatal("no enrollment check was told busy while the only recognizer was kept busy")
 	}
 }
+
+// busyClose reads from conn until the server closes it and checks it was told busy with a
+// retry time, then closed with 1013 (try again later), as the login page expects.
+func busyClose(t *testing.T, ctx context.Context, what string, conn *websocket.Conn) {
+	t.Helper()
+	var m wsMsg
+	if err := wsjson.Read(ctx, conn, &m); err != nil {
+		t.Fatalf("%s: no busy answer: %v", what, err)
+	}
+	if m.Type != "guidance" || m.Code != "busy" || m.RetryAfter < 1 || m.Message == "" {
+		t.Fatalf("%s: answered %+v, want guidance busy with a message and retry_after ≥ 1", what, m)
+	}
+	_, _, err := conn.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusTryAgainLater {
+		t.Fatalf("%s: after busy the socket ended with %v, want close 1013 (try again later)", what, err)
+	}
+}
+
+// TestSocketCaps checks the caps on open login WebSockets: past the cap of its address,
+// or past the replica's total, a socket is told busy and closed with 1013; one closing
+// makes room again. Addresses come from X-Forwarded-For (TrustProxy), as behind web.
+func TestSocketCaps(t *testing.T) {
+	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{
+		TrustProxy: true, MaxSockets: 3, MaxClientSockets: 2,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func(ip string) *websocket.Conn {
+		t.Helper()
+		c := r.client()
+		c.xff = ip
+		want(t, "session", c.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+		conn, _, err := c.dialLogin(ctx, "")
+		if err != nil {
+			t.Fatalf("dial from %s: %v", ip, err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		return conn
+	}
+	// answered sends a frame and expects a guidance that is not busy: the socket is served.
+	answered := func(conn *websocket.Conn, what string) {
+		t.Helper()
+		if err := conn.Write(ctx, websocket.MessageBinary, []byte("not an image")); err != nil {
+			t.Fatal(err)
+		}
+		var m wsMsg
+		if err := wsjson.Read(ctx, conn, &m); err != nil || m.Code != "unsupported_format" {
+			t.Fatalf("%s: answered %+v, %v; want guidance unsupported_format", what, m, err)
+		}
+	}
+	a1, a2 := open("192.0.2.1"), open("192.0.2.1")
+	answered(a1, "first socket of an address")
+	answered(a2, "second socket of an address")
+	busyClose(t, ctx, "third socket of an address", open("192.0.2.1"))
+	b1 := open("192.0.2.2")
+	answered(b1, "socket of another address")
+	busyClose(t, ctx, "socket over the replica's total", open("192.0.2.3"))
+
+	a1.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "a socket is served again after one closed", func() bool {
+		conn := open("192.0.2.3")
+		conn.Write(ctx, websocket.MessageBinary, []byte("not an image"))
+		var m wsMsg
+		err := wsjson.Read(ctx, conn, &m)
+		conn.CloseNow()
+		return err == nil && m.Code == "unsupported_format"
+	})
+}
+
+// TestBytesInFlight checks the budget of bytes held at once: while one socket is in the
+// middle of sending a large frame, another's frame and an uploaded image find no room and
+// are answered busy (1013 on the socket, 503 with Retry-After over HTTP); once the large
+// frame has been answered, both are served.
+func TestBytesInFlight(t *testing.T) {
+	const frameCap = 256 << 10
+	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{
+		MaxFrameBytes: frameCap, MaxBytesInFlight: frameCap + 16<<10,
+	})
+	amyc, _ := enroll(t, r, amy, store.RoleUser)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dial := func() *websocket.Conn {
+		t.Helper()
+		c := r.client()
+		want(t, "session", c.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+		conn, _, err := c.dialLogin(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		return conn
+	}
+
+	// The first socket sends 200 KB of a frame and holds the rest back.
+	big := dial()
+	w, err := big.Writer(ctx, websocket.MessageBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// The server holds those bytes once it has read them; until then a frame may fit.
+	frame := photo(t, "amy", 1)
+	eventually(t, "a frame is told busy while a large frame is held", func() bool {
+		res := amyc.do("POST", "/api/face/check", "image/jpeg", frame)
+		return res.errorCode() == "busy"
+	})
+	res := amyc.do("POST", "/api/face/check", "image/jpeg", frame)
+	want(t, "upload while the budget is held", res, http.StatusServiceUnavailable, "busy")
+	if secs, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || secs < 1 {
+		t.Errorf("busy upload: Retry-After %q, want whole seconds ≥ 1", res.header.Get("Retry-After"))
+	}
+	small := dial()
+	if err := small.Write(ctx, websocket.MessageBinary, frame); err != nil {
+		t.Fatal(err)
+	}
+	busyClose(t, ctx, "frame while the budget is held", small)
+
+	// The large frame ends (zeros: not an image) and is answered; its bytes are free again.
+	if _, err := w.Write(make([]byte, 10<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var m wsMsg
+	if err := wsjson.Read(ctx, big, &m); err != nil || m.Code != "unsupported_format" {
+		t.Fatalf("large frame answered %+v, %v; want guidance unsupported_format", m, err)
+	}
+	want(t, "upload after the large frame", amyc.do("POST", "/api/face/check", "image/jpeg", frame), http.StatusOK, "")
+	if msgs := r.client().faceLogin(frame); last(msgs).Type != "result" {
+		t.Fatalf("login after the large frame: %v", msgs)
+	}
+}

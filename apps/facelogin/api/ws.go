@@ -63,6 +63,12 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "origin_not_allowed", "This page may not open the login connection.")
 		return
 	}
+	ip := s.clientIP(r)
+	if !s.gate.enter(ip) {
+		s.refuseSocket(w, r, ip)
+		return
+	}
+	defer s.gate.leave(ip)
 	sess, err := s.session(r)
 	if errors.Is(err, store.ErrNotFound) {
 		s.fail(w, r, errorf(http.StatusUnauthorized, "unauthorized", "Open the login page first: the login connection needs its session cookie (POST /api/session)."))
@@ -72,7 +78,6 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ip := s.clientIP(r)
 	if err := s.allow(r.Context(), ip, ""); err != nil {
 		s.fail(w, r, err)
 		return
@@ -110,6 +115,27 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 	code, reason := l.run(ctx)
 	l.forget()
 	c.Close(code, reason)
+}
+
+// refuseSocket answers a login WebSocket over the socket caps as the page expects an
+// overloaded server to: it opens the socket, says busy with the time to wait, and closes
+// it with 1013 (try again later). A browser sees nothing of an HTTP status on a refused
+// upgrade.
+func (s *Server) refuseSocket(w http.ResponseWriter, r *http.Request, ip string) {
+	s.metrics.rejects.WithLabelValues("socket_limit").Inc()
+	s.log.Info("login WebSocket refused: too many open", "client", ip)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true}) // origin checked
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ae := shed()
+	ae.message = fmt.Sprintf("Too many people are signing in right now; please try again in %d seconds.", ae.retryAfter)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if wsjson.Write(ctx, c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}) == nil {
+		c.Close(websocket.StatusTryAgainLater, ae.message)
+	}
 }
 
 // wsAttempt is one login over a WebSocket.
@@ -161,49 +187,82 @@ func agreeing(fs []frameMatch) bool {
 func (l *wsAttempt) run(ctx context.Context) (websocket.StatusCode, string) {
 	s := l.s
 	for {
-		typ, frame, err := l.c.Read(ctx)
-		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
-				s.metrics.rejects.WithLabelValues("frame_too_large").Inc()
-			}
-			return websocket.StatusNormalClosure, ""
+		typ, frame, err := l.read(ctx)
+		if errors.Is(err, errNoBudget) {
+			s.metrics.rejects.WithLabelValues("bytes_in_flight").Inc()
+			return l.busy(ctx, shed())
 		}
-		now := time.Now()
-		l.frames++
-		if l.frames > s.opts.MaxFrames {
-			s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
-			return websocket.StatusPolicyViolation, fmt.Sprintf("At most %d frames per login; start again.", s.opts.MaxFrames)
-		}
-		l.recent = append(l.recent, now)
-		for len(l.recent) > 0 && now.Sub(l.recent[0]) > time.Second {
-			l.recent = l.recent[1:]
-		}
-		if len(l.recent) > s.opts.MaxFramesPerSec {
-			s.metrics.rejects.WithLabelValues("frame_rate").Inc()
-			s.log.Warn("login WebSocket closed: frame flood", "client", l.ip, "frames", l.frames)
-			return websocket.StatusPolicyViolation, fmt.Sprintf("Too many frames: send at most %d per second.", s.opts.MaxFramesPerSec)
-		}
-		if typ != websocket.MessageBinary {
-			return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG)."
-		}
-		done, err := l.frame(ctx, frame)
-		clear(frame)
-		var ae *apiError
-		if errors.As(err, &ae) && ae.code == "busy" {
-			s.log.Info("login WebSocket closed: recognizers busy", "client", l.ip, "retry_after", ae.retryAfter)
-			if err := wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
-				return websocket.StatusNormalClosure, ""
-			}
-			return websocket.StatusTryAgainLater, ae.message
+		if errors.Is(err, errTooLong) || errors.Is(err, websocket.ErrMessageTooBig) {
+			s.metrics.rejects.WithLabelValues("frame_too_large").Inc()
+			return websocket.StatusMessageTooBig, fmt.Sprintf("A frame may hold at most %d KB; send a smaller JPEG.", s.opts.MaxFrameBytes>>10)
 		}
 		if err != nil {
-			s.log.Error("login frame failed", "err", err)
-			return websocket.StatusInternalError, "Something went wrong on our side; please try again."
-		}
-		if done {
 			return websocket.StatusNormalClosure, ""
+		}
+		status, reason, end := l.answer(ctx, typ, frame.data)
+		frame.free()
+		if end {
+			return status, reason
 		}
 	}
+}
+
+// read reads the next message into memory under the server's byte budget.
+func (l *wsAttempt) read(ctx context.Context) (websocket.MessageType, *held, error) {
+	typ, r, err := l.c.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	h, err := readHeld(r, l.s.opts.MaxFrameBytes, l.s.bytes)
+	return typ, h, err
+}
+
+// busy tells the client the server is too busy for its frame and returns the close status
+// 1013 (try again later).
+func (l *wsAttempt) busy(ctx context.Context, ae *apiError) (websocket.StatusCode, string) {
+	l.s.log.Info("login WebSocket closed: busy", "client", l.ip, "retry_after", ae.retryAfter)
+	if err := wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
+		return websocket.StatusNormalClosure, ""
+	}
+	return websocket.StatusTryAgainLater, ae.message
+}
+
+// answer checks one message against the attempt's limits and answers it; end reports that
+// the attempt is over, closing with status and reason.
+func (l *wsAttempt) answer(ctx context.Context, typ websocket.MessageType, frame []byte) (status websocket.StatusCode, reason string, end bool) {
+	s := l.s
+	now := time.Now()
+	l.frames++
+	if l.frames > s.opts.MaxFrames {
+		s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
+		return websocket.StatusPolicyViolation, fmt.Sprintf("At most %d frames per login; start again.", s.opts.MaxFrames), true
+	}
+	l.recent = append(l.recent, now)
+	for len(l.recent) > 0 && now.Sub(l.recent[0]) > time.Second {
+		l.recent = l.recent[1:]
+	}
+	if len(l.recent) > s.opts.MaxFramesPerSec {
+		s.metrics.rejects.WithLabelValues("frame_rate").Inc()
+		s.log.Warn("login WebSocket closed: frame flood", "client", l.ip, "frames", l.frames)
+		return websocket.StatusPolicyViolation, fmt.Sprintf("Too many frames: send at most %d per second.", s.opts.MaxFramesPerSec), true
+	}
+	if typ != websocket.MessageBinary {
+		return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG).", true
+	}
+	done, err := l.frame(ctx, frame)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.code == "busy" {
+		status, reason := l.busy(ctx, ae)
+		return status, reason, true
+	}
+	if err != nil {
+		s.log.Error("login frame failed", "err", err)
+		return websocket.StatusInternalError, "Something went wrong on our side; please try again.", true
+	}
+	if done {
+		return websocket.StatusNormalClosure, "", true
+	}
+	return 0, "", false
 }
 
 // frame answers one frame; done reports that the attempt has its result.

@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -15,7 +18,8 @@ import (
 )
 
 // TestWebSocketGuards checks what the login WebSocket refuses: foreign origins, requests
-// without a session, oversized frames, text messages and frame floods. SQLite is enough:
+// without a session, oversized frames, frames larger than a camera's or deeper than 8 bits,
+// text messages and frame floods. SQLite is enough:
 // the guards do not depend on the store.
 func TestWebSocketGuards(t *testing.T) {
 	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{
@@ -90,8 +94,8 @@ func TestWebSocketGuards(t *testing.T) {
 		}
 		defer conn.CloseNow()
 		conn.Write(ctx, websocket.MessageBinary, make([]byte, 256<<10+1))
-		if code, _ := closedWith(conn); code != websocket.StatusMessageTooBig {
-			t.Fatalf("oversized frame closed with %v, want %v", code, websocket.StatusMessageTooBig)
+		if code, reason := closedWith(conn); code != websocket.StatusMessageTooBig {
+			t.Fatalf("oversized frame closed with %v %q, want %v", code, reason, websocket.StatusMessageTooBig)
 		}
 	})
 
@@ -124,6 +128,9 @@ func TestWebSocketGuards(t *testing.T) {
 			{"several people", group, "many_faces"},
 			{"no face", blankJPEG(t, 640, 480, 128), "no_face"},
 			{"dark", darken(t, photo(t, "amy", 1)), "too_dark"},
+			// A camera frame is at most 1920×1080 and 8 bits deep, refused from the header.
+			{"frame over 1920×1080", blankJPEG(t, 1921, 1080, 128), "too_large"},
+			{"16-bit PNG", png16(t, 64, 64), "unsupported_format"},
 		} {
 			if err := conn.Write(ctx, websocket.MessageBinary, tc.frame); err != nil {
 				t.Fatal(err)
@@ -138,4 +145,14 @@ func TestWebSocketGuards(t *testing.T) {
 			time.Sleep(250 * time.Millisecond) // stay under the frame rate
 		}
 	})
+}
+
+// png16 is a 16-bit RGBA PNG of w×h pixels, which no camera or canvas produces.
+func png16(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewRGBA64(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
