@@ -34,19 +34,27 @@ TEST_DEPS += node
 TEST_ENV  += EDGELINE_TEST_NODE=$(BIN)
 endif
 
+# Every build below holds this lock and checks the version again once it has it: two
+# makes sharing one tool cache (CI and an engineer) never build the same tool at once,
+# and the second finds the first one's binary instead of building it again.
+NODE_LOCK := exec 9>>$(BIN)/.node-build.lock; flock -n 9 || { \
+	echo "node: waiting for another build of the node's tools ($(BIN)/.node-build.lock)"; flock 9; }
+
 .PHONY: node $(NODE_KUBE_BINS) containerd runc cni coredns
 
 node: $(NODE_KUBE_BINS) containerd runc cni coredns ## Build the real test node (kubelet, kube-proxy, containerd, runc, CNI, CoreDNS) into the cache.
 
 $(NODE_KUBE_BINS):
 	@mkdir -p $(BIN)
-	@if [ "$$($(BIN)/$@ --version 2>/dev/null)" = "Kubernetes $(KUBE_VERSION)" ]; then exit 0; fi; \
+	@$(NODE_LOCK); \
+	if [ "$$($(BIN)/$@ --version 2>/dev/null)" = "Kubernetes $(KUBE_VERSION)" ]; then exit 0; fi; \
 	echo "node: building $@ $(KUBE_VERSION) (cold: minutes, >2 GB RAM)"; \
 	cd tools/kube && nice -n 10 $(GO) build -trimpath -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/$@ k8s.io/kubernetes/cmd/$@
 
 containerd:
 	@mkdir -p $(BIN)
-	@if [ "$$($(BIN)/containerd --version 2>/dev/null | awk '{print $$3}')" = "$(CONTAINERD_VERSION)" ] && \
+	@$(NODE_LOCK); \
+	if [ "$$($(BIN)/containerd --version 2>/dev/null | awk '{print $$3}')" = "$(CONTAINERD_VERSION)" ] && \
 		[ -x $(BIN)/ctr ] && [ -x $(BIN)/containerd-shim-runc-v2 ]; then exit 0; fi; \
 	echo "node: building containerd $(CONTAINERD_VERSION) (cold: ≈2.5 min)"; \
 	cd tools/node/containerd && for c in containerd ctr containerd-shim-runc-v2; do \
@@ -56,14 +64,16 @@ containerd:
 
 runc:
 	@mkdir -p $(BIN)
-	@if $(BIN)/runc --version 2>/dev/null | grep -qx 'runc version $(RUNC_VERSION:v%=%)'; then exit 0; fi; \
+	@$(NODE_LOCK); \
+	if $(BIN)/runc --version 2>/dev/null | grep -qx 'runc version $(RUNC_VERSION:v%=%)'; then exit 0; fi; \
 	echo "node: building runc $(RUNC_VERSION)"; \
 	cd tools/node/runc && CGO_ENABLED=1 nice -n 10 $(GO) build -trimpath -tags seccomp \
 		-ldflags '$(RUNC_LDFLAGS)' -o $(BIN)/runc github.com/opencontainers/runc
 
 cni:
 	@mkdir -p $(CNI_BIN)
-	@if [ "$$($(CNI_BIN)/bridge --version 2>&1 | grep -o 'v[0-9.]*' | head -1)" = "$(CNI_VERSION)" ] && \
+	@$(NODE_LOCK); \
+	if [ "$$($(CNI_BIN)/bridge --version 2>&1 | grep -o 'v[0-9.]*' | head -1)" = "$(CNI_VERSION)" ] && \
 		[ -x $(CNI_BIN)/host-local ] && [ -x $(CNI_BIN)/loopback ]; then exit 0; fi; \
 	echo "node: building CNI plugins $(CNI_VERSION)"; \
 	cd tools/node/cni && for p in main/bridge ipam/host-local main/loopback; do \
@@ -73,7 +83,8 @@ cni:
 
 coredns:
 	@mkdir -p $(BIN)
-	@if $(BIN)/coredns -version 2>/dev/null | grep -qF 'CoreDNS-$(COREDNS_VERSION:v%=%)'; then exit 0; fi; \
+	@$(NODE_LOCK); \
+	if $(BIN)/coredns -version 2>/dev/null | grep -qF 'CoreDNS-$(COREDNS_VERSION:v%=%)'; then exit 0; fi; \
 	echo "node: building coredns $(COREDNS_VERSION)"; \
 	cd tools/node/coredns && CGO_ENABLED=0 nice -n 10 $(GO) build -trimpath -ldflags '-s -w' \
 		-o $(BIN)/coredns github.com/coredns/coredns
