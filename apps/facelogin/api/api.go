@@ -73,6 +73,11 @@ type Options struct {
 	// defeat that rule (docs/face-recognition.md); the default (false) asks for the PIN after
 	// the face or the password.
 	PINOptional bool
+	// Liveness asks for a head turn at every face sign-in (a direction drawn at random, sent
+	// on the login WebSocket first) and at enrolment (the samples must show a turn); package
+	// liveness decides from the frames analysed anyway. Its measured limits are in
+	// docs/face-recognition.md.
+	Liveness bool
 	// PINMinLength is the fewest digits a new PIN may have (0: DefaultPINMinLength; 4 to 12).
 	PINMinLength int
 	// FacePINFailures is how many consecutive wrong PINs after face matches pause an

@@ -229,6 +229,7 @@ func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, giv
 	body := http.MaxBytesReader(w, r.Body, int64(maxSamples)*s.opts.MaxFrameBytes+64<<10)
 	mr := multipart.NewReader(body, params["boundary"])
 	var ds []match.Descriptor
+	var poses []poseSample // with Liveness
 	for i := 1; ; i++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -281,9 +282,28 @@ func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, giv
 			}
 		}
 		ds = append(ds, f.Descriptor)
+		if s.opts.Liveness {
+			poses = append(poses, poseSample{n: i, d: f.Descriptor, l: observation(f, time.Time{}).Landmarks})
+		}
 	}
 	if len(ds) < minSamples {
 		return ds, errorf(http.StatusBadRequest, "too_few_samples", "Send at least %d samples (parts named \"sample\"); got %d.", minSamples, len(ds))
+	}
+	if s.opts.Liveness {
+		kept, err := keepPoses(poses)
+		for i := range poses {
+			clear(poses[i].d[:])
+		}
+		if err != nil {
+			s.metrics.rejects.WithLabelValues("samples_pose").Inc()
+			return ds, err
+		}
+		clear(ds)
+		ds = ds[:0]
+		for i := range kept {
+			ds = append(ds, kept[i].d)
+			clear(kept[i].d[:])
+		}
 	}
 	if s.index.Duplicate(c.user.ID, ds, match.DuplicateBound) {
 		s.metrics.rejects.WithLabelValues("duplicate").Inc()

@@ -52,6 +52,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/admin/invites", s.admin(s.adminCreateInvite))
 	m.HandleFunc("GET /api/admin/invites", s.admin(s.adminInvites))
 	m.HandleFunc("GET /api/admin/lookalikes", s.admin(s.lookAlikes))
+	m.HandleFunc("GET /api/admin/settings", s.admin(s.adminSettings))
 
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(m, r); len(allow) > 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket/wsjson"
 
 	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/liveness"
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
@@ -35,6 +36,8 @@ type result struct {
 	Status string `json:"status"` // "recognized", "unknown" or "paused"
 	Next   string `json:"next,omitempty"`
 	Name   string `json:"name,omitempty"`
+	// Reason, with status "not_live", is the liveness verdict (liveness.Reason).
+	Reason string `json:"reason,omitempty"`
 }
 
 // allowedOrigin reports whether a WebSocket may be opened from origin: one of the configured
@@ -112,8 +115,18 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 
 	l := &wsAttempt{s: s, c: c, sess: sess, r: r, ip: ip}
+	if s.opts.Liveness {
+		if err := l.startChallenge(ctx); err != nil {
+			s.log.Error("login liveness challenge failed", "err", err)
+			c.Close(websocket.StatusInternalError, "Something went wrong on our side; please try again.")
+			return
+		}
+	}
 	code, reason := l.run(ctx)
 	l.forget()
+	if l.live != nil {
+		l.live.Forget()
+	}
 	c.Close(code, reason)
 }
 
@@ -152,6 +165,8 @@ type wsAttempt struct {
 	// agree holds the latest steady frames that found candidates, oldest first, at most
 	// DecisionFrames.
 	agree []frameMatch
+	// live is the attempt's head-turn challenge (Options.Liveness), else nil.
+	live *liveness.Challenge
 }
 
 // frameMatch is one steady frame's descriptor and the people within the threshold of it.
@@ -284,6 +299,10 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	if err != nil {
 		return false, faceError(err)
 	}
+	if v, refused := l.liveFrame(f, time.Now()); refused {
+		clear(f.Descriptor[:])
+		return l.notLive(ctx, v)
+	}
 	steady := steady(l.prev, f.Box)
 	l.prev = f.Box
 	if !steady {
@@ -316,8 +335,11 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	}
 	mean := match.Mean(ds)
 	clear(ds)
-	l.forget()
 	defer clear(mean[:])
+	if l.waitLive(&mean) {
+		return false, say("turn_head", "Turn your head slowly as asked, then look back into the camera.")
+	}
+	l.forget()
 	if s.opts.PINOptional {
 		return l.faceOnly(ctx, mean, say)
 	}

@@ -73,6 +73,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		Engine:          eng,
 		Logger:          log.With("service", "api"),
 		PINOptional:     !cfg.RequirePIN,
+		Liveness:        cfg.Liveness,
 		Pepper:          pepper,
 		BootstrapToken:  cfg.BootstrapToken,
 		PublicURL:       cfg.PublicURL,

@@ -290,6 +290,19 @@ func NewChallenge(rule Rule, now time.Time) (*Challenge, error) {
 	return &Challenge{Direction: dir, Issued: now, rule: rule, verdict: Verdict{Reason: Pending}}, nil
 }
 
+// Same reports whether d is within Rule.MaxDistance of the challenge's first face: the face a
+// decision is taken on must be the one that turned. False before the first frame.
+func (c *Challenge) Same(d *match.Descriptor) bool {
+	return c.first != nil && match.Distance(&c.first.Descriptor, d) <= c.rule.MaxDistance
+}
+
+// Forget zeroes the descriptor the challenge holds.
+func (c *Challenge) Forget() {
+	if c.first != nil {
+		clear(c.first.Descriptor[:])
+	}
+}
+
 // Verdict returns the state after the frames added so far.
 func (c *Challenge) Verdict() Verdict { return c.verdict }
 

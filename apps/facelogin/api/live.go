@@ -1,0 +1,137 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/edgeline/edgeline/apps/facelogin/face"
+	"github.com/edgeline/edgeline/apps/facelogin/liveness"
+	"github.com/edgeline/edgeline/apps/facelogin/match"
+)
+
+// The liveness check of the face sign-in (Options.Liveness): the attempt opens with a
+// challenge — turn your head left or right, drawn at random — and the frames the login
+// analyses anyway decide whether a real head turned (package liveness). It uses the landmarks
+// and descriptor of those frames, no recognizer pass of its own.
+
+// challengeMsg opens a login attempt with liveness: which way to turn.
+type challengeMsg struct {
+	Type      string `json:"type"`      // "challenge"
+	Direction string `json:"direction"` // "left" or "right", the person's own
+	Message   string `json:"message"`
+}
+
+// startChallenge draws the attempt's direction and tells the page.
+func (l *wsAttempt) startChallenge(ctx context.Context) error {
+	c, err := liveness.NewChallenge(liveness.DefaultRule, time.Now())
+	if err != nil {
+		return err
+	}
+	l.live = c
+	return wsjson.Write(ctx, l.c, challengeMsg{Type: "challenge", Direction: c.Direction.String(),
+		Message: fmt.Sprintf("Turn your head slowly to your %s, then look back into the camera.", c.Direction)})
+}
+
+// observation is what the liveness check needs of an analysed frame.
+func observation(f face.Face, at time.Time) liveness.Observation {
+	o := liveness.Observation{At: at, Descriptor: f.Descriptor}
+	for i, p := range f.Landmarks {
+		o.Landmarks[i] = liveness.Point{X: float64(p.X), Y: float64(p.Y)}
+	}
+	return o
+}
+
+// liveFrame adds an analysed frame to the challenge and reports a verdict that ends the
+// attempt (refused), if any.
+func (l *wsAttempt) liveFrame(f face.Face, at time.Time) (liveness.Verdict, bool) {
+	if l.live == nil {
+		return liveness.Verdict{}, false
+	}
+	o := observation(f, at)
+	v := l.live.Add(o)
+	clear(o.Descriptor[:])
+	return v, v.Done() && !v.Live()
+}
+
+// waitLive reports whether a face match must wait for the turn: the challenge is not passed
+// yet, or the matched face is not the one that turned.
+func (l *wsAttempt) waitLive(mean *match.Descriptor) bool {
+	return l.live != nil && (!l.live.Verdict().Live() || !l.live.Same(mean))
+}
+
+// notLive ends an attempt whose frames did not show a real head turning as asked: one
+// failure of the client, like an unknown face.
+func (l *wsAttempt) notLive(ctx context.Context, v liveness.Verdict) (bool, error) {
+	s := l.s
+	s.metrics.results.WithLabelValues("not_live").Inc()
+	s.log.Info("login: liveness refused", "client", l.ip, "reason", string(v.Reason))
+	if err := s.failed(ctx, clientKey(l.ip)); err != nil {
+		return false, err
+	}
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "not_live", Reason: string(v.Reason)})
+}
+
+// Enrolment samples with liveness: they must show the head turning, and near copies are
+// dropped.
+const (
+	// minPoseStep is the smallest nose movement, in eye distances, that makes a sample
+	// differ from another of the same person.
+	minPoseStep = 0.03
+	// minSampleDistance is the descriptor distance below which two samples without that
+	// movement count as copies.
+	minSampleDistance = 0.15
+)
+
+// poseSample is one analysed enrolment sample.
+type poseSample struct {
+	n int // 1-based position in the request
+	d match.Descriptor
+	l liveness.Landmarks
+}
+
+// keepPoses drops samples too similar to an earlier kept one and checks that the kept ones
+// include a head turn of liveness.DefaultRule.MinTurn either way.
+func keepPoses(samples []poseSample) ([]poseSample, error) {
+	var kept []poseSample
+	for _, s := range samples {
+		copyOf := false
+		for _, k := range kept {
+			m, ok := liveness.Measure(k.l, s.l)
+			if ok && abs64(m.Turn) < minPoseStep && match.Distance(&k.d, &s.d) < minSampleDistance {
+				copyOf = true
+				break
+			}
+		}
+		if !copyOf {
+			kept = append(kept, s)
+		}
+	}
+	if len(kept) < minSamples {
+		return kept, errorf(http.StatusUnprocessableEntity, "samples_alike", "Only %d of the samples differ from each other; take them while turning your head slowly to one side and back.", len(kept))
+	}
+	for _, a := range kept {
+		for _, b := range kept {
+			if m, ok := liveness.Measure(a.l, b.l); ok && m.Turn >= liveness.DefaultRule.MinTurn {
+				return kept, nil
+			}
+		}
+	}
+	return kept, errorf(http.StatusUnprocessableEntity, "no_turn", "The samples show no head turn; take them while turning your head slowly to one side and back.")
+}
+
+func abs64(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// adminSettings tells the admin page how sign-in is configured, so it can warn when the face
+// alone signs in (PINOptional) and what the liveness check does and does not stop.
+func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request, c caller) {
+	writeJSON(w, http.StatusOK, map[string]bool{"pin_optional": s.opts.PINOptional, "liveness": s.opts.Liveness})
+}
