@@ -294,6 +294,13 @@ type adminData struct {
 	Users      []me
 	Invites    []openInvite
 	LookAlikes lookAlikes
+	Settings   adminSettings
+}
+
+// adminSettings is GET /api/admin/settings: how sign-in is configured.
+type adminSettings struct {
+	PINOptional bool `json:"pin_optional"`
+	Liveness    bool `json:"liveness"`
 }
 
 // lookAlikes is GET /api/admin/lookalikes: enrolled people whose faces lie within Within.
@@ -326,6 +333,10 @@ func (s *server) adminPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status, err := s.getJSON(w, r, "/api/admin/lookalikes", &d.LookAlikes); err != nil || status != http.StatusOK {
+		s.apiDown(w, r)
+		return
+	}
+	if status, err := s.getJSON(w, r, "/api/admin/settings", &d.Settings); err != nil || status != http.StatusOK {
 		s.apiDown(w, r)
 		return
 	}

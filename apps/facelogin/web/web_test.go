@@ -52,6 +52,9 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 	mux.HandleFunc("GET /api/admin/lookalikes", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"within":0.5,"pairs":[{"a":{"id":7,"name":"Amy <Fowler>"},"b":{"id":8,"name":"Raj"},"distance":0.412}]}`)
 	})
+	mux.HandleFunc("GET /api/admin/settings", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"pin_optional":true,"liveness":true}`)
+	})
 	mux.HandleFunc("GET /api/invites/{token}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("token") != "good" {
 			w.WriteHeader(http.StatusNotFound)
@@ -253,7 +256,7 @@ func TestPages(t *testing.T) {
 			`id="pin-new" type="password" inputmode="numeric" pattern="[0-9]*" autocomplete="new-password" minlength="7"`, "7 to 12 digits"}},
 		{"profile needs login", out, "/profile", "en", 303, "/login", nil},
 		{"admin", in, "/admin", "de", 200, "", []string{"Person einladen", "raj@example.com", "penny@example.com", `data-action="delete-user" data-id="8"`,
-			"Ähnliche Gesichter", "näher als 0.50", "<strong>Amy &lt;Fowler&gt;</strong> · <strong>Raj</strong> <span class=\"muted\">· 0.41</span>"}},
+			"Ähnliche Gesichter", "näher als 0.50", "Die PIN ist ausgeschaltet", "--require-pin=false", "<strong>Amy &lt;Fowler&gt;</strong> · <strong>Raj</strong> <span class=\"muted\">· 0.41</span>"}},
 		{"admin needs login", out, "/admin", "en", 303, "/login", nil},
 		{"enroll", out, "/enroll/good", "en", 200, "", []string{"We keep descriptors &lt;only&gt;.", `data-consent-version="v1"`, `data-token="good"`,
 			`minlength="6" maxlength="12" required aria-describedby="pin-hint"`, "6 to 12 digits", `lang="en"`, "Binding version v1."}},

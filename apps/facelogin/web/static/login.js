@@ -181,7 +181,14 @@ function connect(a) {
     } catch {
       return;
     }
-    if (m.type === 'guidance' && m.code === 'busy') {
+    if (m.type === 'challenge') {
+      // Liveness: the server drew the way to turn; the frames keep going as they are.
+      a.turn = m.direction === 'right' ? 'right' : 'left';
+      guide(`turn_${a.turn}`, m.message);
+    } else if (m.type === 'guidance' && m.code === 'turn_head' && a.turn) {
+      guide(`turn_${a.turn}`, m.message);
+      later(a, FRAME_GAP_MS, sendFrame);
+    } else if (m.type === 'guidance' && m.code === 'busy') {
       // The server looked at no frame and closes with 1013; onclose reconnects.
       a.retryAfter = m.retry_after || BUSY_RETRY_S;
     } else if (m.type === 'guidance') {
@@ -191,6 +198,9 @@ function connect(a) {
       a.done = true;
       if (m.status === 'recognized') {
         recognized(m);
+      } else if (m.status === 'not_live') {
+        attempt = a;
+        showProblem('not-live', t('not_live.title'), t('not_live.text'));
       } else if (m.status === 'paused') {
         attempt = a;
         showProblem('paused', t('paused.title'), t('paused.text'), { retry: false });
