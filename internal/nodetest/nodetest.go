@@ -141,6 +141,9 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 			}
 		}
 	}()
+	// The waits below are generous: on a loaded 2-core machine (a cold CI
+	// build beside other tests) each step takes many times its idle time,
+	// and a wait that ends too early is a flaky test.
 	t0 := time.Now()
 	phase := func(name string) {
 		d := time.Since(t0)
@@ -159,7 +162,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	phase("bridge and guard")
 
-	kubeCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	kubeCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	fake := []*corev1.Node{}
 	for _, fn := range kubetest.Nodes() {
@@ -187,7 +190,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.start("containerd", filepath.Join(opts.BinDir, "containerd"), "--config", filepath.Join(StateDir, "containerd", "config.toml")); err != nil {
 		return nil, err
 	}
-	if err := n.waitSocket(ctx, "containerd", containerdSock, 30*time.Second); err != nil {
+	if err := n.waitSocket(ctx, "containerd", containerdSock, 2*time.Minute); err != nil {
 		return nil, err
 	}
 	phase("containerd up")
@@ -202,7 +205,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	); err != nil {
 		return nil, err
 	}
-	if err := n.waitNodeReady(ctx, 90*time.Second); err != nil {
+	if err := n.waitNodeReady(ctx, 3*time.Minute); err != nil {
 		return nil, err
 	}
 	phase("node Ready")
@@ -214,7 +217,7 @@ func Start(ctx context.Context, opts Options) (_ *Node, err error) {
 	if err := n.deployCoreDNS(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.waitDNS(ctx, 2*time.Minute); err != nil {
+	if err := n.waitDNS(ctx, 4*time.Minute); err != nil {
 		return nil, err
 	}
 	phase("kube-proxy and CoreDNS")

@@ -258,9 +258,10 @@ func deployWeb(ctx context.Context, n *nodetest.Node, name string) error {
 func get(t *testing.T, url string) string {
 	t.Helper()
 	var last error
-	client := &http.Client{Timeout: 2 * time.Second}
-	// kube-proxy programs the Service a moment after the endpoints appear.
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	// kube-proxy programs the Service a moment after the endpoints appear
+	// (much later on a loaded machine).
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		res, err := client.Get(url)
 		if err != nil {
 			last = err
@@ -280,13 +281,18 @@ func lookup(t *testing.T, host string) []string {
 		var d net.Dialer
 		return d.DialContext(ctx, network, net.JoinHostPort(nodetest.DNSIP, "53"))
 	}}
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	addrs, err := r.LookupHost(ctx, host)
-	if err != nil {
-		t.Fatalf("resolve %s through CoreDNS: %v", host, err)
+	var last error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		addrs, err := r.LookupHost(ctx, host)
+		cancel()
+		if err == nil {
+			return addrs
+		}
+		last = err
 	}
-	return addrs
+	t.Fatalf("resolve %s through CoreDNS: %v", host, last)
+	return nil
 }
 
 // BenchmarkStart starts the real node from cached binaries (control plane, registry and

@@ -71,7 +71,7 @@ func (n *Node) Postgres(ctx context.Context, name string) (string, error) {
 			"-c", "listen_addresses="+host, "-c", "fsync=off", "-c", "max_connections=100"); err != nil {
 			return "", err
 		}
-		err = poll(ctx, 30*time.Second, func() (bool, error) {
+		err = poll(ctx, 2*time.Minute, func() (bool, error) {
 			if err := n.exited(); err != nil {
 				return false, err
 			}
