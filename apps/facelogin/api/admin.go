@@ -139,6 +139,41 @@ func (s *Server) adminCreateInvite(w http.ResponseWriter, r *http.Request, c cal
 	writeJSON(w, http.StatusCreated, inv)
 }
 
+var errNoOpenInvite = errorf(http.StatusNotFound, "invite_not_found", "There is no open invitation to this e-mail address.")
+
+// adminRevokeInvite withdraws the open invitation to an e-mail: its link stops working.
+func (s *Server) adminRevokeInvite(w http.ResponseWriter, r *http.Request, c caller) {
+	email := normalEmail(r.PathValue("email"))
+	if err := s.st.RevokeInvite(r.Context(), email); err != nil {
+		s.fail(w, r, notFoundAs(err, errNoOpenInvite))
+		return
+	}
+	s.log.Info("invitation revoked", "by", c.user.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// adminResendInvite replaces the invitation to an e-mail (open or expired, not used) by a
+// new one for the same person and role: a new link, valid for InviteTTL from now.
+func (s *Server) adminResendInvite(w http.ResponseWriter, r *http.Request, c caller) {
+	if err := needType(r, "application/json"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	old, err := s.st.InviteByEmail(r.Context(), normalEmail(r.PathValue("email")))
+	if err != nil {
+		s.fail(w, r, notFoundAs(err, errNoOpenInvite))
+		return
+	}
+	inv, err := CreateInvite(r.Context(), s.st, InviteOptions{Name: old.Name, Email: old.Email, Role: old.Role,
+		CreatedBy: c.user.ID, TTL: s.opts.InviteTTL, PublicURL: s.opts.PublicURL})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.Info("invitation sent again", "by", c.user.ID, "role", old.Role)
+	writeJSON(w, http.StatusCreated, inv)
+}
+
 func (s *Server) adminInvites(w http.ResponseWriter, r *http.Request, c caller) {
 	invs, err := s.st.Invites(r.Context(), time.Now())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

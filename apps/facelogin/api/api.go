@@ -225,6 +225,12 @@ func New(opts Options) (*Server, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	if opts.PublicURL != "" {
+		// `facelogin admin invite` builds its links on the address this server is opened at.
+		if err := s.st.SetSetting(ctx, store.SettingPublicURL, opts.PublicURL); err != nil {
+			return nil, err
+		}
+	}
 	s.routes()
 	go s.follow()
 	return s, nil

@@ -31,13 +31,17 @@ type InviteOptions struct {
 // Invitation is a created invitation: the one-time token and the link to give the person.
 // The token is shown only here; the store keeps its hash.
 type Invitation struct {
-	Token     string    `json:"token"`
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Token     string     `json:"token"`
+	URL       string     `json:"url"`
+	Name      string     `json:"name"`
+	Email     string     `json:"email"`
+	Role      store.Role `json:"role"`
+	ExpiresAt time.Time  `json:"expires_at"`
 }
 
-// CreateInvite checks opts and stores a new invitation. The first admin is invited this way
-// from the command line (`facelogin admin invite --role admin`).
+// CreateInvite checks opts and stores a new invitation, which replaces an open one to the
+// same e-mail. The first admin is invited this way from the command line (`facelogin admin
+// invite --role admin`).
 func CreateInvite(ctx context.Context, st *store.Store, opts InviteOptions) (Invitation, error) {
 	opts.Name = strings.TrimSpace(opts.Name)
 	opts.Email = normalEmail(opts.Email)
@@ -62,7 +66,8 @@ func CreateInvite(ctx context.Context, st *store.Store, opts InviteOptions) (Inv
 	if err := st.CreateInvite(ctx, inv); err != nil {
 		return Invitation{}, fmt.Errorf("store invitation: %w", err)
 	}
-	return Invitation{Token: token, URL: strings.TrimRight(opts.PublicURL, "/") + "/enroll/" + token, ExpiresAt: inv.ExpiresAt}, nil
+	return Invitation{Token: token, URL: strings.TrimRight(opts.PublicURL, "/") + "/enroll/" + token,
+		Name: inv.Name, Email: inv.Email, Role: inv.Role, ExpiresAt: inv.ExpiresAt}, nil
 }
 
 func checkInvitee(name, email string, role store.Role) error {

@@ -51,6 +51,8 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/admin/users/{id}/face", s.admin(s.adminDeleteFace))
 	m.HandleFunc("POST /api/admin/invites", s.admin(s.adminCreateInvite))
 	m.HandleFunc("GET /api/admin/invites", s.admin(s.adminInvites))
+	m.HandleFunc("DELETE /api/admin/invites/{email}", s.admin(s.adminRevokeInvite))
+	m.HandleFunc("POST /api/admin/invites/{email}/resend", s.admin(s.adminResendInvite))
 	m.HandleFunc("GET /api/admin/lookalikes", s.admin(s.lookAlikes))
 	m.HandleFunc("GET /api/admin/settings", s.admin(s.adminSettings))
 

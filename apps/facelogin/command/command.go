@@ -183,14 +183,28 @@ func invite(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	public, from := cfg.PublicURL, cfg.PublicURLFrom
+	if public == "" {
+		switch recorded, err := st.Setting(ctx, store.SettingPublicURL); {
+		case err == nil:
+			public, from = recorded, "the server's configuration (recorded when it last started)"
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
 	inv, err := api.CreateInvite(ctx, st, api.InviteOptions{
-		Name: cfg.Name, Email: cfg.Email, Role: store.Role(cfg.Role), TTL: cfg.InviteTTL, PublicURL: cfg.PublicURL,
+		Name: cfg.Name, Email: cfg.Email, Role: store.Role(cfg.Role), TTL: cfg.InviteTTL, PublicURL: public,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Invitation for %s <%s> (%s), valid until %s. Give this link to them only; it works once:\n%s\n",
-		cfg.Name, cfg.Email, cfg.Role, inv.ExpiresAt.Local().Format(time.RFC1123), inv.URL)
+	if public == "" {
+		fmt.Fprintf(stdout, "No public URL known (no server has started on this store and no --public-url was given): the link below is a path; put the address people open in front of it, or run again with --public-url https://login.example.com.\n")
+	} else {
+		fmt.Fprintf(stdout, "Public URL %s, from %s.\n", public, from)
+	}
+	fmt.Fprintf(stdout, "Invitation for %s <%s> (%s), valid until %s; it replaces any open invitation to this address. Give this link to them only; it works once:\n%s\n",
+		inv.Name, inv.Email, inv.Role, inv.ExpiresAt.Local().Format(time.RFC1123), inv.URL)
 	return nil
 }
 

@@ -122,11 +122,24 @@ func TestServe(t *testing.T) {
 	}
 	key, _ := os.ReadFile(filepath.Join(data, "descriptor.key"))
 
+	// Without --public-url the invitation link starts with the address the server runs on,
+	// and the command says where it took it from.
 	var out bytes.Buffer
-	inv := parse(t, "admin", "invite", "--data-dir", data, "--email", "amy@example.com", "--name", "Amy", "--role", "admin",
-		"--public-url", "http://"+addr)
+	inv := parse(t, "admin", "invite", "--data-dir", data, "--email", "amy@example.com", "--name", "Amy", "--role", "admin")
 	if err := Run(context.Background(), inv, &out, io.Discard); err != nil {
 		t.Fatalf("admin invite: %v", err)
+	}
+	if want := "Public URL http://" + addr + ", from the server's configuration"; !strings.Contains(out.String(), want) {
+		t.Errorf("admin invite says %q, want %q", out.String(), want)
+	}
+	var flagged bytes.Buffer
+	if err := Run(context.Background(), parse(t, "admin", "invite", "--data-dir", data, "--email", "raj@example.com", "--name", "Raj",
+		"--public-url", "https://login.example.test"), &flagged, io.Discard); err != nil {
+		t.Fatalf("admin invite --public-url: %v", err)
+	}
+	if !strings.Contains(flagged.String(), "Public URL https://login.example.test, from --public-url.") ||
+		!strings.Contains(flagged.String(), "https://login.example.test/enroll/") {
+		t.Errorf("admin invite --public-url says %q", flagged.String())
 	}
 	link := regexp.MustCompile(`http://\S+/enroll/(\S+)`).FindStringSubmatch(out.String())
 	if link == nil {

@@ -45,10 +45,13 @@ type Config struct {
 	Origins        []string
 	BootstrapToken string
 	PublicURL      string
-	APIURL         string
-	Workers        int
-	CNN            bool
-	RequirePIN     bool
+	// PublicURLFrom says where PublicURL came from: "--public-url", "FACELOGIN_PUBLIC_URL",
+	// or "" (admin invite then asks the store for the URL the server recorded).
+	PublicURLFrom string
+	APIURL        string
+	Workers       int
+	CNN           bool
+	RequirePIN    bool
 	// Liveness asks for a head turn in a random direction at every face sign-in and
 	// enrolment (package liveness); --require-pin=false needs it.
 	Liveness        bool
@@ -163,7 +166,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		str(&c.Name, "name", "", "the person's name (required)")
 		str(&c.Email, "email", "", "the person's e-mail address (required)")
 		str(&c.Role, "role", "user", "user or admin")
-		str(&c.PublicURL, "public-url", "", "address people open (default http://127.0.0.1:8080)")
+		str(&c.PublicURL, "public-url", "", "address people open (default: the one the server recorded when it last started)")
 		fs.DurationVar(&c.InviteTTL, "ttl", 7*24*time.Hour, "how long the link stays valid")
 	}
 	if c.Command == RotateKey {
@@ -180,6 +183,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["public-url"] {
+		c.PublicURLFrom = "--public-url"
+	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] {
@@ -195,6 +201,9 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 	})
 	if envErr != nil {
 		return Config{}, envErr
+	}
+	if c.PublicURL != "" && c.PublicURLFrom == "" {
+		c.PublicURLFrom = EnvName("public-url")
 	}
 	c.Pepper = getenv("FACELOGIN_PIN_PEPPER")
 	for _, o := range strings.Split(origins, ",") {
@@ -264,8 +273,8 @@ func (c *Config) complete(set map[string]bool) error {
 		if c.Role != "user" && c.Role != "admin" {
 			bad("--role %q: use user or admin", c.Role)
 		}
-		if c.PublicURL == "" {
-			c.PublicURL = "http://127.0.0.1:8080"
+		if u, err := url.Parse(c.PublicURL); c.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			bad("--public-url %q is not an http(s) URL such as https://login.example.com", c.PublicURL)
 		}
 	case RotateKey:
 		if c.NewKey && c.DropOldKeys {

@@ -34,6 +34,7 @@ func TestParse(t *testing.T) {
 				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
 				c.CreateSecrets, c.RequirePIN = true, true
 				c.PublicURL, c.Origins = "https://login.example.com", []string{"https://login.example.com"}
+				c.PublicURLFrom = "--public-url"
 			},
 		},
 		{
@@ -72,9 +73,20 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) {
 				c.Command, c.DataDir, c.Name, c.Email, c.Role = Invite, "/var/lib/facelogin", "Amy", "amy@example.com", "admin"
 				c.DB, c.KeyFile, c.CreateSecrets = "sqlite:/var/lib/facelogin/facelogin.db", "/var/lib/facelogin/descriptor.key", true
-				c.PublicURL, c.InviteTTL = "http://127.0.0.1:8080", 7*24*time.Hour
+				c.InviteTTL = 7 * 24 * time.Hour
 			},
 		},
+		{
+			name: "invite with the public URL from the environment",
+			args: []string{"admin", "invite", "--email", "amy@example.com", "--name", "Amy"},
+			env:  map[string]string{"FACELOGIN_PUBLIC_URL": "https://login.example.com"},
+			want: func(c *Config) {
+				c.Command, c.DataDir, c.Name, c.Email, c.Role = Invite, "./data", "Amy", "amy@example.com", "user"
+				c.DB, c.KeyFile, c.CreateSecrets = "sqlite:data/facelogin.db", "data/descriptor.key", true
+				c.PublicURL, c.PublicURLFrom, c.InviteTTL = "https://login.example.com", "FACELOGIN_PUBLIC_URL", 7*24*time.Hour
+			},
+		},
+		{name: "invite with a bad public URL", args: []string{"admin", "invite", "--name", "A", "--email", "a@b.c", "--public-url", "login:8080"}, err: `--public-url "login:8080"`},
 		{name: "invite needs an e-mail", args: []string{"admin", "invite", "--name", "Amy"}, err: "--email is required for `admin invite`"},
 		{name: "invite role", args: []string{"admin", "invite", "--name", "A", "--email", "a@b.c", "--role", "root"}, err: `--role "root"`},
 		{name: "unknown command", args: []string{"deploy"}, err: `unknown command "deploy"`},

@@ -25,7 +25,9 @@ func TestInvites(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := st.CreateInvite(ctx, live); !errors.Is(err, ErrConflict) {
+		dup := live
+		dup.Email = "cleo2@example.test"
+		if err := st.CreateInvite(ctx, dup); !errors.Is(err, ErrConflict) {
 			t.Errorf("duplicate token: got %v, want ErrConflict", err)
 		}
 		got, err := st.Invite(ctx, "h-live", now)
@@ -87,6 +89,76 @@ func TestInvites(t *testing.T) {
 		}
 		if n := rawCount(t, st, `select count(*) from invites`); n != 3 {
 			t.Errorf("%d invites stored, want 3 (h-live, h-boot, h-next)", n)
+		}
+	})
+}
+
+// TestInviteOnePerEmail checks a new invite replaces the open one to the same e-mail,
+// revoking deletes it, an invite can be read by e-mail to send it again, and an invite to
+// someone who has an account by now is closed: not listed, not usable, pruned.
+func TestInviteOnePerEmail(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		st := open(t, dsn, keyring(t, newKey(t)))
+		now := time.Now()
+		mk := func(hash, email string) Invite {
+			return Invite{TokenHash: hash, Name: "Cleo", Email: email, Role: RoleUser, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		}
+		for _, inv := range []Invite{mk("h-1", "cleo@example.test"), mk("h-2", "cleo@example.test"), mk("h-dan", "dan@example.test")} {
+			if err := st.CreateInvite(ctx, inv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := st.Invite(ctx, "h-1", now); !errors.Is(err, ErrNotFound) {
+			t.Errorf("the replaced invite still works: %v", err)
+		}
+		if got, err := st.InviteByEmail(ctx, "cleo@example.test"); err != nil || got.TokenHash != "h-2" {
+			t.Errorf("InviteByEmail = %+v, %v; want h-2", got, err)
+		}
+		if list, _ := st.Invites(ctx, now); len(list) != 2 {
+			t.Errorf("Invites = %+v, want h-2 and h-dan", list)
+		}
+		if err := st.RevokeInvite(ctx, "cleo@example.test"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RevokeInvite(ctx, "cleo@example.test"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("revoking twice: %v, want ErrNotFound", err)
+		}
+		if _, err := st.Invite(ctx, "h-2", now); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a revoked invite still works: %v", err)
+		}
+
+		// Dan enrolls some other way (the bootstrap token): his open invite closes.
+		if _, err := st.CreateUser(ctx, User{Name: "Dan", Email: "dan@example.test", Role: RoleUser}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Invite(ctx, "h-dan", now); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an invite to an enrolled e-mail still works: %v", err)
+		}
+		if _, err := st.InviteByEmail(ctx, "dan@example.test"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an invite to an enrolled e-mail can be sent again: %v", err)
+		}
+		if list, _ := st.Invites(ctx, now); len(list) != 0 {
+			t.Errorf("Invites = %+v, want none", list)
+		}
+		if err := st.CreateInvite(ctx, mk("h-eve", "eve@example.test")); err != nil {
+			t.Fatal(err)
+		}
+		if n := rawCount(t, st, `select count(*) from invites where token_hash = 'h-dan'`); n != 0 {
+			t.Errorf("the closed invite to an enrolled e-mail is still stored")
+		}
+
+		// The public URL a server recorded.
+		if _, err := st.Setting(ctx, SettingPublicURL); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unset setting: %v, want ErrNotFound", err)
+		}
+		for _, u := range []string{"http://127.0.0.1:9", "https://login.example.test"} {
+			if err := st.SetSetting(ctx, SettingPublicURL, u); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.Setting(ctx, SettingPublicURL); got != u || err != nil {
+				t.Errorf("Setting = %q, %v; want %q", got, err, u)
+			}
 		}
 	})
 }

@@ -86,6 +86,17 @@ var schema = []migration{
 		// The language of the consent text accepted (consent_version names its version).
 		`alter table users add column consent_lang text not null default ''`,
 	}},
+	{4, "settings", []string{
+		// What a running server tells the command line, such as the public URL invitation
+		// links start with.
+		`create table settings (
+			name text primary key,
+			value text not null,
+			updated_at {time} not null
+		)`,
+		// One open invitation per e-mail: looking them up by e-mail to replace or revoke.
+		`create index invites_email on invites (email)`,
+	}},
 }
 
 // sqliteTypes spells the schema's column types for SQLite. Times are Unix microseconds

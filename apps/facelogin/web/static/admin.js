@@ -1,9 +1,70 @@
-// Admin: invite people, delete a person or their face data.
+// Admin: invite people (send an invitation again, revoke it), delete a person or their face
+// data. The open-invitations list is read again after every change to it.
 import { api, t, errorText, busy, say } from './common.js';
 
 const form = document.getElementById('invite-form');
 const result = document.getElementById('invite-result');
 const link = document.getElementById('invite-link');
+const inviteList = document.getElementById('invite-list');
+
+function localTime(iso) {
+  const d = new Date(iso);
+  return new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+}
+
+/** showInvitation fills the result panel: for whom, until when, and the link (shown once). */
+function showInvitation(res) {
+  link.value = new URL(res.url || `/enroll/${encodeURIComponent(res.token)}`, location.origin).href;
+  say('invite-for', t('admin.invite_for', { name: res.name, email: res.email, until: localTime(res.expires_at) }));
+  result.hidden = false;
+  say('invite-hint', t('admin.invite_hint'));
+  link.focus();
+  link.select();
+}
+
+function inviteItem(inv) {
+  const li = document.createElement('li');
+  li.dataset.email = inv.email;
+  const name = document.createElement('strong');
+  name.textContent = inv.name;
+  const about = document.createElement('span');
+  about.className = 'muted';
+  about.textContent = ` · ${inv.email} · ${t(`role.${inv.role}`)}`;
+  const until = document.createElement('span');
+  until.className = 'hint';
+  const time = document.createElement('time');
+  time.dateTime = inv.expires_at;
+  time.textContent = localTime(inv.expires_at);
+  until.append(`${t('admin.expires')} `, time);
+  const actions = document.createElement('div');
+  actions.className = 'row-actions';
+  for (const [action, label, cls] of [['resend-invite', 'admin.resend', 'small'], ['revoke-invite', 'admin.revoke', 'small danger']]) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = cls;
+    b.dataset.action = action;
+    b.dataset.email = inv.email;
+    b.dataset.name = inv.name;
+    b.textContent = t(label);
+    actions.append(b);
+  }
+  li.append(name, ' ', about, document.createElement('br'), until, actions);
+  return li;
+}
+
+/** refreshInvites reads the open invitations again and shows them. */
+async function refreshInvites() {
+  try {
+    const res = (await api('GET', '/api/admin/invites')) || {};
+    const list = res.invites || [];
+    inviteList.replaceChildren(...list.map(inviteItem));
+    inviteList.hidden = list.length === 0;
+    document.getElementById('no-invites').hidden = list.length > 0;
+    say('invites-error', '');
+  } catch (e) {
+    say('invites-error', errorText(e));
+  }
+}
 
 form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
@@ -19,12 +80,9 @@ form.addEventListener('submit', async (ev) => {
   await busy(form, async () => {
     try {
       const res = (await api('POST', '/api/admin/invites', { json: { name, email, role } })) || {};
-      link.value = new URL(res.url || `/enroll/${encodeURIComponent(res.token)}`, location.origin).href;
-      result.hidden = false;
-      say('invite-hint', t('admin.invite_hint'));
       form.reset();
-      link.focus();
-      link.select();
+      showInvitation(res);
+      await refreshInvites();
     } catch (e) {
       say('invite-error', errorText(e));
     }
@@ -44,6 +102,27 @@ document.getElementById('invite-copy').addEventListener('click', async () => {
 const dialog = document.getElementById('confirm');
 let pending = null;
 
+inviteList.addEventListener('click', async (ev) => {
+  const btn = ev.target.closest('button[data-action]');
+  if (!btn) return;
+  if (btn.dataset.action === 'revoke-invite') {
+    pending = btn;
+    document.getElementById('confirm-title').textContent = t('admin.confirm_revoke_title', { name: btn.dataset.name });
+    document.getElementById('confirm-text').textContent = t('admin.confirm_revoke_text', { email: btn.dataset.email });
+    dialog.showModal();
+    return;
+  }
+  btn.disabled = true;
+  try {
+    const res = (await api('POST', `/api/admin/invites/${encodeURIComponent(btn.dataset.email)}/resend`, { json: {} })) || {};
+    await refreshInvites();
+    showInvitation(res);
+  } catch (e) {
+    btn.disabled = false;
+    say('invites-error', errorText(e));
+  }
+});
+
 document.getElementById('people').addEventListener('click', (ev) => {
   const btn = ev.target.closest('button[data-action]');
   if (!btn) return;
@@ -60,6 +139,19 @@ dialog.addEventListener('close', async () => {
   if (!btn) return;
   if (dialog.returnValue !== 'confirm') {
     btn.focus();
+    return;
+  }
+  if (btn.dataset.action === 'revoke-invite') {
+    btn.disabled = true;
+    try {
+      await api('DELETE', `/api/admin/invites/${encodeURIComponent(btn.dataset.email)}`);
+      say('invites-status', t('admin.revoked', { name: btn.dataset.name }));
+      await refreshInvites();
+      document.querySelector('#open-invites h2').focus();
+    } catch (e) {
+      btn.disabled = false;
+      say('invites-error', errorText(e));
+    }
     return;
   }
   const id = encodeURIComponent(btn.dataset.id);
