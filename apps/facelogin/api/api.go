@@ -109,8 +109,9 @@ type Options struct {
 	IdleTimeout, AbsoluteTimeout time.Duration
 	// PollInterval is how often the store's face changes are read.
 	PollInterval time.Duration
-	// InviteTTL is how long an invitation stays valid.
-	InviteTTL time.Duration
+	// InviteTTL is how long an invitation stays valid; ResetTTL how long a reset link does
+	// (0: DefaultResetTTL).
+	InviteTTL, ResetTTL time.Duration
 	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
 	// factor) and per client within FailureWindow before further attempts are refused.
 	AccountFailures, ClientFailures int
@@ -248,6 +249,7 @@ func setDefaults(o *Options) {
 		&o.AbsoluteTimeout:  DefaultAbsoluteTimeout,
 		&o.PollInterval:     DefaultPollInterval,
 		&o.InviteTTL:        DefaultInviteTTL,
+		&o.ResetTTL:         DefaultResetTTL,
 		&o.FailureWindow:    DefaultFailureWindow,
 		&o.MaxLoginDuration: DefaultMaxLoginDuration,
 		&o.SecretWait:       DefaultSecretWait,

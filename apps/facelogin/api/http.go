@@ -31,6 +31,9 @@ func (s *Server) routes() {
 	// In the order people meet them: the invitation, the account, the face samples;
 	m.HandleFunc("GET /api/invites/{token}", s.getInvite)
 	m.HandleFunc("GET /api/consent", s.getConsent)
+	// a reset link an admin issued (a new password and/or PIN);
+	m.HandleFunc("GET /api/reset/{token}", s.getReset)
+	m.HandleFunc("POST /api/reset", s.useReset)
 	m.HandleFunc("POST /api/enroll", s.enroll)
 	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
 	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))
@@ -49,6 +52,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/admin/users", s.admin(s.adminUsers))
 	m.HandleFunc("DELETE /api/admin/users/{id}", s.admin(s.adminDeleteUser))
 	m.HandleFunc("DELETE /api/admin/users/{id}/face", s.admin(s.adminDeleteFace))
+	m.HandleFunc("POST /api/admin/users/{id}/reset", s.admin(s.adminIssueReset))
 	m.HandleFunc("POST /api/admin/invites", s.admin(s.adminCreateInvite))
 	m.HandleFunc("GET /api/admin/invites", s.admin(s.adminInvites))
 	m.HandleFunc("DELETE /api/admin/invites/{email}", s.admin(s.adminRevokeInvite))

@@ -97,6 +97,21 @@ var schema = []migration{
 		// One open invitation per e-mail: looking them up by e-mail to replace or revoke.
 		`create index invites_email on invites (email)`,
 	}},
+	{5, "reset links", []string{
+		// One-time links an admin issues to set a new password and/or PIN; the token is
+		// only ever stored hashed.
+		`create table resets (
+			token_hash text primary key,
+			user_id {int} not null references users (id) on delete cascade,
+			password {bool} not null,
+			pin {bool} not null,
+			created_by {int},
+			created_at {time} not null,
+			expires_at {time} not null,
+			used_at {time}
+		)`,
+		`create index resets_user on resets (user_id)`,
+	}},
 }
 
 // sqliteTypes spells the schema's column types for SQLite. Times are Unix microseconds

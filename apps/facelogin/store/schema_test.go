@@ -19,6 +19,7 @@ var released = map[int]string{
 	2: "9d01a879666134b5df15ce5351e7006a712e2a55b70b14252bc80b5b7470e86b",
 	3: "c0141e44ea358ba59fc008eeab8d7ae2d6c9abed0dded1bb504856becfbda8ce",
 	4: "f17a5b7ebc40b5c9c5e35cd4ef5d6f1a85e530489bbfe3c1f4794c715d4a500c",
+	5: "8b4bc9ce55cace0a14400379a546827c44597cf334247a6984cd99c66b55da8a",
 }
 
 // render returns the statements of step m as a database is given them.

@@ -21,6 +21,7 @@ var pageScripts = map[string]string{
 	"face":     "enroll.js",
 	"profile":  "profile.js",
 	"admin":    "admin.js",
+	"reset":    "reset.js",
 	"error":    "page.js",
 }
 
@@ -250,6 +251,47 @@ func (s *server) enrollPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p := s.newPage(r, "enroll", "enroll.title")
 	p.Data = enrollData{Token: token, Invite: inv}
+	s.render(w, r, http.StatusOK, p)
+}
+
+// resetLink is GET /api/reset/{token}.
+type resetLink struct {
+	Name         string    `json:"name"`
+	Email        string    `json:"email"`
+	Password     bool      `json:"password"`
+	PIN          bool      `json:"pin"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	PINMinLength int       `json:"pin_min_length"`
+}
+
+// resetData is the reset page's content.
+type resetData struct {
+	Token string
+	Link  resetLink
+}
+
+// resetPage lets the person a reset link was issued for set a new PIN and/or password.
+func (s *server) resetPage(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	var link resetLink
+	status, err := s.getJSON(w, r, "/api/reset/"+url.PathEscape(token), &link)
+	switch {
+	case err != nil:
+		s.apiDown(w, r)
+		return
+	case status == http.StatusNotFound || status == http.StatusBadRequest:
+		s.renderError(w, r, http.StatusNotFound, errorInfo{
+			Code: "reset_invalid", Title: "error.reset_title", Text: "error.reset_text",
+		})
+		return
+	case status != http.StatusOK:
+		s.renderError(w, r, status, errorInfo{
+			Code: "reset_error", Title: "error.reset_title", Text: "error.generic_text", Retry: true,
+		})
+		return
+	}
+	p := s.newPage(r, "reset", "reset.title")
+	p.Data = resetData{Token: token, Link: link}
 	s.render(w, r, http.StatusOK, p)
 }
 

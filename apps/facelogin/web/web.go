@@ -86,6 +86,7 @@ func New(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /login/pin", s.pinPage)
 	mux.HandleFunc("GET /login/password", s.passwordPage)
 	mux.HandleFunc("GET /enroll/{token}", s.enrollPage)
+	mux.HandleFunc("GET /reset/{token}", s.resetPage)
 	mux.HandleFunc("GET /profile", s.mePage("profile", "profile.title"))
 	mux.HandleFunc("GET /profile/face", s.mePage("face", "capture.title"))
 	mux.HandleFunc("GET /admin", s.adminPage)
@@ -196,6 +197,8 @@ func routeOf(r *http.Request) string {
 		return "/static/"
 	case strings.HasPrefix(r.URL.Path, "/enroll/"):
 		return "/enroll/{token}"
+	case strings.HasPrefix(r.URL.Path, "/reset/"):
+		return "/reset/{token}"
 	case strings.HasPrefix(r.URL.Path, "/lang/"):
 		return "/lang/{lang}"
 	}

@@ -64,6 +64,13 @@ func cannedAPI(t *testing.T, signedIn bool) http.Handler {
 		lang := r.URL.Query().Get("lang")
 		fmt.Fprintf(w, `{"name":"Penny","email":"penny@example.com","role":"user","pin_min_length":6,"consent":{"version":"v1","lang":%q,"text":%q}}`, lang, texts[lang])
 	})
+	mux.HandleFunc("GET /api/reset/{token}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("token") != "good" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, `{"name":"Penny","email":"penny@example.com","password":false,"pin":true,"expires_at":"2026-03-04T00:00:00Z","pin_min_length":6}`)
+	})
 	mux.HandleFunc("GET /api/consent", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"version":"v1","lang":%q,"text":"Binding text in %s."}`, r.URL.Query().Get("lang"), r.URL.Query().Get("lang"))
 	})
@@ -266,6 +273,9 @@ func TestPages(t *testing.T) {
 			`data-consent-version="v1" data-consent-lang="de"`, "Verbindliche Fassung v1."}},
 		{"face set-up de", in, "/profile/face", "de", 200, "", []string{"Binding text in de.", `id="consent-text" lang="de"`,
 			`data-consent-version="v1" data-consent-lang="de"`, "Einwilligung zur Gesichtserkennung"}},
+		{"reset link", out, "/reset/good", "de", 200, "", []string{"Neues Geheimnis festlegen", "<strong>Penny</strong>", `id="reset-pin"`, `src="/static/reset.js"`}},
+		{"reset link used", out, "/reset/nope", "en", 404, "", []string{"This reset link cannot be used"}},
+		{"admin reset card", in, "/admin", "en", 200, "", []string{"Create reset link", `<option value="8">Raj (raj@example.com)</option>`}},
 		{"enroll bad token", out, "/enroll/nope", "en", 404, "", []string{"This invitation cannot be used"}},
 		{"not found", out, "/nothing", "de", 404, "", []string{"Seite nicht gefunden"}},
 		{"static", out, "/static/login.js", "en", 200, "", []string{"WebSocket"}},

@@ -99,6 +99,34 @@ document.getElementById('invite-copy').addEventListener('click', async () => {
   }
 });
 
+const resetForm = document.getElementById('reset-form');
+resetForm.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const password = resetForm.elements.password.checked;
+  const pin = resetForm.elements.pin.checked;
+  if (!password && !pin) {
+    say('reset-error', t('admin.reset_nothing'));
+    resetForm.elements.pin.focus();
+    return;
+  }
+  say('reset-error', '');
+  await busy(resetForm, async () => {
+    try {
+      const id = encodeURIComponent(resetForm.elements.user.value);
+      const res = (await api('POST', `/api/admin/users/${id}/reset`, { json: { password, pin } })) || {};
+      const out = document.getElementById('reset-link');
+      out.value = new URL(res.url || `/reset/${encodeURIComponent(res.token)}`, location.origin).href;
+      const what = t(password && pin ? 'admin.reset_both' : (pin ? 'admin.reset_only_pin' : 'admin.reset_only_password'));
+      say('reset-for', t('admin.reset_for', { name: res.name, email: res.email, what, until: localTime(res.expires_at) }));
+      document.getElementById('reset-result').hidden = false;
+      out.focus();
+      out.select();
+    } catch (e) {
+      say('reset-error', errorText(e));
+    }
+  });
+});
+
 const dialog = document.getElementById('confirm');
 let pending = null;
 
