@@ -30,6 +30,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/edgeline/edgeline/infra/action"
 )
 
 // Exit codes.
@@ -47,7 +49,7 @@ func main() {
 	os.Exit(code)
 }
 
-// usageError is a problem with the command line or the config: nothing was changed.
+// usageError is a problem with the command line: nothing was changed.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
@@ -59,18 +61,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("edgeline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var o options
-	fs.StringVar(&o.dir, "dir", envOr("EDGELINE_DIR", "infra"), "directory of Pulumi.yaml and Pulumi.<stack>.yaml ($EDGELINE_DIR)")
-	fs.StringVar(&o.stack, "stack", envOr("EDGELINE_STACK", "dev"), "stack name ($EDGELINE_STACK)")
-	fs.StringVar(&o.backend, "backend", os.Getenv("PULUMI_BACKEND_URL"), "state backend URL, e.g. file:///var/lib/edgeline or s3://bucket ($PULUMI_BACKEND_URL)")
-	fs.StringVar(&o.secretsProvider, "secrets-provider", "passphrase", "secrets provider for a new stack (passphrase, awskms://..., ...)")
-	fs.StringVar(&o.pulumi, "pulumi", os.Getenv("EDGELINE_PULUMI"), "pulumi CLI to use; default: pulumi on PATH ($EDGELINE_PULUMI)")
-	fs.BoolVar(&o.refresh, "refresh", false, "refresh the state from the real resources first (up, preview, destroy)")
-	fs.BoolVar(&o.expectNoChanges, "expect-no-changes", false, "fail if up or preview would change anything")
-	fs.BoolVar(&o.detailedExitCode, "detailed-exitcode", false, "preview: exit 3 when there are changes")
-	fs.BoolVar(&o.showSecrets, "show-secrets", false, "outputs: print secret values")
-	fs.BoolVar(&o.json, "json", false, "outputs: print JSON")
-	fs.BoolVar(&o.verbose, "verbose", false, "also print the pulumi CLI's own output to stderr")
+	var (
+		s                                      action.Stack
+		refresh, expectNoChanges, detailedExit bool
+		showSecrets, asJSON                    bool
+	)
+	fs.StringVar(&s.Dir, "dir", envOr("EDGELINE_DIR", "infra"), "directory of Pulumi.yaml and Pulumi.<stack>.yaml ($EDGELINE_DIR)")
+	fs.StringVar(&s.Name, "stack", envOr("EDGELINE_STACK", "dev"), "stack name ($EDGELINE_STACK)")
+	fs.StringVar(&s.Backend, "backend", os.Getenv("PULUMI_BACKEND_URL"), "state backend URL, e.g. file:///var/lib/edgeline or s3://bucket ($PULUMI_BACKEND_URL)")
+	fs.StringVar(&s.SecretsProvider, "secrets-provider", "passphrase", "secrets provider for a new stack (passphrase, awskms://..., ...)")
+	fs.StringVar(&s.Pulumi, "pulumi", os.Getenv("EDGELINE_PULUMI"), "pulumi CLI to use; default: pulumi on PATH ($EDGELINE_PULUMI)")
+	fs.BoolVar(&refresh, "refresh", false, "refresh the state from the real resources first (up, preview, destroy)")
+	fs.BoolVar(&expectNoChanges, "expect-no-changes", false, "fail if up or preview would change anything")
+	fs.BoolVar(&detailedExit, "detailed-exitcode", false, "preview: exit 3 when there are changes")
+	fs.BoolVar(&showSecrets, "show-secrets", false, "outputs: print secret values")
+	fs.BoolVar(&asJSON, "json", false, "outputs: print JSON")
+	fs.BoolVar(&s.Verbose, "verbose", false, "also print the pulumi CLI's own output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: edgeline [flags] up|preview|destroy|outputs\n       edgeline images build|push [flags]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -92,12 +98,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edgeline: one command at a time (got %s and %s)\n", op, strings.Join(fs.Args(), " "))
 		return exitUsage
 	}
-	o.stdout, o.stderr = stdout, stderr
-	code, err := o.do(ctx, op)
+	s.Stdout, s.Stderr = stdout, stderr
+	code := exitOK
+	var err error
+	switch op {
+	case "up":
+		err = action.Up{Stack: s, Refresh: refresh, ExpectNoChanges: expectNoChanges}.Run(ctx)
+	case "preview":
+		var n int
+		n, err = action.Preview{Stack: s, Refresh: refresh, ExpectNoChanges: expectNoChanges}.Run(ctx)
+		if detailedExit && n > 0 {
+			code = exitChanges
+		}
+	case "destroy":
+		err = action.Destroy{Stack: s, Refresh: refresh}.Run(ctx)
+	case "outputs":
+		err = action.Outputs{Stack: s, ShowSecrets: showSecrets, JSON: asJSON}.Run(ctx)
+	default:
+		err = action.ConfigError{Err: fmt.Errorf("unknown command %q: want up, preview, destroy or outputs", op)}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeline %s: %v\n", op, err)
-		var ue usageError
-		if errors.As(err, &ue) {
+		if errors.As(err, new(action.ConfigError)) {
 			return exitUsage
 		}
 		return exitFailed

@@ -79,6 +79,7 @@ var rules = []rule{
 			module + "/infra",
 			module + "/infra/stack",
 			module + "/infra/stackconfig",
+			module + "/infra/action",
 			module + "/cmd/edgeline",
 			module + "/sdk/...",
 		},

@@ -1,6 +1,8 @@
-// Package match identifies a person from a face descriptor: Euclidean distance on dlib's
-// 128-dimensional descriptors, several enrolled samples per person, a distance threshold and
-// a margin to the second-best person. It knows nothing of images or storage. The distance
+// Package match compares face descriptors: Euclidean distance on dlib's 128-dimensional
+// descriptors, several enrolled samples per person. It narrows a probe to the candidate
+// people within a distance threshold (the PIN decides among them), finds a person enrolling
+// twice (threshold and a margin to everyone else) and lists look-alike pairs. It knows
+// nothing of images or storage. The distance
 // kernels (dist*.go) are Go, with an AVX2 version of the sketch scan on amd64.
 package match
 
