@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,11 @@ type Spec struct {
 	DNSProvider, CloudflareZoneID string
 	// Address, IPv6 and HostKeyFingerprint describe an Existing host.
 	Address, IPv6, HostKeyFingerprint string
+	// SSHSources and APISources are the networks (CIDR notation) the firewall lets in to
+	// SSH (TCP 22) and the k3s API (TCP 6443); both are needed for a new server, and
+	// nothing opens them to everyone unless they say 0.0.0.0/0 and ::/0 (Native,
+	// Terraform).
+	SSHSources, APISources []string
 	// TailscaleRepo, when set, is the base URL of Tailscale's stable apt repository
 	// (the one whose ID/CODENAME.noarmor.gpg is the signing key); cloud-init then installs
 	// tailscale from it on a new server, for k3s's vpn-auth (Native, Terraform).
@@ -175,6 +181,15 @@ func (s Spec) validateNew() error {
 		return errors.New("cloud: no SSH public key to install")
 	case s.HostKey == "":
 		return errors.New("cloud: no host key to install")
+	case len(s.SSHSources) == 0 || len(s.APISources) == 0:
+		return errors.New("cloud: the firewall needs the networks allowed to SSH and the k3s API (edgeline:sshSourceCidrs, edgeline:apiSourceCidrs)")
+	}
+	for _, list := range [][]string{s.SSHSources, s.APISources} {
+		for _, n := range list {
+			if p, err := netip.ParsePrefix(n); err != nil || p.Masked() != p {
+				return fmt.Errorf("cloud: firewall source %q is not a network in CIDR notation like 203.0.113.0/24", n)
+			}
+		}
 	}
 	for _, h := range s.Hostnames {
 		if s.Zone != "" && h != s.Zone && !strings.HasSuffix(h, "."+s.Zone) {

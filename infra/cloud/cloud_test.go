@@ -2,12 +2,15 @@ package cloud
 
 import (
 	"context"
+	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/edgeline/edgeline/infra/cloud/hetznerfake"
@@ -24,7 +27,8 @@ func testSpec(t *testing.T) Spec {
 	return Spec{
 		Name: "edgeline-test", ServerType: "cx22", Location: "nbg1", Image: "ubuntu-24.04",
 		SSHPublicKey: testPublicKey, HostKey: key, Zone: "example.org",
-		Hostnames: []string{"rancher.example.org", "login.example.org", "example.org"},
+		Hostnames:  []string{"rancher.example.org", "login.example.org", "example.org"},
+		SSHSources: []string{"198.51.100.23/32"}, APISources: []string{"198.51.100.23/32", "203.0.113.50/32"},
 	}
 }
 
@@ -277,6 +281,85 @@ func TestNativeRefuses(t *testing.T) {
 	}
 }
 
+// TestNativeFirewall is trap 4 of issue 16: SSH and the k3s API were open to the whole
+// internet. The firewall the native source writes to hetznerfake (standing in for the
+// Hetzner Cloud API, which refuses sources that are not networks, as the fake does) lets
+// in only the given networks, follows a change of them, and a spec without them creates
+// nothing.
+func TestNativeFirewall(t *testing.T) {
+	api := hetznerfake.Start("198.51.100.7", "", "example.org")
+	defer api.Close()
+	ctx := context.Background()
+	src := NewNative(hetznerfake.Token, api.URL)
+	spec := testSpec(t)
+	check := func(when string, want map[string][]string) {
+		t.Helper()
+		for port, w := range want {
+			if got := api.FirewallSources(spec.Name, port); !slices.Equal(got, w) {
+				t.Errorf("%s: port %s open to %v, want %v", when, port, got, w)
+			}
+		}
+	}
+	out, err := src.Apply(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	everyone := []string{"0.0.0.0/0", "::/0"}
+	check("first apply", map[string][]string{
+		"22": {"198.51.100.23/32"}, "6443": {"198.51.100.23/32", "203.0.113.50/32"},
+		"80": everyone, "443": everyone, "51820-51821": everyone,
+	})
+
+	// The deployer moved (a new office, another CI runner): the rules follow.
+	spec.SSHSources = []string{"192.0.2.0/28", "2001:db8:5::/48"}
+	before := len(api.Calls())
+	if _, err := src.Apply(ctx, spec, &out); err != nil {
+		t.Fatal(err)
+	}
+	check("after the sources changed", map[string][]string{"22": {"192.0.2.0/28", "2001:db8:5::/48"}, "6443": {"198.51.100.23/32", "203.0.113.50/32"}})
+	if !slices.ContainsFunc(api.Calls()[before:], func(c string) bool { return strings.Contains(c, "set_rules") }) {
+		t.Errorf("changed sources did not update the rules: %v", api.Calls()[before:])
+	}
+	before = len(api.Calls())
+	if _, err := src.Apply(ctx, spec, &out); err != nil {
+		t.Fatal(err)
+	}
+	if calls := api.Calls()[before:]; len(calls) != 0 {
+		t.Errorf("an unchanged apply changed something: %v", calls)
+	}
+
+	// The fake refuses what the real API refuses.
+	_, _, err = src.Client.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: "loose", Rules: []hcloud.FirewallRule{{
+		Direction: hcloud.FirewallRuleDirectionIn, Protocol: hcloud.FirewallRuleProtocolTCP, Port: hcloud.Ptr("22"),
+		SourceIPs: []net.IPNet{{IP: net.IPv4(198, 51, 100, 23), Mask: net.CIDRMask(24, 32)}},
+	}}})
+	if err == nil || !strings.Contains(err.Error(), "not a valid network") {
+		t.Errorf("hetznerfake took a source that is not a network: %v", err)
+	}
+
+	for _, c := range []struct {
+		name     string
+		ssh, api []string
+		want     string
+	}{
+		{"no SSH sources", nil, []string{"198.51.100.23/32"}, "needs the networks allowed"},
+		{"no API sources", []string{"198.51.100.23/32"}, nil, "needs the networks allowed"},
+		{"an address, not a network", []string{"198.51.100.23/24"}, []string{"198.51.100.23/32"}, `"198.51.100.23/24" is not a network`},
+	} {
+		fresh := hetznerfake.Start("198.51.100.8", "", "example.org")
+		spec := testSpec(t)
+		spec.SSHSources, spec.APISources = c.ssh, c.api
+		_, err := NewNative(hetznerfake.Token, fresh.URL).Apply(ctx, spec, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if calls := fresh.Calls(); len(calls) != 0 {
+			t.Errorf("%s: the refused spec changed something: %v", c.name, calls)
+		}
+		fresh.Close()
+	}
+}
+
 func TestExisting(t *testing.T) {
 	spec := Spec{Address: "203.0.113.9", HostKeyFingerprint: "SHA256:abc", Hostnames: []string{"login.example.org"}}
 	out, err := Existing{}.Apply(context.Background(), spec, nil)
@@ -308,6 +391,15 @@ func TestTerraform(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Trap 4 of issue 16: infra/terraform's firewall.tf opens SSH and the API to the
+	// given networks only.
+	rules := firewallOutput(t, out.State)
+	everyone := []string{"0.0.0.0/0", "::/0"}
+	for port, want := range map[string][]string{"22": spec.SSHSources, "6443": spec.APISources, "443": everyone, "80": everyone, "51820-51821": everyone} {
+		if got := rules[port]; !slices.Equal(got, want) {
+			t.Errorf("rendered firewall: port %s open to %v, want %v", port, got, want)
+		}
+	}
 	_, fp, _ := HostPublicKey(spec.HostKey)
 	if !strings.HasPrefix(out.ServerID, "tf-") || out.IPv4 != "203.0.113.10" || out.IPv6 != "2001:db8::1" || out.HostKeyFingerprint != fp ||
 		!slices.Equal(out.DNSNames, []string{"example.org", "login.example.org", "rancher.example.org"}) {
@@ -335,6 +427,65 @@ func TestTerraform(t *testing.T) {
 	}
 }
 
+// TestTerraformFirewallRefuses gives infra/terraform's firewall.tf empty and malformed
+// source lists: the real tofu refuses them before anything is made.
+func TestTerraformFirewallRefuses(t *testing.T) {
+	bin := os.Getenv("EDGELINE_TEST_TOFU")
+	if bin == "" {
+		t.Skip("set EDGELINE_TEST_TOFU to a tofu or terraform binary (make test does)")
+	}
+	src := &Terraform{Binary: bin, Module: "testdata/localmodule"}
+	for _, c := range []struct {
+		name     string
+		ssh, api []string
+	}{
+		{"empty SSH list", []string{}, []string{"198.51.100.23/32"}},
+		{"not a network", []string{"198.51.100.23/32"}, []string{"k3s.example.org"}},
+	} {
+		spec := testSpec(t)
+		spec.SSHSources, spec.APISources = c.ssh, c.api
+		// Past validateNew, so the module's own validation is what refuses.
+		tf, _, cleanup, err := src.workdir(context.Background(), spec, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = tf.Apply(context.Background())
+		cleanup()
+		if err == nil || !strings.Contains(err.Error(), "at least one network") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// firewallOutput reads the firewall_rules output from a Terraform state: the source
+// networks of each port.
+func firewallOutput(t *testing.T, state string) map[string][]string {
+	t.Helper()
+	var st struct {
+		Outputs map[string]struct {
+			Value json.RawMessage `json:"value"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(state), &st); err != nil {
+		t.Fatal(err)
+	}
+	var value []struct {
+		Port      string   `json:"port"`
+		SourceIPs []string `json:"source_ips"`
+	}
+	if err := json.Unmarshal(st.Outputs["firewall_rules"].Value, &value); err != nil {
+		t.Fatalf("firewall_rules output: %v\n%s", err, state)
+	}
+	rules := map[string][]string{}
+	for _, r := range value {
+		rules[r.Port] = r.SourceIPs
+	}
+	if len(rules) == 0 {
+		t.Fatalf("the state has no firewall_rules output:\n%s", state)
+	}
+	return rules
+}
+
 func equal(a, b Outputs) bool {
 	return a.ServerID == b.ServerID && a.IPv4 == b.IPv4 && a.IPv6 == b.IPv6 &&
 		a.HostKeyFingerprint == b.HostKeyFingerprint && slices.Equal(a.DNSNames, b.DNSNames)
@@ -353,6 +504,11 @@ func TestTerraformModuleParses(t *testing.T) {
 	out, err := exec.Command(bin, "fmt", "-check", "-diff", "-recursive", "../terraform").CombinedOutput()
 	if err != nil {
 		t.Fatalf("tofu fmt -check infra/terraform: %v\n%s", err, out)
+	}
+	// Trap 4 of issue 16: no rule of the real module opens a port to everyone by itself;
+	// firewall.tf decides, and TestTerraform evaluates it.
+	if b, err := os.ReadFile("../terraform/main.tf"); err != nil || strings.Contains(string(b), "0.0.0.0/0") || !strings.Contains(string(b), "local.firewall_rules") {
+		t.Errorf("infra/terraform/main.tf must take its firewall rules from firewall.tf (local.firewall_rules) and name no source itself (%v)", err)
 	}
 	for _, f := range []string{"../terraform/variables.tf", "testdata/localmodule/main.tf"} {
 		b, err := os.ReadFile(f)

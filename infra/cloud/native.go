@@ -36,23 +36,29 @@ func labels(name string) map[string]string {
 	return map[string]string{"managed-by": "edgeline", "edgeline-stack": name}
 }
 
-// firewallRules open SSH, HTTP(S) for the ingress, the k3s API for agents and kubectl,
-// and WireGuard for flannel's wireguard-native backend.
-func firewallRules() []hcloud.FirewallRule {
-	any4 := net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
-	any6 := net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
-	rule := func(proto hcloud.FirewallRuleProtocol, port, desc string) hcloud.FirewallRule {
+// firewallRules open HTTP(S) for the ingress and WireGuard for flannel's
+// wireguard-native backend to everyone, and SSH and the k3s API (agents, kubectl, Helm)
+// to spec's source networks only.
+func firewallRules(spec Spec) []hcloud.FirewallRule {
+	everyone := []string{"0.0.0.0/0", "::/0"}
+	rule := func(proto hcloud.FirewallRuleProtocol, port, desc string, sources []string) hcloud.FirewallRule {
+		nets := make([]net.IPNet, 0, len(sources))
+		for _, s := range sources {
+			// validateNew checked every source.
+			_, n, _ := net.ParseCIDR(s)
+			nets = append(nets, *n)
+		}
 		return hcloud.FirewallRule{
-			Direction: hcloud.FirewallRuleDirectionIn, SourceIPs: []net.IPNet{any4, any6},
+			Direction: hcloud.FirewallRuleDirectionIn, SourceIPs: nets,
 			Protocol: proto, Port: hcloud.Ptr(port), Description: hcloud.Ptr(desc),
 		}
 	}
 	return []hcloud.FirewallRule{
-		rule(hcloud.FirewallRuleProtocolTCP, "22", "ssh"),
-		rule(hcloud.FirewallRuleProtocolTCP, "80", "http (ACME HTTP-01, redirect)"),
-		rule(hcloud.FirewallRuleProtocolTCP, "443", "https"),
-		rule(hcloud.FirewallRuleProtocolTCP, "6443", "k3s API"),
-		rule(hcloud.FirewallRuleProtocolUDP, "51820-51821", "flannel wireguard-native"),
+		rule(hcloud.FirewallRuleProtocolTCP, "22", "ssh", spec.SSHSources),
+		rule(hcloud.FirewallRuleProtocolTCP, "80", "http (ACME HTTP-01, redirect)", everyone),
+		rule(hcloud.FirewallRuleProtocolTCP, "443", "https", everyone),
+		rule(hcloud.FirewallRuleProtocolTCP, "6443", "k3s API", spec.APISources),
+		rule(hcloud.FirewallRuleProtocolUDP, "51820-51821", "flannel wireguard-native", everyone),
 	}
 }
 
@@ -83,7 +89,7 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 		return Outputs{}, fmt.Errorf("hetzner: look up firewall %s: %w", spec.Name, err)
 	}
 	if fw == nil {
-		res, _, err := c.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: spec.Name, Labels: labels(spec.Name), Rules: firewallRules()})
+		res, _, err := c.Firewall.Create(ctx, hcloud.FirewallCreateOpts{Name: spec.Name, Labels: labels(spec.Name), Rules: firewallRules(spec)})
 		if err != nil {
 			return Outputs{}, fmt.Errorf("hetzner: create firewall %s: %w", spec.Name, err)
 		}
@@ -91,8 +97,8 @@ func (n *Native) Apply(ctx context.Context, spec Spec, _ *Outputs) (Outputs, err
 			return Outputs{}, fmt.Errorf("hetzner: create firewall %s: %w", spec.Name, err)
 		}
 		fw = res.Firewall
-	} else if !sameRules(fw.Rules, firewallRules()) {
-		actions, _, err := c.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: firewallRules()})
+	} else if !sameRules(fw.Rules, firewallRules(spec)) {
+		actions, _, err := c.Firewall.SetRules(ctx, fw, hcloud.FirewallSetRulesOpts{Rules: firewallRules(spec)})
 		if err == nil {
 			err = c.Action.WaitFor(ctx, actions...)
 		}
@@ -194,17 +200,29 @@ func serverOutputs(srv *hcloud.Server, fingerprint string) Outputs {
 	return out
 }
 
+// sameRules compares rules as edgeline writes them, source networks included (in any
+// order).
 func sameRules(have, want []hcloud.FirewallRule) bool {
 	if len(have) != len(want) {
 		return false
 	}
 	for i := range have {
 		h, w := have[i], want[i]
-		if h.Direction != w.Direction || h.Protocol != w.Protocol || deref(h.Port) != deref(w.Port) || len(h.SourceIPs) != len(w.SourceIPs) {
+		if h.Direction != w.Direction || h.Protocol != w.Protocol || deref(h.Port) != deref(w.Port) || !slices.Equal(networks(h.SourceIPs), networks(w.SourceIPs)) {
 			return false
 		}
 	}
 	return true
+}
+
+// networks writes ns in CIDR notation, sorted.
+func networks(ns []net.IPNet) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.String()
+	}
+	slices.Sort(out)
+	return out
 }
 
 func deref(s *string) string {

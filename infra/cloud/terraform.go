@@ -18,7 +18,7 @@ import (
 // hcloud provider) with terraform or OpenTofu through terraform-exec. The module takes
 // the variables name, server_type, location, image, ssh_public_key, ssh_key_fingerprint,
 // user_data, zone, hostnames, dns_provider ("hetzner", "cloudflare", or "none" without a
-// zone) and cloudflare_zone_id, and outputs server_id, ipv4, ipv6 and dns_names.
+// zone), cloudflare_zone_id, ssh_source_cidrs and api_source_cidrs, and outputs server_id, ipv4, ipv6 and dns_names.
 //
 // The Terraform state travels in Outputs.State, so it lives in the Pulumi stack's state
 // (encrypted as a secret) and no state file is left on the workstation.
@@ -52,7 +52,11 @@ func (t *Terraform) workdir(ctx context.Context, spec Spec, state string) (*tfex
 	copied := 0
 	for _, e := range entries {
 		n := e.Name()
-		if !e.Type().IsRegular() || !(strings.HasSuffix(n, ".tf") || strings.HasSuffix(n, ".tf.json") || n == ".terraform.lock.hcl") {
+		if !(strings.HasSuffix(n, ".tf") || strings.HasSuffix(n, ".tf.json") || n == ".terraform.lock.hcl") {
+			continue
+		}
+		// Files only, symbolic links to files included (a module may share a file).
+		if fi, err := os.Stat(filepath.Join(t.Module, n)); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(t.Module, n))
@@ -96,6 +100,7 @@ func (t *Terraform) workdir(ctx context.Context, spec Spec, state string) (*tfex
 		"dns_provider":        dnsProvider, "cloudflare_zone_id": spec.CloudflareZoneID,
 		"name": spec.Name, "server_type": spec.ServerType, "location": spec.Location, "image": spec.Image,
 		"ssh_public_key": spec.SSHPublicKey, "user_data": userData, "zone": spec.Zone, "hostnames": hostnames,
+		"ssh_source_cidrs": spec.SSHSources, "api_source_cidrs": spec.APISources,
 	})
 	if err != nil {
 		return fail(err)

@@ -39,6 +39,10 @@ type CloudHostArgs struct {
 	// TerraformBinary and TerraformDir run the terraform source.
 	TerraformBinary string `pulumi:"terraformBinary,optional"`
 	TerraformDir    string `pulumi:"terraformDir,optional"`
+	// SSHSourceCidrs and APISourceCidrs are the networks the firewall lets in to SSH and
+	// the k3s API (native, terraform; both required there).
+	SSHSourceCidrs []string `pulumi:"sshSourceCidrs,optional"`
+	APISourceCidrs []string `pulumi:"apiSourceCidrs,optional"`
 }
 
 // CloudHostState is a CloudHost's state: the same outputs whatever the source.
@@ -89,6 +93,7 @@ func (a CloudHostArgs) spec(hostKey string) cloud.Spec {
 		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Domain, Hostnames: a.Hostnames,
 		DNSProvider: a.DNS, CloudflareZoneID: a.CloudflareZoneID,
 		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.HostKeyFingerprint,
+		SSHSources: a.SSHSourceCidrs, APISources: a.APISourceCidrs,
 	}
 	if a.DNS == "none" {
 		s.Zone, s.DNSProvider = "", ""

@@ -187,6 +187,7 @@ func TestCloudHost(t *testing.T) {
 		"sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDiR2x1m3l6Xq8Xo3s6o8Gm3G3yCwq8f8x6o5m5t5m5t ops",
 		"domain":       "example.org", "hostnames": []any{"login.example.org", "rancher.example.org"},
 		"hcloudToken": hetznerfake.Token, "hcloudEndpoint": api.URL,
+		"sshSourceCidrs": []any{"198.51.100.23/32"}, "apiSourceCidrs": []any{"198.51.100.23/32"},
 	}
 	d := newDriver(t, TypeCloudHost)
 	out := d.create(props(args, "hcloudToken"))
@@ -228,6 +229,13 @@ func TestCloudHost(t *testing.T) {
 			t.Errorf("a DNS change touched the server: %s", c)
 		}
 	}
+	// Trap 4 of issue 16: the firewall follows the allowed networks in place.
+	args["sshSourceCidrs"] = []any{"192.0.2.0/28"}
+	wantDiff(t, "ssh sources", d.diff(props(args, "hcloudToken")), "sshSourceCidrs")
+	d.update(props(args, "hcloudToken"))
+	if got := api.FirewallSources("edgeline-prod", "22"); !slices.Equal(got, []string{"192.0.2.0/28"}) {
+		t.Errorf("SSH open to %v after the update, want 192.0.2.0/28", got)
+	}
 	args["serverType"] = "cx32"
 	wantDiff(t, "server type", d.diff(props(args, "hcloudToken")), "serverType!")
 
@@ -257,6 +265,7 @@ func TestCloudHostTerraform(t *testing.T) {
 		"sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDiR2x1m3l6Xq8Xo3s6o8Gm3G3yCwq8f8x6o5m5t5m5t ops",
 		"domain":       "example.org", "hostnames": []any{"login.example.org"},
 		"terraformBinary": bin, "terraformDir": "../cloud/testdata/localmodule",
+		"sshSourceCidrs": []any{"198.51.100.23/32"}, "apiSourceCidrs": []any{"198.51.100.23/32"},
 	}
 	d := newDriver(t, TypeCloudHost)
 	out := d.create(props(args))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/infra/stackconfig"
 	"github.com/edgeline/edgeline/sdk/go/edgeline"
 )
@@ -47,6 +48,9 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 		if cc.HostKey != "" {
 			args.HostKey = pulumi.String(cc.HostKey)
 		}
+		sshSources, apiSources := cfg.Firewall(in.deployer)
+		args.SshSourceCidrs = pulumi.ToStringArray(allowlist.Strings(sshSources))
+		args.ApiSourceCidrs = pulumi.ToStringArray(allowlist.Strings(apiSources))
 	}
 	if cc.Source == stackconfig.SourceNative {
 		args.HcloudToken = pulumi.String(cc.HcloudToken)

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/infra/stackconfig"
 	"github.com/edgeline/edgeline/sdk/go/edgeline"
 )
@@ -93,6 +95,15 @@ func Deploy(ctx *pulumi.Context, cfg *stackconfig.Config, dir string) error {
 		return err
 	}
 	in := inputs{cfg: cfg, keyFile: keyFile, sshPublicKey: pub, abs: abs, provider: prov}
+	if cfg.NeedsDeployerAddress() {
+		// The firewall lets SSH and the k3s API in from where this run comes from.
+		a, err := allowlist.Discover(ctx.Context(), nil, cfg.Cloud.DiscoveryURL)
+		if err != nil {
+			return fmt.Errorf("%w: set edgeline:deployerAddress to this machine's public address, or edgeline:sshSourceCidrs and edgeline:apiSourceCidrs", err)
+		}
+		ctx.Log.Info(fmt.Sprintf("the firewall lets SSH and the k3s API in from %s, the address this run comes from", a), nil)
+		in.deployer = a
+	}
 
 	cl, err := newCloud(ctx, in)
 	if err != nil {
@@ -135,6 +146,8 @@ type inputs struct {
 	sshPublicKey string
 	abs          func(string) string
 	provider     pulumi.ProviderResource
+	// deployer is the discovered public address of this run; zero when not needed.
+	deployer netip.Addr
 }
 
 // options are the resource options of a resource of our provider inside parent.

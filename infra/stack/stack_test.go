@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +117,7 @@ func baseConfig(t *testing.T) map[string]string {
 		"edgeline:domain":             "example.org",
 		"edgeline:acmeEmail":          "ops@example.org",
 		"edgeline:hcloudToken":        "hcloud-secret-token",
+		"edgeline:deployerAddress":    "198.51.100.23",
 		"edgeline:sshKeyFile":         testKeyFile(t),
 		"edgeline:certManagerChart":   "vendor/cert-manager",
 		"edgeline:rancherChart":       "vendor/rancher",
@@ -207,6 +210,79 @@ func TestProgramGraph(t *testing.T) {
 	if rel := m.find(t, typeHelmRelease, "edgeline-issuers").inputs; rel["chart"].StringValue() != "/srv/infra/charts/issuers" {
 		t.Errorf("issuers chart = %v", rel["chart"])
 	}
+}
+
+// TestProgramFirewall is trap 4 of issue 16 in the program: the VPS's firewall lets SSH
+// and the k3s API in from the address the run comes from (discovered from a check-IP
+// service, here one on loopback standing in for the public one, or given), and from
+// everyone only when the config says so.
+func TestProgramFirewall(t *testing.T) {
+	checkIP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("203.0.113.77\n"))
+	}))
+	defer checkIP.Close()
+	for _, c := range []struct {
+		name     string
+		set      map[string]string
+		ssh, api []string
+	}{
+		{"discovered", map[string]string{"deployerAddress": "", "addressDiscoveryUrl": checkIP.URL},
+			[]string{"203.0.113.77/32"}, []string{"203.0.113.77/32"}},
+		{"given", map[string]string{}, []string{"198.51.100.23/32"}, []string{"198.51.100.23/32"}},
+		{"explicit lists, everyone to the API", map[string]string{"deployerAddress": "", "addressDiscoveryUrl": checkIP.URL + "/down",
+			"sshSourceCidrs": `["192.0.2.0/28"]`, "apiSourceCidrs": "0.0.0.0/0, ::/0"},
+			[]string{"192.0.2.0/28"}, []string{"0.0.0.0/0", "::/0"}},
+		{"agents with public addresses", map[string]string{"network": "wireguard-native", "vpnAuth": "",
+			"agents": `[{"name":"pi-a","host":"203.0.113.40","externalIP":"203.0.113.40","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`},
+			[]string{"198.51.100.23/32"}, []string{"198.51.100.23/32", "203.0.113.40/32"}},
+	} {
+		cfg := baseConfig(t)
+		for k, v := range c.set {
+			if v == "" {
+				delete(cfg, "edgeline:"+k)
+			} else {
+				cfg["edgeline:"+k] = v
+			}
+		}
+		m, err := run(t, cfg)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		vps := m.find(t, typeCloudHost, "vps").inputs
+		if got := strs(vps["sshSourceCidrs"]); !slices.Equal(got, c.ssh) {
+			t.Errorf("%s: sshSourceCidrs = %v, want %v", c.name, got, c.ssh)
+		}
+		if got := strs(vps["apiSourceCidrs"]); !slices.Equal(got, c.api) {
+			t.Errorf("%s: apiSourceCidrs = %v, want %v", c.name, got, c.api)
+		}
+	}
+
+	cfg := baseConfig(t)
+	delete(cfg, "edgeline:deployerAddress")
+	cfg["edgeline:addressDiscoveryUrl"] = checkIP.URL + "/down"
+	m, err := run(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "set edgeline:deployerAddress") {
+		t.Errorf("discovery failing: %v, want the fix named", err)
+	}
+	if n := m.count(typeCloudHost); n != 0 {
+		t.Errorf("a run that could not find its address registered %d hosts", n)
+	}
+}
+
+// strs reads a string array input.
+func strs(v resource.PropertyValue) []string {
+	var out []string
+	if v.IsArray() {
+		for _, e := range v.ArrayValue() {
+			out = append(out, e.StringValue())
+		}
+	}
+	return out
 }
 
 func TestProgramSecrets(t *testing.T) {

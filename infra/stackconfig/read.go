@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/edgeline/edgeline/infra/allowlist"
 )
 
 // parser reads the keys of one Source and collects the problems it finds.
@@ -51,6 +54,34 @@ func (p *parser) boolean(key string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// networks reads a list of networks (allowlist.Parse); nil when the key is not set.
+func (p *parser) networks(key string) []netip.Prefix {
+	v, ok := p.get(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil
+	}
+	ps, err := allowlist.Parse(v)
+	if err != nil {
+		p.errorf("%s:%s: %v: list networks like [\"203.0.113.7/32\"] (0.0.0.0/0 opens the port to everyone)", Namespace, key, err)
+		return nil
+	}
+	return ps
+}
+
+// address reads an IP address; the zero Addr when the key is not set.
+func (p *parser) address(key string) netip.Addr {
+	v := p.str(key, "")
+	if v == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		p.errorf("%s:%s %q is not an IP address like 203.0.113.7", Namespace, key, v)
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 func (p *parser) object(key string, dst any) {

@@ -6,10 +6,12 @@
 package stackconfig
 
 import (
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/internal/remote"
 )
 
@@ -109,6 +111,48 @@ type Cloud struct {
 	// HostKey is the VPS's SSH host key (OpenSSH private key, a secret) that cloud-init
 	// installs on a new server; empty means one is generated.
 	HostKey string
+	// SSHSources and APISources are the networks the firewall lets in to SSH (TCP 22)
+	// and the k3s API (TCP 6443) (native, terraform); nil means the deployer's address
+	// (see Firewall). allowlist.Everyone only when the stack config says 0.0.0.0/0.
+	SSHSources, APISources []netip.Prefix
+	// DeployerAddress is the public address edgeline runs from, when given; the zero
+	// Addr means it is discovered at DiscoveryURL when a firewall list needs it.
+	DeployerAddress netip.Addr
+	// DiscoveryURL answers with the caller's public address (allowlist.Discover).
+	DiscoveryURL string
+}
+
+// NeedsDeployerAddress reports whether Firewall needs the deployer's address and none
+// was given: the program then discovers it before registering the VPS.
+func (c *Config) NeedsDeployerAddress() bool {
+	cl := c.Cloud
+	return cl.Source != SourceExisting && !cl.DeployerAddress.IsValid() && (cl.SSHSources == nil || cl.APISources == nil)
+}
+
+// Firewall returns the networks let in to SSH and to the k3s API. A list the stack
+// config leaves out is the deployer's address (given, else the discovered one passed
+// as deployer); the API list also holds every agent's externalIP, from where an agent
+// with a public address reaches the server.
+func (c *Config) Firewall(deployer netip.Addr) (ssh, api []netip.Prefix) {
+	if c.Cloud.DeployerAddress.IsValid() {
+		deployer = c.Cloud.DeployerAddress
+	}
+	ssh, api = c.Cloud.SSHSources, c.Cloud.APISources
+	if ssh == nil && deployer.IsValid() {
+		ssh = []netip.Prefix{allowlist.Host(deployer)}
+	}
+	if c.Cloud.APISources == nil {
+		if deployer.IsValid() {
+			api = []netip.Prefix{allowlist.Host(deployer)}
+		}
+		for _, a := range c.Agents {
+			if ip, err := netip.ParseAddr(a.ExternalIP); err == nil {
+				api = append(api, allowlist.Host(ip))
+			}
+		}
+		api = allowlist.Normalize(api)
+	}
+	return ssh, api
 }
 
 // SSH says how to log in to the VPS.
@@ -224,6 +268,7 @@ var Keys = []string{
 	"domain", "appHost", "rancherHost", "apiHost", "acmeEmail", "issuer", "cloudflareApiToken",
 	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns", "cloudflareZoneId",
 	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
+	"sshSourceCidrs", "apiSourceCidrs", "deployerAddress", "addressDiscoveryUrl",
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile",
 	"agents", "network", "vpnAuth",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
@@ -275,6 +320,10 @@ func Parse(src Source) (*Config, error) {
 			IPv6:               p.str("ipv6", ""),
 			HostKeyFingerprint: p.str("hostKeyFingerprint", ""),
 			HostKey:            p.str("hostKey", ""),
+			SSHSources:         p.networks("sshSourceCidrs"),
+			APISources:         p.networks("apiSourceCidrs"),
+			DeployerAddress:    p.address("deployerAddress"),
+			DiscoveryURL:       p.str("addressDiscoveryUrl", allowlist.DefaultDiscoveryURL),
 		},
 		SSH: SSH{
 			User:           p.str("sshUser", remote.DefaultUser),

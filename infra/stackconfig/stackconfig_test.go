@@ -2,6 +2,8 @@ package stackconfig
 
 import (
 	"encoding/json"
+	"maps"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/internal/remote"
 )
 
@@ -129,6 +132,11 @@ func TestParseRefuses(t *testing.T) {
 		{"image repository with a tag", map[string]string{"appImageRepository": "registry.example.org/team:v1"}, nil, "no tag, no digest"},
 		{"bad image tag", map[string]string{"appImageTag": "v1 final"}, nil, `edgeline:appImageTag "v1 final" is not an image tag`},
 		{"bad image digest", map[string]string{"appImageDigests": `{"api":"sha256:abc"}`}, nil, `edgeline:appImageDigests.api "sha256:abc" is not a digest`},
+		{"ssh sources not networks", map[string]string{"sshSourceCidrs": "office"}, nil, `edgeline:sshSourceCidrs: "office" is neither an address nor a network`},
+		{"api sources empty list", map[string]string{"apiSourceCidrs": "[]"}, nil, "edgeline:apiSourceCidrs: the list is empty"},
+		{"bad deployer address", map[string]string{"deployerAddress": "my-laptop"}, nil, `edgeline:deployerAddress "my-laptop" is not an IP address`},
+		{"bad discovery url", map[string]string{"addressDiscoveryUrl": "checkip"}, nil, `edgeline:addressDiscoveryUrl "checkip" is not an http(s) URL`},
+		{"firewall lists with an existing host", map[string]string{"cloud": "existing", "address": "203.0.113.7", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "sshSourceCidrs": "0.0.0.0/0"}, nil, "edgeline:sshSourceCidrs sets the firewall of a new VPS, but edgeline:cloud is existing"},
 		{"image digest of another image", map[string]string{"appImageDigests": `{"db":"sha256:abc"}`}, nil, `unknown field "db"`},
 	}
 	t.Setenv("HCLOUD_TOKEN", "")
@@ -149,6 +157,55 @@ func TestParseRefuses(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseFirewall is trap 4 of issue 16 in the config: SSH and the k3s API are let in
+// from the deployer's address by default, the whole internet only when written.
+func TestParseFirewall(t *testing.T) {
+	deployer := netip.MustParseAddr("198.51.100.23")
+	cases := []struct {
+		name       string
+		set        map[string]string
+		discovered netip.Addr
+		needs      bool
+		ssh, api   string
+		warns      bool
+	}{
+		{"defaults: the discovered address", nil, deployer, true, "198.51.100.23/32", "198.51.100.23/32", true},
+		{"given address", map[string]string{"deployerAddress": "2001:db8::7"}, netip.Addr{}, false, "2001:db8::7/128", "2001:db8::7/128", true},
+		{"agents' external IPs join the API list", map[string]string{"agents": `[{"name":"pi","host":"203.0.113.40","externalIP":"203.0.113.40","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`},
+			deployer, true, "198.51.100.23/32", "198.51.100.23/32 203.0.113.40/32", false},
+		{"everyone, when said", map[string]string{"sshSourceCidrs": "0.0.0.0/0,::/0", "apiSourceCidrs": `["0.0.0.0/0"]`}, netip.Addr{}, false, "0.0.0.0/0 ::/0", "0.0.0.0/0", false},
+		{"one list given, the other from the address", map[string]string{"sshSourceCidrs": "192.0.2.0/28"}, deployer, true, "192.0.2.0/28", "198.51.100.23/32", true},
+	}
+	for _, c := range cases {
+		m := valid()
+		maps.Copy(m, c.set)
+		cfg, err := Parse(source(m))
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := cfg.NeedsDeployerAddress(); got != c.needs {
+			t.Errorf("%s: NeedsDeployerAddress = %v, want %v", c.name, got, c.needs)
+		}
+		ssh, api := cfg.Firewall(c.discovered)
+		if got := strings.Join(allowlist.Strings(ssh), " "); got != c.ssh {
+			t.Errorf("%s: SSH from %s, want %s", c.name, got, c.ssh)
+		}
+		if got := strings.Join(allowlist.Strings(api), " "); got != c.api {
+			t.Errorf("%s: API from %s, want %s", c.name, got, c.api)
+		}
+		warned := slices.ContainsFunc(cfg.Warnings, func(w string) bool { return strings.Contains(w, "add it to edgeline:apiSourceCidrs") })
+		if warned != c.warns {
+			t.Errorf("%s: warned of agents outside the API list: %v, want %v (%q)", c.name, warned, c.warns, cfg.Warnings)
+		}
+	}
+	m := valid()
+	maps.Copy(m, map[string]string{"cloud": "existing", "address": "203.0.113.7", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
+	if cfg, err := Parse(source(m)); err != nil || cfg.NeedsDeployerAddress() {
+		t.Errorf("an existing host needs no address for a firewall edgeline does not manage: %v", err)
 	}
 }
 
@@ -199,7 +256,9 @@ func TestParseListsEveryProblem(t *testing.T) {
 
 // TestParseWarnsOfPlainSecrets: a secret stored in plain text is reported, not refused.
 func TestParseWarnsOfPlainSecrets(t *testing.T) {
-	src := source(valid())
+	m := valid()
+	m["apiSourceCidrs"] = "198.51.100.23, 203.0.113.0/28"
+	src := source(m)
 	secret := []string{}
 	src.Secret = func(k string) bool { return slices.Contains(secret, k) }
 	c, err := Parse(src)

@@ -92,6 +92,7 @@ func (c *Config) validate(p *parser) {
 		p.errorf("edgeline:network %q is neither wireguard-native nor vpn-auth", c.Network)
 	}
 	c.validateAgents(p)
+	c.warnUnreachableAgents()
 	p.k3sProblems("edgeline:k3sVersion", k3s.Install{Version: c.Versions.K3s}.Validate())
 	if !semverRe.MatchString(c.Versions.CertManager) {
 		p.errorf("edgeline:certManagerVersion %q is not an exact version like v1.18.2", c.Versions.CertManager)
@@ -196,6 +197,14 @@ func (c *Config) validateCloud(p *parser) {
 			p.errorf("edgeline:terraformDir is empty: name the Terraform module directory")
 		}
 	case SourceExisting:
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"sshSourceCidrs", cl.SSHSources != nil}, {"apiSourceCidrs", cl.APISources != nil}} {
+			if k.set {
+				p.errorf("edgeline:%s sets the firewall of a new VPS, but edgeline:cloud is existing: open the ports on your host's firewall yourself (docs/deploy.md) and remove the key", k.key)
+			}
+		}
 		if net.ParseIP(cl.Address) == nil || net.ParseIP(cl.Address).To4() == nil {
 			p.errorf("edgeline:address %q is not an IPv4 address: the existing source needs the host's public IPv4", cl.Address)
 		}
@@ -207,6 +216,9 @@ func (c *Config) validateCloud(p *parser) {
 		}
 	default:
 		p.errorf("edgeline:cloud %q is not native, terraform or existing", cl.Source)
+	}
+	if u := cl.DiscoveryURL; !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		p.errorf("edgeline:addressDiscoveryUrl %q is not an http(s) URL", u)
 	}
 	if cl.HcloudEndpoint != "" && !strings.HasPrefix(cl.HcloudEndpoint, "http://") && !strings.HasPrefix(cl.HcloudEndpoint, "https://") {
 		p.errorf("edgeline:hcloudEndpoint %q is not an http(s) URL", cl.HcloudEndpoint)
@@ -274,6 +286,24 @@ func (c *Config) validateAgents(p *parser) {
 				}
 			}
 		}
+	}
+}
+
+// warnUnreachableAgents warns when the firewall's default API list (the deployer's
+// address and the agents' externalIPs) leaves out agents that join from an address of
+// their own: behind NAT, k3s on a Pi reaches the server's public address from its site's.
+func (c *Config) warnUnreachableAgents() {
+	if c.Cloud.Source == SourceExisting || c.Cloud.APISources != nil {
+		return
+	}
+	var names []string
+	for _, a := range c.Agents {
+		if a.ExternalIP == "" {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("edgeline:apiSourceCidrs is not set, so the firewall lets only this machine's address in to the k3s API: agents %s join from their site's address; add it to edgeline:apiSourceCidrs unless they share this machine's", strings.Join(names, ", ")))
 	}
 }
 

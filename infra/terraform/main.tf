@@ -47,20 +47,15 @@ resource "hcloud_firewall" "vps" {
   name   = var.name
   labels = local.labels
 
+  # firewall.tf: SSH and the k3s API only from the allowed networks.
   dynamic "rule" {
-    for_each = {
-      "22"          = ["tcp", "ssh"]
-      "80"          = ["tcp", "http (ACME HTTP-01, redirect)"]
-      "443"         = ["tcp", "https"]
-      "6443"        = ["tcp", "k3s API"]
-      "51820-51821" = ["udp", "flannel wireguard-native"]
-    }
+    for_each = local.firewall_rules
     content {
       direction   = "in"
-      protocol    = rule.value[0]
-      port        = rule.key
-      source_ips  = ["0.0.0.0/0", "::/0"]
-      description = rule.value[1]
+      protocol    = rule.value.protocol
+      port        = rule.value.port
+      source_ips  = rule.value.source_ips
+      description = rule.value.description
     }
   }
 }

@@ -1,4 +1,5 @@
-# The variables edgeline sets (see infra/cloud/terraform.go); the last two are yours.
+# The variables edgeline sets (see infra/cloud/terraform.go); the firewall's source
+# networks are declared in firewall.tf.
 
 variable "name" {
   description = "Name of the server, its firewall and its SSH key."
@@ -43,7 +44,7 @@ variable "zone" {
 }
 
 variable "hostnames" {
-  description = "Names that get A and AAAA records pointing at the server."
+  description = "Names that get A records pointing at the server."
   type        = list(string)
   default     = []
 }

@@ -17,6 +17,7 @@ type CloudHost struct {
 	pulumi.CustomResourceState
 
 	Address            pulumi.StringPtrOutput   `pulumi:"address"`
+	ApiSourceCidrs     pulumi.StringArrayOutput `pulumi:"apiSourceCidrs"`
 	Cloud              pulumi.StringOutput      `pulumi:"cloud"`
 	CloudflareZoneId   pulumi.StringPtrOutput   `pulumi:"cloudflareZoneId"`
 	Dns                pulumi.StringPtrOutput   `pulumi:"dns"`
@@ -38,6 +39,7 @@ type CloudHost struct {
 	ServerType         pulumi.StringPtrOutput   `pulumi:"serverType"`
 	SourceState        pulumi.StringOutput      `pulumi:"sourceState"`
 	SshPublicKey       pulumi.StringPtrOutput   `pulumi:"sshPublicKey"`
+	SshSourceCidrs     pulumi.StringArrayOutput `pulumi:"sshSourceCidrs"`
 	TerraformBinary    pulumi.StringPtrOutput   `pulumi:"terraformBinary"`
 	TerraformDir       pulumi.StringPtrOutput   `pulumi:"terraformDir"`
 }
@@ -108,6 +110,7 @@ func CloudHostExists(ctx *pulumi.Context,
 
 type cloudHostArgs struct {
 	Address            *string  `pulumi:"address"`
+	ApiSourceCidrs     []string `pulumi:"apiSourceCidrs"`
 	Cloud              string   `pulumi:"cloud"`
 	CloudflareZoneId   *string  `pulumi:"cloudflareZoneId"`
 	Dns                *string  `pulumi:"dns"`
@@ -123,6 +126,7 @@ type cloudHostArgs struct {
 	Name               string   `pulumi:"name"`
 	ServerType         *string  `pulumi:"serverType"`
 	SshPublicKey       *string  `pulumi:"sshPublicKey"`
+	SshSourceCidrs     []string `pulumi:"sshSourceCidrs"`
 	TerraformBinary    *string  `pulumi:"terraformBinary"`
 	TerraformDir       *string  `pulumi:"terraformDir"`
 }
@@ -130,6 +134,7 @@ type cloudHostArgs struct {
 // The set of arguments for constructing a CloudHost resource.
 type CloudHostArgs struct {
 	Address            pulumi.StringPtrInput
+	ApiSourceCidrs     pulumi.StringArrayInput
 	Cloud              pulumi.StringInput
 	CloudflareZoneId   pulumi.StringPtrInput
 	Dns                pulumi.StringPtrInput
@@ -145,6 +150,7 @@ type CloudHostArgs struct {
 	Name               pulumi.StringInput
 	ServerType         pulumi.StringPtrInput
 	SshPublicKey       pulumi.StringPtrInput
+	SshSourceCidrs     pulumi.StringArrayInput
 	TerraformBinary    pulumi.StringPtrInput
 	TerraformDir       pulumi.StringPtrInput
 }
@@ -188,6 +194,10 @@ func (o CloudHostOutput) ToCloudHostOutputWithContext(ctx context.Context) Cloud
 
 func (o CloudHostOutput) Address() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.Address }).(pulumi.StringPtrOutput)
+}
+
+func (o CloudHostOutput) ApiSourceCidrs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringArrayOutput { return v.ApiSourceCidrs }).(pulumi.StringArrayOutput)
 }
 
 func (o CloudHostOutput) Cloud() pulumi.StringOutput {
@@ -272,6 +282,10 @@ func (o CloudHostOutput) SourceState() pulumi.StringOutput {
 
 func (o CloudHostOutput) SshPublicKey() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.SshPublicKey }).(pulumi.StringPtrOutput)
+}
+
+func (o CloudHostOutput) SshSourceCidrs() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringArrayOutput { return v.SshSourceCidrs }).(pulumi.StringArrayOutput)
 }
 
 func (o CloudHostOutput) TerraformBinary() pulumi.StringPtrOutput {

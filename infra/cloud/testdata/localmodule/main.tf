@@ -1,7 +1,8 @@
 # A local-only stand-in for infra/terraform used by the terraform source's tests: the
 # same variables and outputs, with terraform_data in place of the hcloud resources,
 # because no registry provider can be downloaded on the test machines. Everything
-# around it — terraform-exec, the real tofu binary, state handling — is real.
+# around it — terraform-exec, the real tofu binary, state handling — is real. The
+# firewall's variables and rules are infra/terraform/firewall.tf itself (a symbolic link).
 
 variable "name" { type = string }
 variable "server_type" { type = string }
@@ -60,4 +61,9 @@ output "ipv6" {
 
 output "dns_names" {
   value = sort([for r in terraform_data.records : r.output.name])
+}
+
+# The rules infra/terraform/main.tf gives the hcloud firewall, computed by its firewall.tf.
+output "firewall_rules" {
+  value = local.firewall_rules
 }
