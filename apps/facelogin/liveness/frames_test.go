@@ -208,3 +208,58 @@ func updateFrames(t *testing.T, e *face.Engine, facesDir string, plan map[string
 	}
 	return nil
 }
+
+// BenchmarkFrameCost is the per-frame cost of a login frame before liveness (the face
+// engine's analysis, which guidance spends anyway) and after (the same analysis, then the
+// landmarks and descriptor it returned added to a challenge), side by side on one rendered
+// 640×480 frame. The check adds no recognizer pass; the ratio shows what it adds.
+func BenchmarkFrameCost(b *testing.B) {
+	models, faces := os.Getenv("EDGELINE_MODELS"), os.Getenv("EDGELINE_FACES")
+	if models == "" || faces == "" {
+		b.Skip("needs the dlib models and testdata/faces: set EDGELINE_MODELS and EDGELINE_FACES")
+	}
+	e, err := face.New(face.Options{ModelsDir: models, Workers: 1, MaxWait: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	img, err := loadPhoto(faces, "sheldon1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	jpg, err := render(img, pose{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var before, after time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := e.AnalyzeFrame(ctx, jpg); err != nil {
+			b.Fatal(err)
+		}
+		before += time.Since(start)
+
+		start = time.Now()
+		f, err := e.AnalyzeFrame(ctx, jpg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := liveness.NewChallenge(liveness.DefaultRule, start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 2 {
+			o := liveness.Observation{At: time.Now(), Descriptor: f.Descriptor}
+			for i, p := range f.Landmarks {
+				o.Landmarks[i] = liveness.Point{X: float64(p.X), Y: float64(p.Y)}
+			}
+			c.Add(o)
+		}
+		after += time.Since(start)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(before.Microseconds())/n/1000, "ms/frame-before")
+	b.ReportMetric(float64(after.Microseconds())/n/1000, "ms/frame-after")
+	b.ReportMetric(float64(after)/float64(before), "after/before")
+}
