@@ -185,7 +185,8 @@ function connect(a) {
       // Liveness: the server drew the way to turn; the frames keep going as they are.
       a.turn = m.direction === 'right' ? 'right' : 'left';
       guide(`turn_${a.turn}`, m.message);
-    } else if (m.type === 'guidance' && m.code === 'turn_head' && a.turn) {
+    } else if (m.type === 'guidance' && a.turn && ['turn_head', 'hold_still', 'checking'].includes(m.code)) {
+      // The challenge stays on screen while the face is found and followed.
       guide(`turn_${a.turn}`, m.message);
       later(a, FRAME_GAP_MS, sendFrame);
     } else if (m.type === 'guidance' && m.code === 'busy') {
