@@ -75,6 +75,13 @@ func TestConsentLanguages(t *testing.T) {
 		before := time.Now()
 		ct, body = samplesWithConsent(t, api.ConsentVersion, "en", photos...)
 		want(t, "set up again with consent", c.do("PUT", "/api/me/face", ct, body), http.StatusOK, "")
+		res := c.do("GET", "/api/me", "", nil)
+		want(t, "profile", res, http.StatusOK, "")
+		var me struct{ Consent struct{ Version, Lang string } }
+		res.decode(t, &me)
+		if me.Consent.Version != api.ConsentVersion || me.Consent.Lang != "en" {
+			t.Errorf("GET /api/me shows consent %+v, want %s in en", me.Consent, api.ConsentVersion)
+		}
 		u, _ = r.st.User(ctx, u.ID)
 		if u.ConsentVersion != api.ConsentVersion || u.ConsentLang != "en" || u.ConsentAt.Before(before.Add(-time.Second)) || u.FaceEnrolledAt.IsZero() {
 			t.Errorf("after setting up again: consent %q in %q at %v (asked after %v), face %v", u.ConsentVersion, u.ConsentLang, u.ConsentAt, before, u.FaceEnrolledAt)

@@ -49,11 +49,22 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request, c caller) {
 	for _, e := range events {
 		logins = append(logins, loginJSON{At: e.At, Method: e.Method, Client: e.Client, Success: e.Success})
 	}
+	type consentJSON struct {
+		Version string     `json:"version"`
+		Lang    string     `json:"lang"`
+		At      *time.Time `json:"at"`
+	}
+	consent := consentJSON{Version: c.user.ConsentVersion, Lang: c.user.ConsentLang}
+	if !c.user.ConsentAt.IsZero() {
+		consent.At = &c.user.ConsentAt
+	}
 	writeJSON(w, http.StatusOK, struct {
 		userJSON
 		Logins       []loginJSON `json:"logins"`
 		PINMinLength int         `json:"pin_min_length"`
-	}{toUserJSON(c.user), logins, s.opts.PINMinLength})
+		// Consent is the consent to face sign-in on record (empty when withdrawn).
+		Consent consentJSON `json:"consent"`
+	}{toUserJSON(c.user), logins, s.opts.PINMinLength, consent})
 }
 
 // putPIN changes the PIN after checking the current one.
