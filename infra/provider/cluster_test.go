@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -354,4 +355,47 @@ func TestK3sAgentPrepare(t *testing.T) {
 	wantDiff(t, "prepare", ad.diff(props(agent, "token")), "prepare")
 	ad.update(props(agent, "token"))
 	ad.delete()
+}
+
+// TestConnectionAgentSocket is trap 2 of issue 16 through the provider: a key with a
+// passphrase is used through the ssh-agent the stack config names (sshAgentSocket →
+// Connection.agentSocket → remote), with no $SSH_AUTH_SOCK, against a real ssh-agent
+// and a real sshd test host.
+func TestConnectionAgentSocket(t *testing.T) {
+	sshtest.SSHD(t)
+	keys := sshtest.NewKeys(t)
+	h := sshtest.Start(t, keys, sshtest.Options{})
+	kh := sshtest.WriteKnownHosts(t, h)
+	sock := sshtest.Agent(t, keys.ED25519)
+	t.Setenv("SSH_AUTH_SOCK", "")
+
+	locked := filepath.Join(t.TempDir(), "id_ed25519")
+	b, err := os.ReadFile(keys.ED25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(locked, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-p", "-P", "", "-N", "correct horse", "-f", locked).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen -p: %v: %s", err, out)
+	}
+	conn := Connection{Host: h.IP, Port: h.Port, User: "root", KeyFile: locked, KnownHostsFile: kh}
+	ctx := context.Background()
+
+	if _, err := conn.dial(ctx); err == nil || !strings.Contains(err.Error(), "has a passphrase and no ssh-agent is known") {
+		t.Errorf("without an agent: %v", err)
+	}
+	conn.AgentSocket = sock
+	ex, err := conn.dial(ctx)
+	if err != nil {
+		t.Fatalf("through the agent at %s: %v", sock, err)
+	}
+	defer ex.Close()
+	if _, err := ex.Run(ctx, remote.Command{Cmd: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	if log := h.Log(); !strings.Contains(log, "Accepted publickey for root") {
+		t.Errorf("sshd did not accept the key from the agent:\n%s", log)
+	}
 }

@@ -24,6 +24,9 @@ type Connection struct {
 	HostKeyFingerprint string     `pulumi:"hostKeyFingerprint,optional"`
 	KnownHostsFile     string     `pulumi:"knownHostsFile,optional"`
 	Jump               []JumpHost `pulumi:"jump,optional"`
+	// AgentSocket is the ssh-agent that holds KeyFile's key when the file has a
+	// passphrase or is not on this machine; empty means $SSH_AUTH_SOCK.
+	AgentSocket string `pulumi:"agentSocket,optional"`
 }
 
 // Annotate names the type in the schema.
@@ -50,7 +53,8 @@ func (c Connection) config() remote.Config {
 	cfg := remote.Config{
 		Host: c.Host, Port: c.Port, User: c.User, KeyFiles: []string{c.KeyFile},
 		KnownHostsFile: c.KnownHostsFile, HostKeyFingerprint: c.HostKeyFingerprint,
-		Retries: 5, Backoff: 2 * time.Second,
+		AgentSocket: c.AgentSocket,
+		Retries:     5, Backoff: 2 * time.Second,
 	}
 	for _, j := range c.Jump {
 		cfg.Jump = append(cfg.Jump, remote.Config{Host: j.Host, Port: j.Port, User: j.User, HostKeyFingerprint: j.HostKeyFingerprint})

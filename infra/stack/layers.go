@@ -89,6 +89,15 @@ func (in inputs) install() edgeline.K3sInstallArgs {
 	return i
 }
 
+// agentSocket is the ssh-agent socket the config names, nil when it names none (the
+// provider then uses $SSH_AUTH_SOCK, which changes per login and stays out of the state).
+func (in inputs) agentSocket() pulumi.StringPtrInput {
+	if s := in.cfg.SSH.AgentSocket; s != "" {
+		return pulumi.StringPtr(expandHome(s))
+	}
+	return nil
+}
+
 func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 	c := &Cluster{}
 	if err := ctx.RegisterComponentResource(TypeCluster, "cluster", c); err != nil {
@@ -101,6 +110,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		User:               pulumi.String(cfg.SSH.User),
 		KeyFile:            pulumi.String(in.keyFile),
 		HostKeyFingerprint: cl.Fingerprint,
+		AgentSocket:        in.agentSocket(),
 	}
 	args := &edgeline.K3sServerArgs{
 		Connection: serverConn,
@@ -124,8 +134,9 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		conn := edgeline.ConnectionArgs{
 			Host:    pulumi.String(a.Host),
 			Port:    pulumi.Int(a.Port),
-			User:    pulumi.String(a.User),
-			KeyFile: pulumi.String(in.keyFile),
+			User:        pulumi.String(a.User),
+			KeyFile:     pulumi.String(in.keyFile),
+			AgentSocket: in.agentSocket(),
 		}
 		if a.HostKeyFingerprint != "" {
 			conn.HostKeyFingerprint = pulumi.String(a.HostKeyFingerprint)

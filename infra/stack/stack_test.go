@@ -285,6 +285,31 @@ func strs(v resource.PropertyValue) []string {
 	return out
 }
 
+// TestProgramAgentSocket: the ssh-agent the config names reaches every connection (trap
+// 2 of issue 16); without the key, no socket enters the state ($SSH_AUTH_SOCK changes
+// with each login and would show as a change on every run).
+func TestProgramAgentSocket(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg["edgeline:sshAgentSocket"] = "/run/user/1000/ssh-agent.sock"
+	m, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ typ, name string }{{typeK3sServer, "server"}, {typeK3sAgent, "agent-pi-gate"}} {
+		conn := m.find(t, r.typ, r.name).inputs["connection"].ObjectValue()
+		if got := conn["agentSocket"]; !got.IsString() || got.StringValue() != "/run/user/1000/ssh-agent.sock" {
+			t.Errorf("%s connection agentSocket = %v", r.name, got)
+		}
+	}
+	m, err = run(t, baseConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn := m.find(t, typeK3sServer, "server").inputs["connection"].ObjectValue(); conn.HasValue("agentSocket") {
+		t.Errorf("agentSocket set without the config key: %v", conn["agentSocket"])
+	}
+}
+
 func TestProgramSecrets(t *testing.T) {
 	m, err := run(t, baseConfig(t))
 	if err != nil {

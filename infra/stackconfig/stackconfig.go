@@ -168,6 +168,9 @@ type SSH struct {
 	PublicKey string
 	// KnownHostsFile verifies agents (and jump hosts) without a pinned fingerprint.
 	KnownHostsFile string
+	// AgentSocket is the ssh-agent holding KeyFile's key when the file has a passphrase
+	// or is not on this machine; empty means $SSH_AUTH_SOCK where the provider runs.
+	AgentSocket string
 }
 
 // Agent is one edge node. In the stack config it is a JSON object with the keys named
@@ -269,7 +272,7 @@ var Keys = []string{
 	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns", "cloudflareZoneId",
 	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
 	"sshSourceCidrs", "apiSourceCidrs", "deployerAddress", "addressDiscoveryUrl",
-	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile",
+	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile", "sshAgentSocket",
 	"agents", "network", "vpnAuth",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
 	"certManagerChart", "rancherChart", "faceloginChart", "certManagerChartDigest", "rancherChartDigest",
@@ -331,6 +334,7 @@ func Parse(src Source) (*Config, error) {
 			KeyFile:        p.str("sshKeyFile", ""),
 			PublicKey:      p.str("sshPublicKey", ""),
 			KnownHostsFile: p.str("knownHostsFile", ""),
+			AgentSocket:    p.str("sshAgentSocket", ""),
 		},
 		Versions: Versions{
 			K3s:         p.str("k3sVersion", "v1.33.4+k3s1"),

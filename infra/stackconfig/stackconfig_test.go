@@ -132,6 +132,7 @@ func TestParseRefuses(t *testing.T) {
 		{"image repository with a tag", map[string]string{"appImageRepository": "registry.example.org/team:v1"}, nil, "no tag, no digest"},
 		{"bad image tag", map[string]string{"appImageTag": "v1 final"}, nil, `edgeline:appImageTag "v1 final" is not an image tag`},
 		{"bad image digest", map[string]string{"appImageDigests": `{"api":"sha256:abc"}`}, nil, `edgeline:appImageDigests.api "sha256:abc" is not a digest`},
+		{"relative agent socket", map[string]string{"sshAgentSocket": "agent.sock"}, nil, `edgeline:sshAgentSocket "agent.sock" is not an absolute path`},
 		{"ssh sources not networks", map[string]string{"sshSourceCidrs": "office"}, nil, `edgeline:sshSourceCidrs: "office" is neither an address nor a network`},
 		{"api sources empty list", map[string]string{"apiSourceCidrs": "[]"}, nil, "edgeline:apiSourceCidrs: the list is empty"},
 		{"bad deployer address", map[string]string{"deployerAddress": "my-laptop"}, nil, `edgeline:deployerAddress "my-laptop" is not an IP address`},

@@ -236,6 +236,9 @@ func (c *Config) validateSSH(p *parser) {
 	if s.KeyFile == "" {
 		p.errorf("edgeline:sshKeyFile is missing: name the private key that logs in to the VPS and the agents (e.g. ~/.ssh/id_ed25519)")
 	}
+	if a := s.AgentSocket; a != "" && !strings.HasPrefix(a, "/") && !strings.HasPrefix(a, "~/") {
+		p.errorf("edgeline:sshAgentSocket %q is not an absolute path: give the agent's socket as ssh-agent prints it (SSH_AUTH_SOCK=/tmp/ssh-.../agent.123)", a)
+	}
 	if s.PublicKey != "" {
 		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.PublicKey)); err != nil {
 			p.errorf("edgeline:sshPublicKey is not an authorized_keys line: %v", err)

@@ -72,7 +72,7 @@ func TestAgentStandsIn(t *testing.T) {
 	ctx := context.Background()
 	locked := withPassphrase(t, keys.ED25519)
 
-	sock := startAgent(t, other.ED25519)
+	sock := sshtest.Agent(t, other.ED25519)
 	add := exec.Command("ssh-add", keys.ED25519)
 	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
 	if out, err := add.CombinedOutput(); err != nil {
@@ -107,7 +107,7 @@ func TestAgentStandsIn(t *testing.T) {
 		dial(t, cfg)
 	})
 	t.Run("agent without the key", func(t *testing.T) {
-		t.Setenv("SSH_AUTH_SOCK", startAgent(t, other.ED25519))
+		t.Setenv("SSH_AUTH_SOCK", sshtest.Agent(t, other.ED25519))
 		cfg := baseConfig(h, keys, kh)
 		cfg.KeyFiles = []string{locked}
 		_, err := remote.Dial(ctx, cfg)

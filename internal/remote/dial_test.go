@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -65,7 +64,7 @@ func TestKeyTypes(t *testing.T) {
 		cfg := baseConfig(h, keys, kh)
 		cfg.KeyFiles = nil
 		cfg.UseAgent = true
-		cfg.AgentSocket = startAgent(t, keys.ED25519)
+		cfg.AgentSocket = sshtest.Agent(t, keys.ED25519)
 		ex := dial(t, cfg)
 		if _, err := ex.Run(context.Background(), remote.Command{Cmd: "true"}); err != nil {
 			t.Fatal(err)
@@ -96,32 +95,6 @@ func TestKeyTypes(t *testing.T) {
 			t.Fatalf("err = %v, want a refused login", err)
 		}
 	})
-}
-
-// startAgent runs a real ssh-agent holding key and returns its socket.
-func startAgent(t *testing.T, key string) string {
-	t.Helper()
-	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := cmd.Start(); err != nil {
-		t.Skipf("ssh-agent not available: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 200 {
-			t.Fatal("ssh-agent did not create its socket")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	add := exec.Command("ssh-add", key)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v: %s", err, out)
-	}
-	return sock
 }
 
 func TestHostKeys(t *testing.T) {

@@ -450,3 +450,32 @@ func WriteKnownHosts(t testing.TB, hosts ...*Host) string {
 	}
 	return p
 }
+
+// Agent runs a real ssh-agent holding keys (private key files, added with ssh-add) and
+// returns its socket; the agent stops with the test.
+func Agent(t testing.TB, keys ...string) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := cmd.Start(); err != nil {
+		t.Skipf("ssh-agent not available (make setup installs openssh-client): %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatal("ssh-agent did not create its socket")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, key := range keys {
+		add := exec.Command("ssh-add", key)
+		add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		if out, err := add.CombinedOutput(); err != nil {
+			t.Fatalf("ssh-add %s: %v: %s", key, err, out)
+		}
+	}
+	return sock
+}

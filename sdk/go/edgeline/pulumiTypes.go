@@ -166,6 +166,7 @@ func (o AgentPreparePtrOutput) Vars() pulumi.MapOutput {
 
 // How to reach a host over SSH, with its host key verified.
 type Connection struct {
+	AgentSocket        *string    `pulumi:"agentSocket"`
 	Host               string     `pulumi:"host"`
 	HostKeyFingerprint *string    `pulumi:"hostKeyFingerprint"`
 	Jump               []JumpHost `pulumi:"jump"`
@@ -188,6 +189,7 @@ type ConnectionInput interface {
 
 // How to reach a host over SSH, with its host key verified.
 type ConnectionArgs struct {
+	AgentSocket        pulumi.StringPtrInput `pulumi:"agentSocket"`
 	Host               pulumi.StringInput    `pulumi:"host"`
 	HostKeyFingerprint pulumi.StringPtrInput `pulumi:"hostKeyFingerprint"`
 	Jump               JumpHostArrayInput    `pulumi:"jump"`
@@ -222,6 +224,10 @@ func (o ConnectionOutput) ToConnectionOutput() ConnectionOutput {
 
 func (o ConnectionOutput) ToConnectionOutputWithContext(ctx context.Context) ConnectionOutput {
 	return o
+}
+
+func (o ConnectionOutput) AgentSocket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v Connection) *string { return v.AgentSocket }).(pulumi.StringPtrOutput)
 }
 
 func (o ConnectionOutput) Host() pulumi.StringOutput {
