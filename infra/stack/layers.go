@@ -132,8 +132,8 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 	nodes := pulumi.StringArray{server.Node}
 	for _, a := range cfg.Agents {
 		conn := edgeline.ConnectionArgs{
-			Host:    pulumi.String(a.Host),
-			Port:    pulumi.Int(a.Port),
+			Host:        pulumi.String(a.Host),
+			Port:        pulumi.Int(a.Port),
 			User:        pulumi.String(a.User),
 			KeyFile:     pulumi.String(in.keyFile),
 			AgentSocket: in.agentSocket(),
