@@ -92,6 +92,10 @@ func NewRecognizerWithConfig(modelDir string, size int, padding float32, jitteri
 }
 
 func (rec *Recognizer) recognize(type_ int, imgData []byte, maxFaces int) (faces []Face, err error) {
+	return rec.recognizeHalved(type_, imgData, maxFaces, 0)
+}
+
+func (rec *Recognizer) recognizeHalved(type_ int, imgData []byte, maxFaces int, halvings int) (faces []Face, err error) {
 	if len(imgData) == 0 {
 		err = ImageLoadError("Empty image")
 		return
@@ -104,7 +108,7 @@ func (rec *Recognizer) recognize(type_ int, imgData []byte, maxFaces int) (faces
 	cMaxFaces := C.int(maxFaces)
 	cType := C.int(type_)
 
-	ret := C.facerec_recognize(rec.ptr, cImgData, cLen, cMaxFaces, cType)
+	ret := C.facerec_recognize_halved(rec.ptr, cImgData, cLen, cMaxFaces, cType, C.int(halvings))
 	defer C.free(unsafe.Pointer(ret))
 
 	if ret.err_str != nil {
@@ -177,6 +181,21 @@ func (rec *Recognizer) Recognize(imgData []byte) (faces []Face, err error) {
 
 func (rec *Recognizer) RecognizeCNN(imgData []byte) (faces []Face, err error) {
 	return rec.recognize(1, imgData, 0)
+}
+
+// RecognizeHalved is Recognize with the face detection run on the image
+// halved in size halvings times (dlib's pyramid_down<2>), which costs about
+// 4^-halvings of detecting on the full image; the rectangles are mapped back
+// to the full image, and the landmarks and descriptors are computed on it.
+// If the halved image shows no face, detection runs again on the full image,
+// so faces too small for the halved one are still found. Thread-safe.
+func (rec *Recognizer) RecognizeHalved(imgData []byte, halvings int) (faces []Face, err error) {
+	return rec.recognizeHalved(0, imgData, 0, halvings)
+}
+
+// RecognizeHalvedCNN is RecognizeHalved with the CNN detector.
+func (rec *Recognizer) RecognizeHalvedCNN(imgData []byte, halvings int) (faces []Face, err error) {
+	return rec.recognizeHalved(1, imgData, 0, halvings)
 }
 
 // RecognizeSingle returns face if it's the only face on the image or

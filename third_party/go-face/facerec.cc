@@ -77,21 +77,31 @@ public:
 	}
 
 	std::tuple<std::vector<rectangle>, std::vector<descriptor>, std::vector<full_object_detection>>
-	Recognize(const matrix<rgb_pixel>& img,int max_faces,int type) {
+	Recognize(const matrix<rgb_pixel>& img,int max_faces,int type,int halvings) {
 		std::vector<rectangle> rects;
 		std::vector<descriptor> descrs;
 		std::vector<full_object_detection> shapes;
 
-		if(type == 0) {
-			std::lock_guard<std::mutex> lock(detector_mutex_);
-			rects = detector_(img);
-		} else{
-			std::lock_guard<std::mutex> lock(cnn_net_mutex_);
-			auto dets = cnn_net_(img);
-            for (auto&& d : dets) {
-                rects.push_back(d.rect);
-            }
+		if (halvings > 0) {
+			// Detect on img halved halvings times and map the rectangles back: the
+			// detector's cost follows the pixel count. The landmarks and descriptors
+			// below still come from the full image.
+			pyramid_down<2> pyr;
+			matrix<rgb_pixel> small, next;
+			pyr(img, small);
+			for (int i = 1; i < halvings; i++) {
+				pyr(small, next);
+				small.swap(next);
+			}
+			rects = Detect(small, type);
+			for (auto& r : rects) {
+				for (int i = 0; i < halvings; i++)
+					r = pyr.rect_up(r);
+			}
 		}
+		// Faces too small for the halved image are looked for at full size.
+		if (rects.size() == 0)
+			rects = Detect(img, type);
 
 		// Short circuit.
 		if (rects.size() == 0 || (max_faces > 0 && rects.size() > (size_t)max_faces))
@@ -113,6 +123,21 @@ public:
 		}
 
 		return {std::move(rects), std::move(descrs), std::move(shapes)};
+	}
+
+	std::vector<rectangle> Detect(const matrix<rgb_pixel>& img, int type) {
+		std::vector<rectangle> rects;
+		if(type == 0) {
+			std::lock_guard<std::mutex> lock(detector_mutex_);
+			rects = detector_(img);
+		} else{
+			std::lock_guard<std::mutex> lock(cnn_net_mutex_);
+			auto dets = cnn_net_(img);
+            for (auto&& d : dets) {
+                rects.push_back(d.rect);
+            }
+		}
+		return rects;
 	}
 
 	void SetSamples(std::vector<descriptor>&& samples, std::vector<int>&& cats) {
@@ -169,6 +194,10 @@ void facerec_config(facerec* rec, unsigned long size, double padding, int jitter
 }
 
 faceret* facerec_recognize(facerec* rec, const uint8_t* img_data, int len, int max_faces,int type) {
+	return facerec_recognize_halved(rec, img_data, len, max_faces, type, 0);
+}
+
+faceret* facerec_recognize_halved(facerec* rec, const uint8_t* img_data, int len, int max_faces,int type,int halvings) {
 	faceret* ret = (faceret*)calloc(1, sizeof(faceret));
 	FaceRec* cls = (FaceRec*)(rec->cls);
 	matrix<rgb_pixel> img;
@@ -179,7 +208,7 @@ faceret* facerec_recognize(facerec* rec, const uint8_t* img_data, int len, int m
 	try {
 		// TODO(Kagami): Support more file types?
 		load_mem_jpeg(img, img_data, len);
-		std::tie(rects, descrs, shapes) = cls->Recognize(img, max_faces,type);
+		std::tie(rects, descrs, shapes) = cls->Recognize(img, max_faces,type,halvings);
 	} catch(image_load_error& e) {
 		ret->err_str = strdup(e.what());
 		ret->err_code = IMAGE_LOAD_ERROR;

@@ -31,6 +31,7 @@ typedef struct faceret {
 
 facerec* facerec_init(const char* model_dir);
 faceret* facerec_recognize(facerec* rec, const uint8_t* img_data, int len, int max_faces,int type);
+faceret* facerec_recognize_halved(facerec* rec, const uint8_t* img_data, int len, int max_faces,int type,int halvings);
 void facerec_set_samples(facerec* rec, const float* descriptors, const int32_t* cats, int len);
 int facerec_classify(facerec* rec, const float* descriptor, float tolerance);
 void facerec_free(facerec* rec);

@@ -63,6 +63,50 @@ func realEngine(t testing.TB) *face.Engine {
 // crop padded with a 75 px grey border as a camera would show a face.
 func photo(t testing.TB, person string, n int) []byte {
 	t.Helper()
+	src := peoplePhoto(t, person, n)
+	const pad = 75
+	b := src.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()+2*pad, b.Dy()+2*pad))
+	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.Gray{Y: 128}), image.Point{}, draw.Src)
+	draw.Draw(dst, b.Sub(b.Min).Add(image.Pt(pad, pad)), src, b.Min, draw.Src)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 92}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// cameraFrame returns the first photos of people at twice their size, side by side and
+// tinted to a skin colour, in the middle of a 640×480 colour JPEG of a plain wall: what a
+// webcam sends of someone (or, with two, of two people) in front of it.
+func cameraFrame(t testing.TB, people ...string) []byte {
+	t.Helper()
+	const w, h, scale = 640, 480, 2
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(dst, dst.Rect, image.NewUniform(color.RGBA{170, 160, 140, 255}), image.Point{}, draw.Src)
+	const side = 150 * scale // the photos are 150×150
+	at := image.Pt((w-len(people)*side)/2, (h-side)/2)
+	for _, person := range people {
+		src := peoplePhoto(t, person, 1)
+		sb := src.Bounds()
+		for y := range sb.Dy() * scale {
+			for x := range sb.Dx() * scale {
+				g := color.GrayModel.Convert(src.At(sb.Min.X+x/scale, sb.Min.Y+y/scale)).(color.Gray).Y
+				dst.SetRGBA(at.X+x, at.Y+y, color.RGBA{uint8(min(255, int(g)*11/10)), g, uint8(int(g) * 85 / 100), 255})
+			}
+		}
+		at.X += sb.Dx() * scale
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// peoplePhoto decodes person's n-th photo of EDGELINE_FACES/people, a 150×150 grey crop.
+func peoplePhoto(t testing.TB, person string, n int) image.Image {
+	t.Helper()
 	dir := os.Getenv("EDGELINE_FACES")
 	if dir == "" {
 		t.Skip("set EDGELINE_FACES to testdata/faces (make test does)")
@@ -76,16 +120,7 @@ func photo(t testing.TB, person string, n int) []byte {
 	if err != nil {
 		t.Fatalf("decode %s%d.png: %v", person, n, err)
 	}
-	const pad = 75
-	b := src.Bounds()
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()+2*pad, b.Dy()+2*pad))
-	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.Gray{Y: 128}), image.Point{}, draw.Src)
-	draw.Draw(dst, b.Sub(b.Min).Add(image.Pt(pad, pad)), src, b.Min, draw.Src)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 92}); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return src
 }
 
 // forEachStore runs fn against a fresh SQLite file and a fresh PostgreSQL schema.
@@ -145,7 +180,7 @@ func newSecrets(t testing.TB) secrets {
 
 // replica is one api.Server on its own store connection, served over real HTTP.
 type replica struct {
-	t       *testing.T
+	t       testing.TB
 	st      *store.Store
 	srv     *api.Server
 	ts      *httptest.Server
@@ -154,7 +189,7 @@ type replica struct {
 
 // newReplica starts an api.Server on dsn. opts.Store and Pepper are filled in, and Engine
 // unless given.
-func newReplica(t *testing.T, dsn string, sec secrets, opts api.Options) *replica {
+func newReplica(t testing.TB, dsn string, sec secrets, opts api.Options) *replica {
 	t.Helper()
 	st, err := store.Open(context.Background(), dsn, sec.keys)
 	if err != nil {
@@ -225,7 +260,7 @@ func (l *cookieLog) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // client is a browser: a cookie jar and the replica it talks to.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	hc   *http.Client
 	xff  string // X-Forwarded-For, for replicas that trust a proxy
@@ -257,7 +292,7 @@ func (r response) errorCode() string {
 	return e.Error.Code
 }
 
-func (r response) decode(t *testing.T, v any) {
+func (r response) decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.body, err)
@@ -300,7 +335,7 @@ func (c *client) json(method, path string, v any) response {
 }
 
 // want fails the test unless res has the status (and, if code is given, the error code).
-func want(t *testing.T, what string, res response, status int, code string) {
+func want(t testing.TB, what string, res response, status int, code string) {
 	t.Helper()
 	if res.status != status || (code != "" && res.errorCode() != code) {
 		t.Fatalf("%s: got %d %s, want %d %s", what, res.status, res.body, status, code)
@@ -308,7 +343,7 @@ func want(t *testing.T, what string, res response, status int, code string) {
 }
 
 // samples builds a multipart body with one "sample" part per image.
-func samples(t *testing.T, images ...[]byte) (contentType string, body []byte) {
+func samples(t testing.TB, images ...[]byte) (contentType string, body []byte) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -336,7 +371,7 @@ var (
 
 // enroll invites p, enrolls them over HTTP with photos 1–3, and returns their signed-in
 // client and user id.
-func enroll(t *testing.T, r *replica, p person, role store.Role) (*client, match.UserID) {
+func enroll(t testing.TB, r *replica, p person, role store.Role) (*client, match.UserID) {
 	t.Helper()
 	inv, err := api.CreateInvite(context.Background(), r.st, api.InviteOptions{Name: p.name, Email: p.email, Role: role})
 	if err != nil {
