@@ -5,7 +5,11 @@
 
 .PHONY: bench-api
 bench-api: models ## Benchmark one login frame through the api against the bare engine (docs/benchmarks.md).
-	env $(TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -count 1 ./apps/facelogin/api
+	env $(TEST_ENV) $(GO) test -run '^$$' -bench LoginFrame -benchmem -count 1 ./apps/facelogin/api
+
+.PHONY: bench-load
+bench-load: models ## Drive 1, 4, 16 and 64 login sockets, full-size vs halved detection side by side (docs/benchmarks.md).
+	env $(TEST_ENV) OPENBLAS_NUM_THREADS=1 $(GO) test -run '^$$' -bench Load -benchtime 1x -timeout 30m ./apps/facelogin/api
 
 # Hostile request bodies against the strict JSON decoding every endpoint uses.
 FUZZ_TARGETS += apps/facelogin/api:FuzzDecodeJSON

@@ -243,7 +243,7 @@ func newJarClient() *http.Client {
 }
 
 // procStatus returns a memory figure (VmRSS, VmHWM) of process pid in bytes.
-func procStatus(t *testing.T, pid int, field string) int64 {
+func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
