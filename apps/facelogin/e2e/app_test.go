@@ -30,6 +30,8 @@ type server struct {
 	addr string
 	base string
 	p    *proc
+	// flags are extra flags of `facelogin serve`.
+	flags []string
 }
 
 func newServer(t *testing.T, c config) *server {
@@ -50,7 +52,7 @@ func (s *server) env() []string {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.p = start(s.t, s.dir, "serve", s.env(), s.bin, "serve", "--addr", s.addr, "--data-dir", s.data, "--models", s.c.models)
+	s.p = start(s.t, s.dir, "serve", s.env(), s.bin, append([]string{"serve", "--addr", s.addr, "--data-dir", s.data, "--models", s.c.models}, s.flags...)...)
 	waitReady(s.t, s.p, s.base+"/readyz", 90*time.Second)
 }
 
