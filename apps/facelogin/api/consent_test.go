@@ -77,7 +77,9 @@ func TestConsentLanguages(t *testing.T) {
 		want(t, "set up again with consent", c.do("PUT", "/api/me/face", ct, body), http.StatusOK, "")
 		res := c.do("GET", "/api/me", "", nil)
 		want(t, "profile", res, http.StatusOK, "")
-		var me struct{ Consent struct{ Version, Lang string } }
+		var me struct {
+			Consent struct{ Version, Lang string }
+		}
 		res.decode(t, &me)
 		if me.Consent.Version != api.ConsentVersion || me.Consent.Lang != "en" {
 			t.Errorf("GET /api/me shows consent %+v, want %s in en", me.Consent, api.ConsentVersion)
