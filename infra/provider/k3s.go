@@ -27,7 +27,21 @@ type Connection struct {
 	// AgentSocket is the ssh-agent that holds KeyFile's key when the file has a
 	// passphrase or is not on this machine; empty means $SSH_AUTH_SOCK.
 	AgentSocket string `pulumi:"agentSocket,optional"`
+	// ConnectTimeoutSeconds bounds each connection attempt (TCP and SSH handshake);
+	// zero means DefaultConnectTimeout.
+	ConnectTimeoutSeconds int `pulumi:"connectTimeoutSeconds,optional"`
+	// ConnectRetries is how many more attempts follow a failed connection (refused,
+	// unreachable, timed out), 2 s apart at first, doubling up to 10 s; zero means
+	// DefaultConnectRetries, negative none.
+	ConnectRetries int `pulumi:"connectRetries,optional"`
 }
+
+// Defaults fit for a VPS that is still booting: cloud-init installs the host key and
+// starts sshd a minute or two after the API reports the server running.
+const (
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultConnectRetries = 15 // ≈ 2.5 min of waits between attempts
+)
 
 // Annotate names the type in the schema.
 func (c *Connection) Annotate(a infer.Annotator) {
@@ -54,7 +68,16 @@ func (c Connection) config() remote.Config {
 		Host: c.Host, Port: c.Port, User: c.User, KeyFiles: []string{c.KeyFile},
 		KnownHostsFile: c.KnownHostsFile, HostKeyFingerprint: c.HostKeyFingerprint,
 		AgentSocket: c.AgentSocket,
-		Retries:     5, Backoff: 2 * time.Second,
+		Timeout:     DefaultConnectTimeout, Retries: DefaultConnectRetries, Backoff: 2 * time.Second,
+	}
+	if c.ConnectTimeoutSeconds > 0 {
+		cfg.Timeout = time.Duration(c.ConnectTimeoutSeconds) * time.Second
+	}
+	switch {
+	case c.ConnectRetries > 0:
+		cfg.Retries = c.ConnectRetries
+	case c.ConnectRetries < 0:
+		cfg.Retries = -1
 	}
 	for _, j := range c.Jump {
 		cfg.Jump = append(cfg.Jump, remote.Config{Host: j.Host, Port: j.Port, User: j.User, HostKeyFingerprint: j.HostKeyFingerprint})

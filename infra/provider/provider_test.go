@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blang/semver"
 	p "github.com/pulumi/pulumi-go-provider"
@@ -324,5 +325,29 @@ func TestDiffNamesInputs(t *testing.T) {
 		if err := run(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestConnectionLimits: a Connection's connect timeout and retries reach remote, with
+// defaults that ride out a booting VPS (trap 8 of issue 16: ≈ 35 s of retries were not
+// enough for cloud-init to start sshd).
+func TestConnectionLimits(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		conn    Connection
+		timeout time.Duration
+		retries int
+	}{
+		{"defaults", Connection{}, DefaultConnectTimeout, DefaultConnectRetries},
+		{"set", Connection{ConnectTimeoutSeconds: 45, ConnectRetries: 3}, 45 * time.Second, 3},
+		{"no retry", Connection{ConnectRetries: -1}, DefaultConnectTimeout, -1},
+	} {
+		cfg := c.conn.config()
+		if cfg.Timeout != c.timeout || cfg.Retries != c.retries {
+			t.Errorf("%s: timeout %v, retries %d; want %v, %d", c.name, cfg.Timeout, cfg.Retries, c.timeout, c.retries)
+		}
+	}
+	if DefaultConnectRetries < 12 {
+		t.Errorf("DefaultConnectRetries = %d: fewer than 12 retries (2 s doubling to 10 s) do not cover two minutes of boot", DefaultConnectRetries)
 	}
 }

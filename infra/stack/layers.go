@@ -98,6 +98,17 @@ func (in inputs) agentSocket() pulumi.StringPtrInput {
 	return nil
 }
 
+// connectLimits sets the SSH connect timeout and retries of the config on conn.
+func (in inputs) connectLimits(conn *edgeline.ConnectionArgs) {
+	conn.ConnectTimeoutSeconds = pulumi.IntPtr(int(in.cfg.SSH.ConnectTimeout.Seconds()))
+	// The provider reads zero as its default: "no retry" is negative there.
+	retries := in.cfg.SSH.ConnectRetries
+	if retries == 0 {
+		retries = -1
+	}
+	conn.ConnectRetries = pulumi.IntPtr(retries)
+}
+
 func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 	c := &Cluster{}
 	if err := ctx.RegisterComponentResource(TypeCluster, "cluster", c); err != nil {
@@ -112,6 +123,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 		HostKeyFingerprint: cl.Fingerprint,
 		AgentSocket:        in.agentSocket(),
 	}
+	in.connectLimits(&serverConn)
 	args := &edgeline.K3sServerArgs{
 		Connection: serverConn,
 		// The IP first: the kubeconfig and the agents use it, so nothing waits for DNS.
@@ -138,6 +150,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 			KeyFile:     pulumi.String(in.keyFile),
 			AgentSocket: in.agentSocket(),
 		}
+		in.connectLimits(&conn)
 		if a.HostKeyFingerprint != "" {
 			conn.HostKeyFingerprint = pulumi.String(a.HostKeyFingerprint)
 		}
@@ -205,11 +218,12 @@ type chart struct {
 
 func (in inputs) release(ctx *pulumi.Context, name, namespace string, ch chart, kubeconfig pulumi.StringOutput, values pulumi.Map, parent pulumi.Resource, deps []pulumi.Resource) (*edgeline.HelmRelease, error) {
 	args := &edgeline.HelmReleaseArgs{
-		Kubeconfig: kubeconfig,
-		Name:       pulumi.String(name),
-		Namespace:  pulumi.String(namespace),
-		Values:     jsonValues(values),
-		Wait:       pulumi.Bool(in.cfg.HelmWait),
+		Kubeconfig:     kubeconfig,
+		Name:           pulumi.String(name),
+		Namespace:      pulumi.String(namespace),
+		Values:         jsonValues(values),
+		Wait:           pulumi.Bool(in.cfg.HelmWait),
+		TimeoutSeconds: pulumi.IntPtr(int(in.cfg.ReleaseTimeout(name).Seconds())),
 	}
 	switch {
 	case strings.HasPrefix(ch.source, "oci://"):

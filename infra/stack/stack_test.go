@@ -310,6 +310,29 @@ func TestProgramAgentSocket(t *testing.T) {
 	}
 }
 
+// TestProgramTimeouts: the Helm and SSH limits of the config reach every release and
+// connection (trap 8 of issue 16), with defaults fit for a cold VPS.
+func TestProgramTimeouts(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg["edgeline:helmTimeouts"] = `{"rancher":"25m"}`
+	cfg["edgeline:sshRetries"] = "0"
+	m, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{"cert-manager": 900, "rancher": 1500, "facelogin": 900} {
+		if got := m.find(t, typeHelmRelease, name).inputs["timeoutSeconds"]; !got.IsNumber() || got.NumberValue() != want {
+			t.Errorf("%s timeoutSeconds = %v, want %v", name, got, want)
+		}
+	}
+	for _, r := range []struct{ typ, name string }{{typeK3sServer, "server"}, {typeK3sAgent, "agent-pi-gate"}} {
+		conn := m.find(t, r.typ, r.name).inputs["connection"].ObjectValue()
+		if conn["connectTimeoutSeconds"].NumberValue() != 30 || conn["connectRetries"].NumberValue() != -1 {
+			t.Errorf("%s connection: timeout %v, retries %v; want 30 and -1 (no retry)", r.name, conn["connectTimeoutSeconds"], conn["connectRetries"])
+		}
+	}
+}
+
 func TestProgramSecrets(t *testing.T) {
 	m, err := run(t, baseConfig(t))
 	if err != nil {

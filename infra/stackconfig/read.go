@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgeline/edgeline/infra/allowlist"
 )
@@ -41,6 +43,42 @@ func (p *parser) integer(key string, def int) int {
 		return def
 	}
 	return n
+}
+
+// duration reads a Go duration ("90s", "15m").
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.errorf("%s:%s %q is not a duration like 90s or 15m", Namespace, key, v)
+		return def
+	}
+	return d
+}
+
+// durations reads an object of durations by release name.
+func (p *parser) durations(key string) map[string]time.Duration {
+	var raw map[string]string
+	p.object(key, &raw)
+	if raw == nil {
+		return nil
+	}
+	out := map[string]time.Duration{}
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		d, err := time.ParseDuration(raw[name])
+		switch {
+		case !slices.Contains(ReleaseNames, name):
+			p.errorf("%s:%s: %q is not a release of the stack (%s)", Namespace, key, name, strings.Join(ReleaseNames, ", "))
+		case err != nil || d <= 0:
+			p.errorf("%s:%s.%s %q is not a duration like 20m", Namespace, key, name, raw[name])
+		default:
+			out[name] = d
+		}
+	}
+	return out
 }
 
 func (p *parser) boolean(key string, def bool) bool {

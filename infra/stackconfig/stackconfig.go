@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/internal/remote"
@@ -79,6 +80,10 @@ type Config struct {
 	// HelmWait makes each release wait until its workloads are ready before the next
 	// layer starts; default true.
 	HelmWait bool
+	// HelmTimeout bounds each release's install, upgrade and wait (DefaultHelmTimeout);
+	// HelmTimeouts overrides it per release name (ReleaseNames).
+	HelmTimeout  time.Duration
+	HelmTimeouts map[string]time.Duration
 
 	// Warnings are findings that do not stop a run (a secret stored in plain text),
 	// one sentence each, for the caller to show.
@@ -171,6 +176,10 @@ type SSH struct {
 	// AgentSocket is the ssh-agent holding KeyFile's key when the file has a passphrase
 	// or is not on this machine; empty means $SSH_AUTH_SOCK where the provider runs.
 	AgentSocket string
+	// ConnectTimeout bounds each connection attempt; ConnectRetries is how many more
+	// attempts follow a failed connection (cold VPS: sshd starts after cloud-init).
+	ConnectTimeout time.Duration
+	ConnectRetries int
 }
 
 // Agent is one edge node. In the stack config it is a JSON object with the keys named
@@ -220,6 +229,25 @@ type Versions struct {
 type AirGap struct {
 	Binary string `json:"binary"`
 	Script string `json:"script"`
+}
+
+// Defaults fit for a cold VPS: its first image pulls (Rancher's are ≈ 1 GB) outlast
+// Helm's 5 minutes, and sshd answers only after cloud-init has run.
+const (
+	DefaultHelmTimeout       = 15 * time.Minute
+	DefaultSSHConnectTimeout = 30 * time.Second
+	DefaultSSHRetries        = 15
+)
+
+// ReleaseNames are the Helm releases the stack installs, as helmTimeouts names them.
+var ReleaseNames = []string{"cert-manager", "edgeline-issuers", "rancher", "facelogin"}
+
+// ReleaseTimeout is the timeout of the release called name.
+func (c *Config) ReleaseTimeout(name string) time.Duration {
+	if d, ok := c.HelmTimeouts[name]; ok {
+		return d
+	}
+	return c.HelmTimeout
 }
 
 // DefaultServerType holds what the VPS carries (k3s, Traefik, cert-manager, Rancher,
@@ -277,7 +305,8 @@ var Keys = []string{
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
 	"certManagerChart", "rancherChart", "faceloginChart", "certManagerChartDigest", "rancherChartDigest",
 	"chartLockFile", "chartCacheDir",
-	"placement", "databaseUrl", "appValues", "kubeconfig", "helmWait",
+	"placement", "databaseUrl", "appValues", "kubeconfig", "helmWait", "helmTimeout", "helmTimeouts",
+	"sshConnectTimeout", "sshRetries",
 	"appImageRepository", "appImageTag", "appImageDigests",
 }
 
@@ -335,6 +364,8 @@ func Parse(src Source) (*Config, error) {
 			PublicKey:      p.str("sshPublicKey", ""),
 			KnownHostsFile: p.str("knownHostsFile", ""),
 			AgentSocket:    p.str("sshAgentSocket", ""),
+			ConnectTimeout: p.duration("sshConnectTimeout", DefaultSSHConnectTimeout),
+			ConnectRetries: p.integer("sshRetries", DefaultSSHRetries),
 		},
 		Versions: Versions{
 			K3s:         p.str("k3sVersion", "v1.33.4+k3s1"),
@@ -352,8 +383,9 @@ func Parse(src Source) (*Config, error) {
 		},
 		App: App{Placement: p.str("placement", "edge-preferred"), DatabaseURL: p.str("databaseUrl", ""),
 			ImageRepository: strings.TrimSuffix(p.str("appImageRepository", ""), "/"), ImageTag: p.str("appImageTag", "")},
-		Kubeconfig: p.str("kubeconfig", ""),
-		HelmWait:   p.boolean("helmWait", true),
+		Kubeconfig:  p.str("kubeconfig", ""),
+		HelmWait:    p.boolean("helmWait", true),
+		HelmTimeout: p.duration("helmTimeout", DefaultHelmTimeout),
 	}
 	c.AppHost = strings.ToLower(p.str("appHost", prefixed("login", c.Domain)))
 	c.RancherHost = strings.ToLower(p.str("rancherHost", prefixed("rancher", c.Domain)))
@@ -361,6 +393,7 @@ func Parse(src Source) (*Config, error) {
 	p.object("agents", &c.Agents)
 	p.object("appValues", &c.App.Values)
 	p.object("appImageDigests", &c.App.ImageDigests)
+	c.HelmTimeouts = p.durations("helmTimeouts")
 	if _, ok := src.Get("k3sAirGap"); ok {
 		c.K3sAirGap = &AirGap{}
 		p.object("k3sAirGap", c.K3sAirGap)

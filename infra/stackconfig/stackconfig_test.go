@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -132,6 +133,11 @@ func TestParseRefuses(t *testing.T) {
 		{"image repository with a tag", map[string]string{"appImageRepository": "registry.example.org/team:v1"}, nil, "no tag, no digest"},
 		{"bad image tag", map[string]string{"appImageTag": "v1 final"}, nil, `edgeline:appImageTag "v1 final" is not an image tag`},
 		{"bad image digest", map[string]string{"appImageDigests": `{"api":"sha256:abc"}`}, nil, `edgeline:appImageDigests.api "sha256:abc" is not a digest`},
+		{"bad helm timeout", map[string]string{"helmTimeout": "ten minutes"}, nil, `edgeline:helmTimeout "ten minutes" is not a duration like 90s or 15m`},
+		{"timeout of an unknown release", map[string]string{"helmTimeouts": `{"ranch":"20m"}`}, nil, `edgeline:helmTimeouts: "ranch" is not a release of the stack`},
+		{"bad release timeout", map[string]string{"helmTimeouts": `{"rancher":"-1m"}`}, nil, `edgeline:helmTimeouts.rancher "-1m" is not a duration`},
+		{"bad ssh timeout", map[string]string{"sshConnectTimeout": "0s"}, nil, `edgeline:sshConnectTimeout "0s" is not a duration`},
+		{"negative ssh retries", map[string]string{"sshRetries": "-2"}, nil, "edgeline:sshRetries -2 is negative"},
 		{"relative agent socket", map[string]string{"sshAgentSocket": "agent.sock"}, nil, `edgeline:sshAgentSocket "agent.sock" is not an absolute path`},
 		{"ssh sources not networks", map[string]string{"sshSourceCidrs": "office"}, nil, `edgeline:sshSourceCidrs: "office" is neither an address nor a network`},
 		{"api sources empty list", map[string]string{"apiSourceCidrs": "[]"}, nil, "edgeline:apiSourceCidrs: the list is empty"},
@@ -207,6 +213,26 @@ func TestParseFirewall(t *testing.T) {
 	maps.Copy(m, map[string]string{"cloud": "existing", "address": "203.0.113.7", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"})
 	if cfg, err := Parse(source(m)); err != nil || cfg.NeedsDeployerAddress() {
 		t.Errorf("an existing host needs no address for a firewall edgeline does not manage: %v", err)
+	}
+}
+
+// TestParseTimeouts is trap 8 of issue 16: Helm's 5 minutes and ≈ 35 s of SSH retries
+// are too short for a cold VPS; the defaults are longer and each is configurable.
+func TestParseTimeouts(t *testing.T) {
+	c, err := Parse(source(valid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseTimeout("rancher") != 15*time.Minute || c.SSH.ConnectTimeout != 30*time.Second || c.SSH.ConnectRetries != 15 {
+		t.Errorf("defaults: rancher %v, ssh timeout %v, retries %d", c.ReleaseTimeout("rancher"), c.SSH.ConnectTimeout, c.SSH.ConnectRetries)
+	}
+	m := valid()
+	maps.Copy(m, map[string]string{"helmTimeout": "10m", "helmTimeouts": `{"rancher":"25m"}`, "sshConnectTimeout": "45s", "sshRetries": "0"})
+	if c, err = Parse(source(m)); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseTimeout("rancher") != 25*time.Minute || c.ReleaseTimeout("facelogin") != 10*time.Minute || c.SSH.ConnectTimeout != 45*time.Second || c.SSH.ConnectRetries != 0 {
+		t.Errorf("set: rancher %v, facelogin %v, ssh timeout %v, retries %d", c.ReleaseTimeout("rancher"), c.ReleaseTimeout("facelogin"), c.SSH.ConnectTimeout, c.SSH.ConnectRetries)
 	}
 }
 

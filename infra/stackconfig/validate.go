@@ -236,6 +236,9 @@ func (c *Config) validateSSH(p *parser) {
 	if s.KeyFile == "" {
 		p.errorf("edgeline:sshKeyFile is missing: name the private key that logs in to the VPS and the agents (e.g. ~/.ssh/id_ed25519)")
 	}
+	if s.ConnectRetries < 0 {
+		p.errorf("edgeline:sshRetries %d is negative: 0 tries once, 15 (the default) rides out a booting VPS", s.ConnectRetries)
+	}
 	if a := s.AgentSocket; a != "" && !strings.HasPrefix(a, "/") && !strings.HasPrefix(a, "~/") {
 		p.errorf("edgeline:sshAgentSocket %q is not an absolute path: give the agent's socket as ssh-agent prints it (SSH_AUTH_SOCK=/tmp/ssh-.../agent.123)", a)
 	}

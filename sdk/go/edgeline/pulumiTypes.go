@@ -166,14 +166,16 @@ func (o AgentPreparePtrOutput) Vars() pulumi.MapOutput {
 
 // How to reach a host over SSH, with its host key verified.
 type Connection struct {
-	AgentSocket        *string    `pulumi:"agentSocket"`
-	Host               string     `pulumi:"host"`
-	HostKeyFingerprint *string    `pulumi:"hostKeyFingerprint"`
-	Jump               []JumpHost `pulumi:"jump"`
-	KeyFile            string     `pulumi:"keyFile"`
-	KnownHostsFile     *string    `pulumi:"knownHostsFile"`
-	Port               *int       `pulumi:"port"`
-	User               *string    `pulumi:"user"`
+	AgentSocket           *string    `pulumi:"agentSocket"`
+	ConnectRetries        *int       `pulumi:"connectRetries"`
+	ConnectTimeoutSeconds *int       `pulumi:"connectTimeoutSeconds"`
+	Host                  string     `pulumi:"host"`
+	HostKeyFingerprint    *string    `pulumi:"hostKeyFingerprint"`
+	Jump                  []JumpHost `pulumi:"jump"`
+	KeyFile               string     `pulumi:"keyFile"`
+	KnownHostsFile        *string    `pulumi:"knownHostsFile"`
+	Port                  *int       `pulumi:"port"`
+	User                  *string    `pulumi:"user"`
 }
 
 // ConnectionInput is an input type that accepts ConnectionArgs and ConnectionOutput values.
@@ -189,14 +191,16 @@ type ConnectionInput interface {
 
 // How to reach a host over SSH, with its host key verified.
 type ConnectionArgs struct {
-	AgentSocket        pulumi.StringPtrInput `pulumi:"agentSocket"`
-	Host               pulumi.StringInput    `pulumi:"host"`
-	HostKeyFingerprint pulumi.StringPtrInput `pulumi:"hostKeyFingerprint"`
-	Jump               JumpHostArrayInput    `pulumi:"jump"`
-	KeyFile            pulumi.StringInput    `pulumi:"keyFile"`
-	KnownHostsFile     pulumi.StringPtrInput `pulumi:"knownHostsFile"`
-	Port               pulumi.IntPtrInput    `pulumi:"port"`
-	User               pulumi.StringPtrInput `pulumi:"user"`
+	AgentSocket           pulumi.StringPtrInput `pulumi:"agentSocket"`
+	ConnectRetries        pulumi.IntPtrInput    `pulumi:"connectRetries"`
+	ConnectTimeoutSeconds pulumi.IntPtrInput    `pulumi:"connectTimeoutSeconds"`
+	Host                  pulumi.StringInput    `pulumi:"host"`
+	HostKeyFingerprint    pulumi.StringPtrInput `pulumi:"hostKeyFingerprint"`
+	Jump                  JumpHostArrayInput    `pulumi:"jump"`
+	KeyFile               pulumi.StringInput    `pulumi:"keyFile"`
+	KnownHostsFile        pulumi.StringPtrInput `pulumi:"knownHostsFile"`
+	Port                  pulumi.IntPtrInput    `pulumi:"port"`
+	User                  pulumi.StringPtrInput `pulumi:"user"`
 }
 
 func (ConnectionArgs) ElementType() reflect.Type {
@@ -228,6 +232,14 @@ func (o ConnectionOutput) ToConnectionOutputWithContext(ctx context.Context) Con
 
 func (o ConnectionOutput) AgentSocket() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v Connection) *string { return v.AgentSocket }).(pulumi.StringPtrOutput)
+}
+
+func (o ConnectionOutput) ConnectRetries() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v Connection) *int { return v.ConnectRetries }).(pulumi.IntPtrOutput)
+}
+
+func (o ConnectionOutput) ConnectTimeoutSeconds() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v Connection) *int { return v.ConnectTimeoutSeconds }).(pulumi.IntPtrOutput)
 }
 
 func (o ConnectionOutput) Host() pulumi.StringOutput {
