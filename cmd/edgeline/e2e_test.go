@@ -284,10 +284,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-// realNodeApp pushes the app's images to the node's registry, makes a database on the
-// node's PostgreSQL and returns the stack config that installs the release there with
-// Helm's wait on: all pods on the real amd64 node, two api replicas (no metrics server
-// runs for the autoscaler).
+// realNodeApp builds the app's images as `edgeline images build` does and pushes them to
+// the node's registry, makes a database on the node's PostgreSQL and returns the stack
+// config that installs the release there with Helm's wait on: all pods on the real amd64
+// node, two api replicas (no metrics server runs for the autoscaler).
 func realNodeApp(t *testing.T, n *nodetest.Node) map[string]any {
 	t.Helper()
 	repo, err := filepath.Abs("../..")

@@ -3,79 +3,52 @@ package nodetest
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/edgeline/edgeline/internal/appimage"
+	"github.com/edgeline/edgeline/internal/oci"
 )
 
-// FaceloginImages builds cmd/facelogin from the repository at root and pushes
-// the two app images to the node's registry: facelogin-web (the binary and
-// every shared library ldd resolves for it, the loader included) and
-// facelogin-api (the same plus the dlib models from models in /models). They
-// run as 65532:65532, as apps/facelogin/images/*.Dockerfile's do. It returns
-// both references by digest.
-//
-// A stand-in until the project's image library (issue #10) lands: same
-// contents as the Dockerfiles, assembled without Docker.
-func (n *Node) FaceloginImages(ctx context.Context, root, models string) (api, web string, err error) {
-	bin := filepath.Join(StateDir, "images", "facelogin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/facelogin")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", "", fmt.Errorf("nodetest: go build ./cmd/facelogin: %w\n%s", err, out)
-	}
-	files := map[string]File{}
-	add := func(dst, src string, mode int64) error {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		files[strings.TrimPrefix(dst, "/")] = File{Data: b, Mode: mode}
-		return nil
-	}
-	if err := add("/usr/local/bin/facelogin", bin, 0o755); err != nil {
-		return "", "", err
-	}
-	out, err := exec.Command("ldd", bin).Output()
-	if err != nil {
-		return "", "", fmt.Errorf("nodetest: ldd %s: %w", bin, err)
-	}
-	for _, m := range lddPath.FindAllStringSubmatch(string(out), -1) {
-		if err := add(m[1], m[1], 0o755); err != nil {
-			return "", "", err
-		}
-	}
-	cfg := v1.Config{Entrypoint: []string{"/usr/local/bin/facelogin"}, User: "65532:65532",
-		Env: []string{"PATH=/usr/local/bin"}, WorkingDir: "/"}
-	webImg, err := FileImage(files, cfg)
-	if err != nil {
-		return "", "", err
-	}
-	dats, _ := filepath.Glob(filepath.Join(models, "*.dat"))
-	if len(dats) == 0 {
-		return "", "", fmt.Errorf("nodetest: no dlib models in %s: run make models", models)
-	}
-	for _, m := range dats {
-		if err := add("/models/"+filepath.Base(m), m, 0o644); err != nil {
-			return "", "", err
-		}
-	}
-	apiImg, err := FileImage(files, cfg)
-	if err != nil {
-		return "", "", err
-	}
-	if api, err = n.Push(ctx, "edgeline/facelogin-api", "test", apiImg); err != nil {
-		return "", "", err
-	}
-	if web, err = n.Push(ctx, "edgeline/facelogin-web", "test", webImg); err != nil {
-		return "", "", err
-	}
-	return api, web, nil
-}
+// AppRepository is the repository prefix of the app's images in the
+// node's registry: AppRepository + "/facelogin-api" and "/facelogin-web".
+const AppRepository = Registry + "/edgeline"
 
-// lddPath matches the absolute library paths in ldd's output (the loader included).
-var lddPath = regexp.MustCompile(`(?m)(/\S+\.so[.\d]*) \(0x`)
+// FaceloginImages builds the app's images from the checkout at root with
+// the dlib models in models, exactly as `edgeline images build` does
+// (package appimage: facelogin-api with the models, the static
+// facelogin-web; amd64 only, the node's architecture), pushes them to the
+// node's registry with `edgeline images push`'s code (oci.Remote) and
+// returns both references by digest (the image indexes), which containerd
+// pulls as the chart names them.
+func (n *Node) FaceloginImages(ctx context.Context, root, models string) (api, web string, err error) {
+	o := appimage.Options{
+		Source: root,
+		Models: models,
+		Arches: []oci.Arch{oci.AMD64},
+		// Fixed labels: the images do not depend on the checkout's git state.
+		Version:  "v0.0.0-nodetest",
+		Revision: "0000000000000000000000000000000000000000",
+		Created:  time.Unix(0, 0).UTC(),
+		Cache:    filepath.Join(StateDir, "images", "layers"),
+	}
+	t0 := time.Now()
+	images, err := appimage.Build(ctx, o)
+	if err != nil {
+		return "", "", fmt.Errorf("nodetest: build the app's images: %w", err)
+	}
+	built := time.Since(t0)
+	tags := map[string]v1.ImageIndex{
+		AppRepository + "/" + appimage.API + ":test": images[appimage.API],
+		AppRepository + "/" + appimage.Web + ":test": images[appimage.Web],
+	}
+	digests, err := oci.Remote{Insecure: true}.Push(ctx, tags)
+	if err != nil {
+		return "", "", fmt.Errorf("nodetest: push the app's images: %w", err)
+	}
+	n.logf("nodetest: app images built in %.1fs, pushed in %.1fs", built.Seconds(), (time.Since(t0) - built).Seconds())
+	return digests[AppRepository+"/"+appimage.API+":test"].String(),
+		digests[AppRepository+"/"+appimage.Web+":test"].String(), nil
+}

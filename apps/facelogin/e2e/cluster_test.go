@@ -73,8 +73,8 @@ func forwardNodePort(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// nodeValues is the chart's values preset for the test node: the images from the node's
-// registry, the external PostgreSQL on the node's bridge (the chart's built-in one runs the
+// nodeValues is the chart's values preset for the test node: the app's real images (built
+// by package appimage, as `edgeline images build` does) from the node's registry, the external PostgreSQL on the node's bridge (the chart's built-in one runs the
 // official postgres image, which no registry here serves), everything on the real amd64
 // node, no ingress (none runs), the web Service on a fixed NodePort, two api replicas with
 // the autoscaler off (no metrics server runs).
