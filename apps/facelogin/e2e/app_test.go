@@ -107,15 +107,7 @@ func enroll(b *chrome, c config, base, path, shots string) {
 		chromedp.Click(css("#enroll-submit")),
 		chromedp.WaitVisible(css("#enroll-error")),
 	)
-	b.do("fill the form", 20*time.Second,
-		chromedp.Click(css("#accept")),
-		chromedp.SendKeys(css("#new-pin"), amyPIN),
-		chromedp.SendKeys(css("#new-pin2"), amyPIN),
-		chromedp.SendKeys(css("#new-password"), amyPassword),
-		chromedp.SendKeys(css("#new-password2"), amyPassword),
-		chromedp.Click(css("#enroll-submit")),
-		chromedp.WaitVisible(css("#capture")),
-	)
+	fillEnrollForm(b)
 	if shots != "" {
 		if b.try(30*time.Second, chromedp.WaitVisible(css("#samples li:nth-child(2)"))) == nil {
 			b.screenshot(c, shots+"-enroll-capture")
@@ -129,6 +121,21 @@ func enroll(b *chrome, c config, base, path, shots string) {
 	if shots != "" {
 		b.screenshot(c, shots+"-enroll-done")
 	}
+}
+
+// fillEnrollForm accepts the consent, chooses Amy's PIN and password on the invitation page
+// and submits, then waits for the face capture step.
+func fillEnrollForm(b *chrome) {
+	b.t.Helper()
+	b.do("fill the form", 20*time.Second,
+		chromedp.Click(css("#accept")),
+		chromedp.SendKeys(css("#new-pin"), amyPIN),
+		chromedp.SendKeys(css("#new-pin2"), amyPIN),
+		chromedp.SendKeys(css("#new-password"), amyPassword),
+		chromedp.SendKeys(css("#new-password2"), amyPassword),
+		chromedp.Click(css("#enroll-submit")),
+		chromedp.WaitVisible(css("#capture")),
+	)
 }
 
 // faceLogin opens /login and returns how it ended: "pin" (recognised, PIN asked), "profile"

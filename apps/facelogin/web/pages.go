@@ -224,6 +224,29 @@ func (s *server) passwordPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, s.newPage(r, "password", "password.title"))
 }
 
+// linkFound reads a one-time link's details from the API into v. When the link is unknown,
+// used or expired, or the API fails, it renders the error page of kind ("invite", "reset":
+// the error.<kind>_title and error.<kind>_text texts) and returns false.
+func (s *server) linkFound(w http.ResponseWriter, r *http.Request, target string, v any, kind string) bool {
+	status, err := s.getJSON(w, r, target, v)
+	switch {
+	case err != nil:
+		s.apiDown(w, r)
+		return false
+	case status == http.StatusNotFound || status == http.StatusGone || status == http.StatusBadRequest:
+		s.renderError(w, r, http.StatusNotFound, errorInfo{
+			Code: kind + "_invalid", Title: "error." + kind + "_title", Text: "error." + kind + "_text",
+		})
+		return false
+	case status != http.StatusOK:
+		s.renderError(w, r, status, errorInfo{
+			Code: kind + "_error", Title: "error." + kind + "_title", Text: "error.generic_text", Retry: true,
+		})
+		return false
+	}
+	return true
+}
+
 // enrollData is the enrollment page's content.
 type enrollData struct {
 	Token  string
@@ -233,20 +256,7 @@ type enrollData struct {
 func (s *server) enrollPage(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	var inv invite
-	status, err := s.getJSON(w, r, "/api/invites/"+url.PathEscape(token)+"?lang="+pickLang(r), &inv)
-	switch {
-	case err != nil:
-		s.apiDown(w, r)
-		return
-	case status == http.StatusNotFound || status == http.StatusGone || status == http.StatusBadRequest:
-		s.renderError(w, r, http.StatusNotFound, errorInfo{
-			Code: "invite_invalid", Title: "error.invite_title", Text: "error.invite_text",
-		})
-		return
-	case status != http.StatusOK:
-		s.renderError(w, r, status, errorInfo{
-			Code: "invite_error", Title: "error.invite_title", Text: "error.generic_text", Retry: true,
-		})
+	if !s.linkFound(w, r, "/api/invites/"+url.PathEscape(token)+"?lang="+pickLang(r), &inv, "invite") {
 		return
 	}
 	p := s.newPage(r, "enroll", "enroll.title")
@@ -274,20 +284,7 @@ type resetData struct {
 func (s *server) resetPage(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	var link resetLink
-	status, err := s.getJSON(w, r, "/api/reset/"+url.PathEscape(token), &link)
-	switch {
-	case err != nil:
-		s.apiDown(w, r)
-		return
-	case status == http.StatusNotFound || status == http.StatusBadRequest:
-		s.renderError(w, r, http.StatusNotFound, errorInfo{
-			Code: "reset_invalid", Title: "error.reset_title", Text: "error.reset_text",
-		})
-		return
-	case status != http.StatusOK:
-		s.renderError(w, r, status, errorInfo{
-			Code: "reset_error", Title: "error.reset_title", Text: "error.generic_text", Retry: true,
-		})
+	if !s.linkFound(w, r, "/api/reset/"+url.PathEscape(token), &link, "reset") {
 		return
 	}
 	p := s.newPage(r, "reset", "reset.title")
