@@ -101,11 +101,15 @@ func TestEndToEnd(t *testing.T) {
 	standin := filepath.Join(repo, "internal", "k3s", "testdata", "standin")
 	agents, _ := json.Marshal([]map[string]any{{
 		"name": "pi-hall-1", "host": pi.IP, "port": pi.Port, "site": "hall", "hostKeyFingerprint": pi.Fingerprint,
+		// wireguard-native needs a public address per Pi: one from the documentation range.
+		"externalIP": "203.0.113.40",
 	}})
 	config := map[string]any{
 		"edgeline:domain": "edgeline.test", "edgeline:acmeEmail": "ops@edgeline.test", "edgeline:issuer": "staging",
 		"edgeline:cloud": "native", "edgeline:hcloudToken": hetznerfake.Token, "edgeline:hcloudEndpoint": api.URL,
 		"edgeline:hostKey": string(hostKey), "edgeline:sshPort": vps.Port, "edgeline:sshKeyFile": keys.ED25519,
+		// The firewall's default source, given: no check-IP service is reachable here.
+		"edgeline:deployerAddress":  "198.51.100.23",
 		"edgeline:k3sAirGap":        map[string]string{"binary": filepath.Join(standin, "k3s"), "script": filepath.Join(standin, "install.sh")},
 		"edgeline:agents":           json.RawMessage(agents),
 		"edgeline:certManagerChart": filepath.Join(repo, "cmd", "edgeline", "testdata", "charts", "cert-manager"),

@@ -26,7 +26,7 @@ func valid() map[string]string {
 		"certManagerChart":   "vendor/cert-manager",
 		"rancherChart":       "vendor/rancher",
 		"appImageRepository": "registry.example.org/team",
-		"agents": `[{"name":"pi-hall-1","host":"10.0.0.5","jump":"ops@bastion.example.org:2222",
+		"agents": `[{"name":"pi-hall-1","host":"10.0.0.5","jump":"ops@bastion.example.org:2222","externalIP":"203.0.113.40",
 			"hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 			"labels":{"edgeline.io/site":"hall"},"taints":["edgeline.io/edge=true:NoSchedule"]}]`,
 	}
@@ -138,6 +138,9 @@ func TestParseRefuses(t *testing.T) {
 		{"bad release timeout", map[string]string{"helmTimeouts": `{"rancher":"-1m"}`}, nil, `edgeline:helmTimeouts.rancher "-1m" is not a duration`},
 		{"bad ssh timeout", map[string]string{"sshConnectTimeout": "0s"}, nil, `edgeline:sshConnectTimeout "0s" is not a duration`},
 		{"negative ssh retries", map[string]string{"sshRetries": "-2"}, nil, "edgeline:sshRetries -2 is negative"},
+		{"wireguard-native Pi behind NAT", map[string]string{"agents": `[{"name":"pi","host":"192.168.10.21","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil,
+			"edgeline:agents[0] (pi) has no public address (host 192.168.10.21, no externalIP): edgeline:network wireguard-native needs one on every Pi; for Pis behind NAT set edgeline:network vpn-auth"},
+		{"wireguard-native Pi behind a jump host", map[string]string{"agents": `[{"name":"pi","host":"203.0.113.9","jump":"bastion","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`}, nil, "has no public address"},
 		{"relative agent socket", map[string]string{"sshAgentSocket": "agent.sock"}, nil, `edgeline:sshAgentSocket "agent.sock" is not an absolute path`},
 		{"ssh sources not networks", map[string]string{"sshSourceCidrs": "office"}, nil, `edgeline:sshSourceCidrs: "office" is neither an address nor a network`},
 		{"api sources empty list", map[string]string{"apiSourceCidrs": "[]"}, nil, "edgeline:apiSourceCidrs: the list is empty"},
@@ -179,12 +182,14 @@ func TestParseFirewall(t *testing.T) {
 		ssh, api   string
 		warns      bool
 	}{
-		{"defaults: the discovered address", nil, deployer, true, "198.51.100.23/32", "198.51.100.23/32", true},
-		{"given address", map[string]string{"deployerAddress": "2001:db8::7"}, netip.Addr{}, false, "2001:db8::7/128", "2001:db8::7/128", true},
+		{"defaults: the discovered address", nil, deployer, true, "198.51.100.23/32", "198.51.100.23/32 203.0.113.40/32", false},
+		{"given address", map[string]string{"deployerAddress": "2001:db8::7"}, netip.Addr{}, false, "2001:db8::7/128", "203.0.113.40/32 2001:db8::7/128", false},
+		{"agents behind NAT", map[string]string{"network": "vpn-auth", "vpnAuth": "name=tailscale,joinKey=k", "agents": `[{"name":"pi","host":"10.0.0.5","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`},
+			deployer, true, "198.51.100.23/32", "198.51.100.23/32", true},
 		{"agents' external IPs join the API list", map[string]string{"agents": `[{"name":"pi","host":"203.0.113.40","externalIP":"203.0.113.40","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`},
 			deployer, true, "198.51.100.23/32", "198.51.100.23/32 203.0.113.40/32", false},
 		{"everyone, when said", map[string]string{"sshSourceCidrs": "0.0.0.0/0,::/0", "apiSourceCidrs": `["0.0.0.0/0"]`}, netip.Addr{}, false, "0.0.0.0/0 ::/0", "0.0.0.0/0", false},
-		{"one list given, the other from the address", map[string]string{"sshSourceCidrs": "192.0.2.0/28"}, deployer, true, "192.0.2.0/28", "198.51.100.23/32", true},
+		{"one list given, the other from the address", map[string]string{"sshSourceCidrs": "192.0.2.0/28"}, deployer, true, "192.0.2.0/28", "198.51.100.23/32 203.0.113.40/32", false},
 	}
 	for _, c := range cases {
 		m := valid()
@@ -354,7 +359,7 @@ func TestExampleConfig(t *testing.T) {
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		t.Fatal(err)
 	}
-	values := map[string]string{"hcloudToken": "from-pulumi-config-set---secret"}
+	values := map[string]string{"hcloudToken": "from-pulumi-config-set---secret", "vpnAuth": "name=tailscale,joinKey=from-pulumi-config-set---secret"}
 	for k, v := range file.Config {
 		key, ok := strings.CutPrefix(k, Namespace+":")
 		if !ok {
@@ -371,7 +376,7 @@ func TestExampleConfig(t *testing.T) {
 		values[key] = string(j)
 	}
 	src := source(values)
-	src.Secret = func(k string) bool { return k == "hcloudToken" }
+	src.Secret = func(k string) bool { return k == "hcloudToken" || k == "vpnAuth" }
 	c, err := Parse(src)
 	if err != nil {
 		t.Fatal(err)

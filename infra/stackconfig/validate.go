@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/mail"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/edgeline/edgeline/ansible"
+	"github.com/edgeline/edgeline/infra/allowlist"
 	"github.com/edgeline/edgeline/internal/k3s"
 	"github.com/edgeline/edgeline/internal/remote"
 )
@@ -284,6 +286,9 @@ func (c *Config) validateAgents(p *parser) {
 		if a.HostKeyFingerprint == "" && c.SSH.KnownHostsFile == "" {
 			p.errorf("%s has no hostKeyFingerprint and edgeline:knownHostsFile is not set: host keys are always verified", at)
 		}
+		if c.Network == NetworkWireguard && a.ExternalIP == "" && (a.Jump != nil || !publicAddress(a.Host)) {
+			p.errorf("%s has no public address (host %s, no externalIP): edgeline:network wireguard-native needs one on every Pi; for Pis behind NAT set edgeline:network vpn-auth and edgeline:vpnAuth (docs/edge-nodes.md), or give the Pi's public address as externalIP", at, a.Host)
+		}
 		p.k3sProblems(at, k3s.AgentConfig{NodeName: a.Name, Site: a.Site, Labels: a.Labels, Taints: a.Taints, NodeExternalIP: a.ExternalIP}.Validate())
 		if a.Prepare != nil {
 			for _, k := range slices.Sorted(maps.Keys(a.Prepare.Vars)) {
@@ -311,6 +316,13 @@ func (c *Config) warnUnreachableAgents() {
 	if len(names) > 0 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("edgeline:apiSourceCidrs is not set, so the firewall lets only this machine's address in to the k3s API: agents %s join from their site's address; add it to edgeline:apiSourceCidrs unless they share this machine's", strings.Join(names, ", ")))
 	}
+}
+
+// publicAddress reports whether host is known to be reachable from the internet: a
+// public IP literal, or a name (which the operator vouches for).
+func publicAddress(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err != nil || allowlist.Public(a)
 }
 
 // roleVars are the variables the edge_node role takes.
