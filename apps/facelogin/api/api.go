@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgeline/edgeline/apps/facelogin/face"
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 	"github.com/edgeline/edgeline/apps/facelogin/store"
@@ -45,6 +47,8 @@ const (
 	DefaultMaxSockets       = 256
 	DefaultMaxClientSockets = 16
 	DefaultMaxBytesInFlight = 64 << 20
+	DefaultSessionRate      = 30
+	DefaultSignInTimeout    = 5 * time.Minute
 )
 
 // Options configure a Server. Store and Engine are required; zero values of the others mean
@@ -107,6 +111,13 @@ type Options struct {
 
 	// IdleTimeout ends a session not used for this long; AbsoluteTimeout ends any session.
 	IdleTimeout, AbsoluteTimeout time.Duration
+	// SignInTimeout ends a session that is not signed in (anonymous, or waiting for the
+	// PIN) this long after it began; expired sessions' rows are deleted at least every
+	// minute (0: DefaultSignInTimeout).
+	SignInTimeout time.Duration
+	// SessionRate is how many new sessions POST /api/session creates per client address and
+	// minute on this replica (0: DefaultSessionRate).
+	SessionRate int
 	// PollInterval is how often the store's face changes are read.
 	PollInterval time.Duration
 	// InviteTTL is how long an invitation stays valid; ResetTTL how long a reset link does
@@ -156,6 +167,8 @@ type Server struct {
 	// sockets counts the open login WebSockets; bytes bounds the frames and uploads held.
 	gate  *socketGate
 	bytes *byteBudget
+	// newSessions counts the sessions POST /api/session creates per address.
+	newSessions *addressRate
 
 	stop chan struct{}
 	done chan struct{}
@@ -208,6 +221,8 @@ func New(opts Options) (*Server, error) {
 		argon:   make(chan struct{}, opts.SecretChecks),
 		gate:    newSocketGate(opts.MaxSockets, opts.MaxClientSockets),
 		bytes:   &byteBudget{max: opts.MaxBytesInFlight},
+
+		newSessions: newAddressRate(opts.SessionRate, time.Minute),
 	}
 	if opts.InsecureCookies {
 		s.cookie = "facelogin"
@@ -221,6 +236,10 @@ func New(opts Options) (*Server, error) {
 		s.origins[strings.ToLower(u.Scheme+"://"+u.Host)] = true
 	}
 	s.metrics = newMetrics(s.index)
+	s.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "facelogin_bytes_in_flight",
+		Help: "Bytes of login frames and uploaded images held in memory now (bounded by MaxBytesInFlight).",
+	}, func() float64 { return float64(s.bytes.inUse()) }))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := s.load(ctx); err != nil {
@@ -253,6 +272,7 @@ func setDefaults(o *Options) {
 		&o.FailureWindow:    DefaultFailureWindow,
 		&o.MaxLoginDuration: DefaultMaxLoginDuration,
 		&o.SecretWait:       DefaultSecretWait,
+		&o.SignInTimeout:    DefaultSignInTimeout,
 	} {
 		orDefault(p, def)
 	}
@@ -269,6 +289,7 @@ func setDefaults(o *Options) {
 		&o.SecretChecks:     2 * runtime.NumCPU(),
 		&o.MaxSockets:       DefaultMaxSockets,
 		&o.MaxClientSockets: DefaultMaxClientSockets,
+		&o.SessionRate:      DefaultSessionRate,
 	} {
 		orDefault(p, def)
 	}
@@ -324,13 +345,14 @@ func (s *Server) load(ctx context.Context) error {
 	return nil
 }
 
-// follow polls the store's face changes until Close, and now and then removes expired
-// sessions.
+// follow polls the store's face changes until Close, and removes expired sessions every
+// minute, or every SignInTimeout if that is shorter.
 func (s *Server) follow() {
 	defer close(s.done)
 	tick := time.NewTicker(s.opts.PollInterval)
 	defer tick.Stop()
 	lastSweep := time.Now()
+	sweepEvery := min(time.Minute, s.opts.SignInTimeout)
 	for {
 		select {
 		case <-s.stop:
@@ -341,7 +363,7 @@ func (s *Server) follow() {
 		if err := s.Sync(ctx); err != nil {
 			s.log.Warn("follow face changes", "err", err)
 		}
-		if time.Since(lastSweep) > 5*time.Minute {
+		if time.Since(lastSweep) >= sweepEvery {
 			lastSweep = time.Now()
 			now := time.Now()
 			if n, err := s.st.DeleteExpiredSessions(ctx, now, now.Add(-s.opts.IdleTimeout)); err != nil {

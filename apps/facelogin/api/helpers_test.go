@@ -132,8 +132,13 @@ func forEachStore(t *testing.T, fn func(t *testing.T, dsn string)) {
 // bypassing the store.
 func rawSamples(t *testing.T, dsn string, id match.UserID) int {
 	t.Helper()
+	return rawCount(t, dsn, "select count(*) from face_samples where user_id = $1", int64(id))
+}
+
+// rawCount runs q, a count with at most one parameter, straight on the database.
+func rawCount(t *testing.T, dsn string, q string, args ...any) int {
+	t.Helper()
 	ctx := context.Background()
-	const q = "select count(*) from face_samples where user_id = $1"
 	var n int
 	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
@@ -141,8 +146,8 @@ func rawSamples(t *testing.T, dsn string, id match.UserID) int {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		if err := db.QueryRowContext(ctx, strings.Replace(q, "$1", "?", 1), int64(id)).Scan(&n); err != nil {
-			t.Fatalf("count face_samples: %v", err)
+		if err := db.QueryRowContext(ctx, strings.Replace(q, "$1", "?", 1), args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 		return n
 	}
@@ -151,8 +156,8 @@ func rawSamples(t *testing.T, dsn string, id match.UserID) int {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if err := c.QueryRow(ctx, q, int64(id)).Scan(&n); err != nil {
-		t.Fatalf("count face_samples: %v", err)
+	if err := c.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
 	}
 	return n
 }
@@ -196,6 +201,12 @@ func newReplica(t testing.TB, dsn string, sec secrets, opts api.Options) *replic
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newReplicaOn(t, st, sec, opts)
+}
+
+// newReplicaOn starts an api.Server on an open store, as newReplica does.
+func newReplicaOn(t testing.TB, st *store.Store, sec secrets, opts api.Options) *replica {
+	t.Helper()
 	opts.Store, opts.Pepper = st, sec.pepper
 	if opts.Engine == nil {
 		opts.Engine = realEngine(t)

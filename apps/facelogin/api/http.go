@@ -120,7 +120,13 @@ func (e *apiError) after(d time.Duration) *apiError {
 	return &c
 }
 
+// storeRetry is the wait a client is told while the store is unavailable: about what a
+// restarting database or a failover takes.
+const storeRetry = 5 * time.Second
+
 var (
+	errStoreDown = errorf(http.StatusServiceUnavailable, "unavailable",
+		"The sign-in service cannot reach its database right now; please try again in %d seconds.", retrySeconds(storeRetry)).after(storeRetry)
 	errUnauthorized = errorf(http.StatusUnauthorized, "unauthorized", "Sign in first.")
 	errForbidden    = errorf(http.StatusForbidden, "forbidden", "Only administrators may do this.")
 )
@@ -156,6 +162,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if errors.Is(err, context.Canceled) {
+		return
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		s.metrics.rejects.WithLabelValues("store_unavailable").Inc()
+		s.log.Warn("request failed: store unavailable", "route", r.Pattern, "err", err)
+		s.fail(w, r, errStoreDown)
 		return
 	}
 	s.log.Error("request failed", "route", r.Pattern, "err", err)

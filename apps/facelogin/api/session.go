@@ -71,6 +71,10 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, old *store
 	}
 	token, hash := newToken()
 	now := time.Now()
+	life := s.opts.AbsoluteTimeout
+	if stage != store.StageFull {
+		life = min(life, s.opts.SignInTimeout)
+	}
 	sess := store.Session{
 		IDHash:    hash,
 		UserID:    user,
@@ -79,12 +83,12 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, old *store
 		Client:    s.clientSummary(r),
 		CreatedAt: now,
 		LastSeen:  now,
-		ExpiresAt: now.Add(s.opts.AbsoluteTimeout),
+		ExpiresAt: now.Add(life),
 	}
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return store.Session{}, fmt.Errorf("create session: %w", err)
 	}
-	http.SetCookie(w, s.newCookie(token, int(s.opts.AbsoluteTimeout.Seconds())))
+	http.SetCookie(w, s.newCookie(token, int(life.Seconds())))
 	return sess, nil
 }
 
@@ -162,13 +166,30 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) {
 	}
 	sess, err := s.session(r)
 	if errors.Is(err, store.ErrNotFound) {
-		sess, err = s.startSession(w, r, nil, 0, store.StageAnonymous, "")
+		err = s.countNewSession(r)
+		if err == nil {
+			sess, err = s.startSession(w, r, nil, 0, store.StageAnonymous, "")
+		}
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stage": sess.Stage, "pin_min_length": s.opts.PINMinLength})
+}
+
+// countNewSession counts a new anonymous session against the client's SessionRate.
+func (s *Server) countNewSession(r *http.Request) error {
+	wait, limited, full := s.newSessions.take(s.clientIP(r), time.Now())
+	switch {
+	case limited:
+		s.metrics.rejects.WithLabelValues("session_rate").Inc()
+		return errorf(http.StatusTooManyRequests, "rate_limited", "Too many new sessions from this device; wait a minute and try again.").after(wait)
+	case full:
+		s.metrics.rejects.WithLabelValues("session_rate").Inc()
+		return busy(wait)
+	}
+	return nil
 }
 
 // logout ends the session.

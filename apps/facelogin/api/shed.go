@@ -156,5 +156,44 @@ func readHeld(r io.Reader, limit int64, b *byteBudget) (*held, error) {
 	}
 }
 
+// addressRate counts events per client address in fixed windows, all addresses' windows
+// starting together, and remembers at most maxAddresses addresses per window.
+type addressRate struct {
+	max    int
+	window time.Duration
+
+	mu     sync.Mutex // guards start and counts
+	start  time.Time
+	counts map[string]int
+}
+
+// maxAddresses bounds the addresses one window remembers (a few MiB).
+const maxAddresses = 100_000
+
+func newAddressRate(max int, window time.Duration) *addressRate {
+	return &addressRate{max: max, window: window, counts: make(map[string]int)}
+}
+
+// take counts one event of ip at now. Over ip's limit it returns limited and the time until
+// the window ends; when the window already holds maxAddresses other addresses, full.
+func (a *addressRate) take(ip string, now time.Time) (wait time.Duration, limited, full bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if now.Sub(a.start) >= a.window {
+		a.start = now
+		clear(a.counts)
+	}
+	wait = a.start.Add(a.window).Sub(now)
+	n, known := a.counts[ip]
+	switch {
+	case n >= a.max:
+		return wait, true, false
+	case !known && len(a.counts) >= maxAddresses:
+		return wait, false, true
+	}
+	a.counts[ip] = n + 1
+	return 0, false, false
+}
+
 // shed is the answer when a bound of this replica is reached: 503 busy with shedRetry.
 func shed() *apiError { return busy(shedRetry) }

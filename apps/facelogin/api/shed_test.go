@@ -6,9 +6,12 @@ import (
 	"errors"
 	"image"
 	"image/jpeg"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,12 +133,19 @@ func TestBusy(t *testing.T) {
 		}
 		busy = true
 		want(t, "busy check", res, http.StatusServiceUnavailable, "busy")
-		if secs, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || secs < 1 {
-			t.Errorf("busy check: Retry-After %q, want whole seconds ≥ 1", res.header.Get("Retry-After"))
-		}
+		wantRetryAfter(t, "busy check", res, time.Minute)
 	}
 	if !busy {
 		t.Fatal("no enrollment check was told busy while the only recognizer was kept busy")
+	}
+}
+
+// wantRetryAfter checks that res tells the client to come back after whole seconds, at
+// least one and at most most.
+func wantRetryAfter(t *testing.T, what string, res response, most time.Duration) {
+	t.Helper()
+	if secs, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || secs < 1 || secs > int(most.Seconds()) {
+		t.Errorf("%s: Retry-After %q, want 1 to %v seconds", what, res.header.Get("Retry-After"), most.Seconds())
 	}
 }
 
@@ -208,6 +218,28 @@ func TestSocketCaps(t *testing.T) {
 	})
 }
 
+// metric returns the value of an unlabelled metric of the replica's /metrics.
+func (r *replica) metric(name string) float64 {
+	r.t.Helper()
+	res, err := http.Get(r.ts.URL + "/metrics")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				r.t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	r.t.Fatalf("no metric %s", name)
+	return 0
+}
+
 // TestBytesInFlight checks the budget of bytes held at once: while one socket is in the
 // middle of sending a large frame, another's frame and an uploaded image find no room and
 // are answered busy (1013 on the socket, 503 with Retry-After over HTTP); once the large
@@ -241,17 +273,16 @@ func TestBytesInFlight(t *testing.T) {
 	if _, err := w.Write(make([]byte, 200<<10)); err != nil {
 		t.Fatal(err)
 	}
-	// The server holds those bytes once it has read them; until then a frame may fit.
+	// The server holds those bytes once it has read them.
 	frame := photo(t, "amy", 1)
-	eventually(t, "a frame is told busy while a large frame is held", func() bool {
-		res := amyc.do("POST", "/api/face/check", "image/jpeg", frame)
-		return res.errorCode() == "busy"
+	var held float64
+	eventually(t, "the server holds the large frame's bytes", func() bool {
+		held = r.metric("facelogin_bytes_in_flight")
+		return held >= 200<<10
 	})
 	res := amyc.do("POST", "/api/face/check", "image/jpeg", frame)
 	want(t, "upload while the budget is held", res, http.StatusServiceUnavailable, "busy")
-	if secs, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || secs < 1 {
-		t.Errorf("busy upload: Retry-After %q, want whole seconds ≥ 1", res.header.Get("Retry-After"))
-	}
+	wantRetryAfter(t, "busy upload", res, time.Minute)
 	small := dial()
 	if err := small.Write(ctx, websocket.MessageBinary, frame); err != nil {
 		t.Fatal(err)
@@ -273,4 +304,51 @@ func TestBytesInFlight(t *testing.T) {
 	if msgs := r.client().faceLogin(frame); last(msgs).Type != "result" {
 		t.Fatalf("login after the large frame: %v", msgs)
 	}
+}
+
+// TestAnonymousSessions checks that sessions cannot be piled up: POST /api/session creates
+// at most SessionRate new sessions per address and minute (then 429 with Retry-After; a
+// browser that holds a session is not counted), and a session that never signs in expires
+// after SignInTimeout and its row is deleted, on SQLite and PostgreSQL.
+func TestAnonymousSessions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, dsn string) {
+		const rate, life = 5, 2 * time.Second
+		r := newReplica(t, dsn, newSecrets(t), api.Options{TrustProxy: true, SessionRate: rate, SignInTimeout: life})
+		from := func(ip string) *client {
+			c := r.client()
+			c.xff = ip
+			return c
+		}
+		for i := range rate {
+			want(t, "new session "+strconv.Itoa(i+1), from("192.0.2.1").json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+		}
+		res := from("192.0.2.1").json("POST", "/api/session", struct{}{})
+		want(t, "one new session too many", res, http.StatusTooManyRequests, "rate_limited")
+		wantRetryAfter(t, "session rate", res, time.Minute)
+		other := from("192.0.2.2")
+		for range 2 * rate {
+			want(t, "a browser holding its session", other.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+		}
+		const count = "select count(*) from sessions"
+		if n := rawCount(t, dsn, count); n != rate+1 {
+			t.Fatalf("%d session rows, want %d", n, rate+1)
+		}
+		before := sessionCookie(t, other)
+		eventually(t, "the sessions that never signed in are deleted", func() bool {
+			return rawCount(t, dsn, count) == 0
+		})
+		// A browser that kept the old cookie gets a new session.
+		late := from("192.0.2.2")
+		u, _ := url.Parse(late.base)
+		late.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "facelogin", Value: before, Path: "/"}})
+		want(t, "session after the old one expired", late.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
+		if sessionCookie(t, late) == before {
+			t.Error("an expired session was still accepted")
+		}
+		// A signed-in session is not cut short.
+		signUp(t, r, amy)
+		amyc := signedIn(t, r, amy)
+		time.Sleep(life + time.Second)
+		want(t, "signed in past the sign-in timeout", amyc.do("GET", "/api/me", "", nil), http.StatusOK, "")
+	})
 }

@@ -232,8 +232,8 @@ func (l *wsAttempt) read(ctx context.Context) (websocket.MessageType, *held, err
 	return typ, h, err
 }
 
-// busy tells the client the server is too busy for its frame and returns the close status
-// 1013 (try again later).
+// busy tells the client the server cannot look at its frame now (too busy, or its store
+// unavailable) and when to come back, and returns the close status 1013 (try again later).
 func (l *wsAttempt) busy(ctx context.Context, ae *apiError) (websocket.StatusCode, string) {
 	l.s.log.Info("login WebSocket closed: busy", "client", l.ip, "retry_after", ae.retryAfter)
 	if err := wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
@@ -265,8 +265,13 @@ func (l *wsAttempt) answer(ctx context.Context, typ websocket.MessageType, frame
 		return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG).", true
 	}
 	done, err := l.frame(ctx, frame)
+	if errors.Is(err, store.ErrUnavailable) {
+		s.metrics.rejects.WithLabelValues("store_unavailable").Inc()
+		s.log.Warn("login frame failed: store unavailable", "err", err)
+		err = errStoreDown
+	}
 	var ae *apiError
-	if errors.As(err, &ae) && ae.code == "busy" {
+	if errors.As(err, &ae) && ae.status == http.StatusServiceUnavailable {
 		status, reason := l.busy(ctx, ae)
 		return status, reason, true
 	}

@@ -61,7 +61,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	start := time.Now()
-	eng, err := face.New(face.Options{ModelsDir: cfg.Models, Workers: cfg.Workers, CNN: cfg.CNN})
+	st.SetTimeout(cfg.StoreTimeout)
+	eng, err := face.New(face.Options{ModelsDir: cfg.Models, Workers: cfg.Workers, CNN: cfg.CNN, MaxWait: cfg.RecognizerWait})
 	if err != nil {
 		return err
 	}
@@ -69,24 +70,29 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("face models loaded", "workers", eng.Workers(), "cnn", cfg.CNN, "seconds", time.Since(start).Seconds())
 
 	srv, err := api.New(api.Options{
-		Store:           st,
-		Engine:          eng,
-		Logger:          log.With("service", "api"),
-		PINOptional:     !cfg.RequirePIN,
-		Liveness:        cfg.Liveness,
-		Pepper:          pepper,
-		BootstrapToken:  cfg.BootstrapToken,
-		PublicURL:       cfg.PublicURL,
-		Origins:         cfg.Origins,
-		InsecureCookies: cfg.InsecureCookies,
-		TrustProxy:      cfg.TrustProxy,
-		IdleTimeout:     cfg.IdleTimeout,
-		AbsoluteTimeout: cfg.AbsoluteTimeout,
-		AccountFailures: cfg.AccountFailures,
-		ClientFailures:  cfg.ClientFailures,
-		PINMinLength:    cfg.PINMinLength,
-		FacePINFailures: cfg.FacePINFailures,
-		Candidates:      cfg.Candidates,
+		Store:            st,
+		Engine:           eng,
+		Logger:           log.With("service", "api"),
+		PINOptional:      !cfg.RequirePIN,
+		Liveness:         cfg.Liveness,
+		Pepper:           pepper,
+		BootstrapToken:   cfg.BootstrapToken,
+		PublicURL:        cfg.PublicURL,
+		Origins:          cfg.Origins,
+		InsecureCookies:  cfg.InsecureCookies,
+		TrustProxy:       cfg.TrustProxy,
+		IdleTimeout:      cfg.IdleTimeout,
+		AbsoluteTimeout:  cfg.AbsoluteTimeout,
+		AccountFailures:  cfg.AccountFailures,
+		ClientFailures:   cfg.ClientFailures,
+		PINMinLength:     cfg.PINMinLength,
+		FacePINFailures:  cfg.FacePINFailures,
+		Candidates:       cfg.Candidates,
+		MaxSockets:       cfg.MaxSockets,
+		MaxClientSockets: cfg.MaxClientSockets,
+		MaxBytesInFlight: int64(cfg.BytesInFlightMB) << 20,
+		SessionRate:      cfg.SessionRate,
+		SignInTimeout:    cfg.SignInTimeout,
 	})
 	if err != nil {
 		return err

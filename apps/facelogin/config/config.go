@@ -66,7 +66,20 @@ type Config struct {
 	// PINs after face matches that pause an account's face sign-in; Candidates the most
 	// people one face match may name.
 	PINMinLength, FacePINFailures, Candidates int
-	LogLevel                                  string
+	// StoreTimeout bounds every store call; a database slower than that, or down, is
+	// answered 503 with Retry-After.
+	StoreTimeout time.Duration
+	// MaxSockets and MaxClientSockets cap the open login WebSockets in total and per
+	// client address; BytesInFlightMB caps the frames and uploads held in memory at once;
+	// RecognizerWait is how long a frame may wait for a free recognizer. Past any of them
+	// the client is told busy.
+	MaxSockets, MaxClientSockets, BytesInFlightMB int
+	RecognizerWait                                time.Duration
+	// SessionRate is how many new sessions one client address may start per minute;
+	// SignInTimeout ends sessions that never signed in.
+	SessionRate   int
+	SignInTimeout time.Duration
+	LogLevel      string
 
 	// admin invite
 	Name, Email, Role string
@@ -161,6 +174,13 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.IntVar(&c.PINMinLength, "pin-min-length", 6, "fewest digits of a new PIN (4 to 12; docs/security.md gives the odds of a guess)")
 		fs.IntVar(&c.FacePINFailures, "face-pin-failures", 5, "consecutive wrong PINs after face matches that pause an account's face sign-in until a password sign-in (1 to 100)")
 		fs.IntVar(&c.Candidates, "candidates", 3, "most people one face match may name; the PIN decides among them (1 to 16)")
+		fs.DurationVar(&c.StoreTimeout, "store-timeout", 3*time.Second, "longest wait for the database per call; slower or down answers 503 with Retry-After")
+		fs.IntVar(&c.MaxSockets, "max-login-sockets", 256, "open login WebSockets per replica; more are told busy (close 1013)")
+		fs.IntVar(&c.MaxClientSockets, "max-login-sockets-per-client", 16, "open login WebSockets per client address (raise it for many cameras behind one NAT address)")
+		fs.IntVar(&c.BytesInFlightMB, "bytes-in-flight-mb", 64, "MiB of frames and uploads held in memory at once per replica; more are told busy")
+		fs.DurationVar(&c.RecognizerWait, "recognizer-wait", 500*time.Millisecond, "longest wait of a frame for a free recognizer before the client is told busy")
+		fs.IntVar(&c.SessionRate, "session-rate", 30, "new sessions (POST /api/session) per client address and minute on each replica")
+		fs.DurationVar(&c.SignInTimeout, "sign-in-timeout", 5*time.Minute, "end sessions that are not signed in (anonymous, or waiting for the PIN) this long after they began")
 	}
 	if c.Command == Invite {
 		str(&c.Name, "name", "", "the person's name (required)")
@@ -308,6 +328,24 @@ func (c *Config) complete(set map[string]bool) error {
 		}
 		if c.Candidates < 1 || c.Candidates > 16 {
 			bad("--candidates %d: use 1 to 16", c.Candidates)
+		}
+		if c.StoreTimeout < 100*time.Millisecond || c.StoreTimeout > time.Minute {
+			bad("--store-timeout %v: use 100ms to 1m (the web pages wait 5s for the api)", c.StoreTimeout)
+		}
+		if c.MaxSockets < 1 || c.MaxClientSockets < 1 || c.MaxClientSockets > c.MaxSockets {
+			bad("--max-login-sockets %d and --max-login-sockets-per-client %d: use positive numbers, the per-client one not above the other", c.MaxSockets, c.MaxClientSockets)
+		}
+		if c.BytesInFlightMB < 4 {
+			bad("--bytes-in-flight-mb %d: use at least 4 (one frame may hold 2 MiB)", c.BytesInFlightMB)
+		}
+		if c.RecognizerWait <= 0 || c.RecognizerWait > 30*time.Second {
+			bad("--recognizer-wait %v: use a positive duration up to 30s", c.RecognizerWait)
+		}
+		if c.SessionRate < 1 {
+			bad("--session-rate %d: use a positive number of new sessions per address and minute", c.SessionRate)
+		}
+		if c.SignInTimeout < 30*time.Second || c.SignInTimeout > c.IdleTimeout {
+			bad("--sign-in-timeout %v: use 30s up to the idle timeout (%v)", c.SignInTimeout, c.IdleTimeout)
 		}
 		if c.BootstrapToken != "" && len(c.BootstrapToken) < 20 {
 			bad("--bootstrap-token is too short to be a secret: use at least 20 random characters (e.g. openssl rand -base64 24)")

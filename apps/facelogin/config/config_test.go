@@ -65,6 +65,12 @@ func TestParse(t *testing.T) {
 		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
 		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
 		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
+		{name: "store timeout too long", args: []string{"serve", "--store-timeout", "5m"}, err: "--store-timeout 5m0s: use 100ms to 1m"},
+		{name: "per-client sockets above the total", args: []string{"serve", "--max-login-sockets", "8"}, err: "the per-client one not above the other"},
+		{name: "byte budget under a frame", args: []string{"serve"}, env: map[string]string{"FACELOGIN_BYTES_IN_FLIGHT_MB": "1"}, err: "--bytes-in-flight-mb 1: use at least 4"},
+		{name: "no recognizer wait", args: []string{"serve", "--recognizer-wait", "0s"}, err: "--recognizer-wait 0s"},
+		{name: "sign-in timeout above idle", args: []string{"serve", "--sign-in-timeout", "1h"}, err: "--sign-in-timeout 1h0m0s: use 30s up to the idle timeout"},
+		{name: "no sessions", args: []string{"serve", "--session-rate", "0"}, err: "--session-rate 0"},
 		{name: "idle above absolute", args: []string{"serve", "--idle-timeout", "2h", "--absolute-timeout", "1h"}, err: "idle not above absolute"},
 		{
 			name: "invite",
@@ -118,6 +124,9 @@ func TestParse(t *testing.T) {
 				want.IdleTimeout, want.AbsoluteTimeout, want.RequirePIN = 30*time.Minute, 12*time.Hour, true
 				want.AccountFailures, want.ClientFailures = 50, 20
 				want.PINMinLength, want.FacePINFailures, want.Candidates = 6, 5, 3
+				want.StoreTimeout, want.MaxSockets, want.MaxClientSockets = 3*time.Second, 256, 16
+				want.BytesInFlightMB, want.RecognizerWait = 64, 500*time.Millisecond
+				want.SessionRate, want.SignInTimeout = 30, 5*time.Minute
 			}
 			tc.want(&want)
 			if !reflect.DeepEqual(got, want) {

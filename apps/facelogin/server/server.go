@@ -47,7 +47,8 @@ func Web(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 // ingress) the last entry of the incoming X-Forwarded-For, which the ingress added, else
 // the address the request came from. Whatever else a client wrote into X-Forwarded-For is
 // dropped, so an api that trusts the header (--trust-proxy) and is reachable only through
-// this proxy counts failures under the real client's address.
+// this proxy counts failures under the real client's address. An api that cannot be
+// reached is answered 503 with Retry-After.
 func APIProxy(target *url.URL, trustProxy bool, log *slog.Logger) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -63,8 +64,13 @@ func APIProxy(target *url.URL, trustProxy bool, log *slog.Logger) *httputil.Reve
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.Warn("api unreachable", "err", err)
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusBadGateway)
-			io.WriteString(w, `{"error":{"code":"api_unavailable","message":"The sign-in service is not reachable right now; please try again in a moment."}}`)
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			if r.URL.Path == "/readyz" {
+				io.WriteString(w, `{"status":"api unreachable"}`+"\n")
+				return
+			}
+			io.WriteString(w, `{"error":{"code":"api_unavailable","message":"The sign-in service is not reachable right now; please try again in 5 seconds.","retry_after":5}}`)
 		},
 	}
 }

@@ -33,6 +33,8 @@ type dialect interface {
 	isUnique(err error) bool
 	// isForeignKey reports whether err is a foreign-key violation.
 	isForeignKey(err error) bool
+	// down reports whether err says the database cannot be reached or cannot serve now.
+	down(err error) bool
 	ping(ctx context.Context) error
 	close() error
 }

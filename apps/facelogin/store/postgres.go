@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/seal"
@@ -12,12 +16,28 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// Bounds of a PostgreSQL connection unless its DSN sets connect_timeout or
+// statement_timeout.
+const (
+	ConnectTimeout   = 5 * time.Second
+	StatementTimeout = 30 * time.Second
+)
+
 // openPostgres connects a pool to dsn (a postgres:// URL; libpq parameters such as
 // sslmode or search_path may be given as query parameters).
 func openPostgres(ctx context.Context, dsn string, keys *seal.Keyring) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %s: %w", redactDSN(dsn), err)
+	}
+	// A server that is down or never answers must not hold a caller: connecting gives up
+	// after ConnectTimeout, and the server ends any statement after StatementTimeout
+	// (the DSN's connect_timeout and statement_timeout win).
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(StatementTimeout.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -94,6 +114,18 @@ func pgCode(err error) string {
 func (d *pgDB) isUnique(err error) bool { return pgCode(err) == "23505" }
 
 func (d *pgDB) isForeignKey(err error) bool { return pgCode(err) == "23503" }
+
+// down: the connection failed or broke, or the server refuses work (class 08, connection
+// exception; class 57, operator intervention such as a shutdown; 53300, too many
+// connections).
+func (d *pgDB) down(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	code := pgCode(err)
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		strings.HasPrefix(code, "08") || strings.HasPrefix(code, "57") || code == "53300"
+}
 
 func (d *pgDB) ping(ctx context.Context) error { return d.pool.Ping(ctx) }
 

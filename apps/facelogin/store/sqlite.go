@@ -129,6 +129,12 @@ func (d *sqliteDB) isForeignKey(err error) bool {
 	return sqliteCode(err) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
+// down: another connection held the database longer than busy_timeout.
+func (d *sqliteDB) down(err error) bool {
+	c := sqliteCode(err) & 0xff
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
 func (d *sqliteDB) ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
 func (d *sqliteDB) close() error { return d.db.Close() }

@@ -175,7 +175,11 @@ func (s *server) renderError(w http.ResponseWriter, r *http.Request, status int,
 	s.render(w, r, status, p)
 }
 
+// apiDownRetry is the Retry-After of the page shown while the API or its store is down.
+const apiDownRetry = "5"
+
 func (s *server) apiDown(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", apiDownRetry)
 	s.renderError(w, r, http.StatusServiceUnavailable, errorInfo{
 		Code: "backend_down", Title: "error.down_title", Text: "error.down_text", Retry: true,
 	})
