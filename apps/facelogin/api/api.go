@@ -39,6 +39,7 @@ const (
 	DefaultMaxFrames        = 120
 	DefaultMaxLoginDuration = 60 * time.Second
 	DefaultUnknownFrames    = 3
+	DefaultFaceTime         = 10 * time.Second
 	DefaultDecisionFrames   = 3
 	DefaultCandidates       = 3
 	DefaultPINMinLength     = 6
@@ -126,6 +127,10 @@ type Options struct {
 	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
 	// factor) and per client within FailureWindow before further attempts are refused.
 	AccountFailures, ClientFailures int
+	// ClientUnknownFaces is how many face logins per client may end with a face that matches
+	// nobody within FailureWindow before face sign-in (only) from that client pauses; they
+	// do not count with wrong secrets (0: three times ClientFailures).
+	ClientUnknownFaces int
 	// FailureWindow is the sliding window over which failures count.
 	FailureWindow time.Duration
 	// MaxFrameBytes caps one WebSocket frame and one enrollment sample.
@@ -145,6 +150,11 @@ type Options struct {
 	// holds at once, read or waiting for a recognizer; a frame or upload that finds no room
 	// is answered busy (0: DefaultMaxBytesInFlight).
 	MaxBytesInFlight int64
+	// FaceTime is how long a face login keeps looking, with guidance, before it ends as not
+	// recognised ("unknown", or "no_face" when no face was seen): a person still moving into
+	// the light is not refused after a few frames (0: DefaultFaceTime; negative: no wait,
+	// UnknownFrames alone decide).
+	FaceTime time.Duration
 }
 
 // Server is the recognition API. It is an http.Handler; Close stops its background work.
@@ -276,6 +286,9 @@ func setDefaults(o *Options) {
 	} {
 		orDefault(p, def)
 	}
+	if o.FaceTime == 0 {
+		o.FaceTime = DefaultFaceTime
+	}
 	for p, def := range map[*int]int{
 		&o.AccountFailures:  DefaultAccountFailures,
 		&o.ClientFailures:   DefaultClientFailures,
@@ -292,6 +305,9 @@ func setDefaults(o *Options) {
 		&o.SessionRate:      DefaultSessionRate,
 	} {
 		orDefault(p, def)
+	}
+	if o.ClientUnknownFaces <= 0 {
+		o.ClientUnknownFaces = 3 * o.ClientFailures
 	}
 	orDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
 	orDefault(&o.MaxBytesInFlight, DefaultMaxBytesInFlight)

@@ -212,6 +212,10 @@ func newReplicaOn(t testing.TB, st *store.Store, sec secrets, opts api.Options) 
 		opts.Engine = realEngine(t)
 	}
 	opts.InsecureCookies = true
+	if opts.FaceTime == 0 {
+		// Decide on UnknownFrames alone, as fast as the frames come; TestFaceTime sets it.
+		opts.FaceTime = -1
+	}
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 100 * time.Millisecond
 	}

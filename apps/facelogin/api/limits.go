@@ -26,6 +26,11 @@ func passPINKey(id match.UserID) string { return fmt.Sprintf("account:%d:passwor
 func pinKey(id match.UserID) string     { return fmt.Sprintf("account:%d:pin", id) }
 func sessionKey(idHash string) string   { return "session:" + idHash[:min(len(idHash), 16)] }
 
+// faceKey counts the face logins from a client that ended with a face nobody's: no secret
+// was compared, so they do not count with wrong secrets under clientKey; past
+// Options.ClientUnknownFaces of them only face sign-in from that client pauses.
+func faceKey(ip string) string { return "client-face:" + ip }
+
 // emailKey counts wrong passwords for an e-mail address that has no account, exactly as
 // passKey does for one that has: past the limit both answer alike, so the answer does not
 // tell which addresses have accounts. The address is kept only as a keyed hash.
@@ -83,11 +88,17 @@ func (s *Server) limitError(err error) error {
 		return err
 	}
 	s.metrics.rejects.WithLabelValues("rate_limited").Inc()
-	what := "for this account"
-	if strings.HasPrefix(le.Limit.Key, "client:") {
-		what = "from this device"
+	// scope tells the page which way in is closed: "account" (this factor of one account:
+	// the other way in stays open), "face" (face sign-in from this client: the password
+	// stays open) or "client" (everything from this client).
+	what, scope := "for this account", "account"
+	switch {
+	case strings.HasPrefix(le.Limit.Key, "client-face:"):
+		what, scope = "from this device", "face"
+	case strings.HasPrefix(le.Limit.Key, "client:"):
+		what, scope = "from this device", "client"
 	}
-	return limited(what).after(le.RetryAfter)
+	return limited(what).after(le.RetryAfter).with("scope", scope)
 }
 
 // failed records a failure under each key.

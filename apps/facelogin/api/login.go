@@ -40,10 +40,11 @@ func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	account, hash := s.emailKey(email), dummyHash
+	var ids []match.UserID
 	if known {
-		account, hash = passKey(u.ID), u.PasswordHash
+		account, hash, ids = passKey(u.ID), u.PasswordHash, []match.UserID{u.ID}
 	}
-	res, err := s.st.ReserveFailure(ctx, time.Now(), s.limits(ip, account)...)
+	res, err := s.st.ReserveFailure(ctx, time.Now(), s.deviceLimits(r, ip, account, ids...)...)
 	if err != nil {
 		s.fail(w, r, s.limitError(err))
 		return
@@ -137,12 +138,14 @@ func (s *Server) loginPIN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := s.clientIP(r)
+	limits := s.deviceLimits(r, ip, "", cands...)
+	onDevice := len(limits) == 1 && strings.HasPrefix(limits[0].Key, "device:")
 	opts := store.PINCheckOptions{Session: sess.IDHash, At: time.Now(), Hold: checkHold, Candidates: cands,
-		Limits: s.limits(ip, "")}
+		Limits: limits}
 	opts.Limits = append(opts.Limits, store.Limit{Key: sessionKey(sess.IDHash), Max: pinTriesPerSession, Since: s.since()})
 	if face {
 		opts.FaceLimit = s.opts.FacePINFailures
-	} else {
+	} else if !onDevice {
 		opts.Limits = append(opts.Limits, store.Limit{Key: passPINKey(sess.UserID), Max: s.opts.AccountFailures, Since: s.since()})
 	}
 	check, err := s.st.BeginPINCheck(ctx, opts)
@@ -306,6 +309,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, old *stor
 	if _, err := s.startSession(w, r, old, u.ID, store.StageFull, method); err != nil {
 		return failedPINs{}, err
 	}
+	s.rememberDevice(w, u.ID)
 	if err := s.st.AddLogin(ctx, store.LoginEvent{UserID: u.ID, At: time.Now(), Method: method, Client: s.clientSummary(r), Success: true}); err != nil {
 		return failedPINs{}, fmt.Errorf("record login: %w", err)
 	}

@@ -33,7 +33,7 @@ type guidance struct {
 // when the face alone signed in (PINOptional).
 type result struct {
 	Type   string `json:"type"`   // "result"
-	Status string `json:"status"` // "recognized", "unknown" or "paused"
+	Status string `json:"status"` // "recognized", "unknown", "no_face", "paused" or "not_live"
 	Next   string `json:"next,omitempty"`
 	Name   string `json:"name,omitempty"`
 	// Reason, with status "not_live", is the liveness verdict (liveness.Reason).
@@ -81,8 +81,17 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.allow(r.Context(), ip, ""); err != nil {
-		s.fail(w, r, err)
+	// On a known device the PIN counts under the device, not the address (device.go).
+	var refused error
+	if _, _, known := s.knownDevice(r); !known {
+		refused = s.allow(r.Context(), ip, "")
+	}
+	if refused == nil {
+		refused = s.allowFace(r.Context(), ip)
+	}
+	var limit *apiError
+	if refused != nil && !errors.As(refused, &limit) {
+		s.fail(w, r, refused)
 		return
 	}
 	// Every attempt gets a fresh session id, so the id that is raised to signed-in was issued
@@ -100,6 +109,10 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
+	if limit != nil {
+		s.refuseLimited(c, r, ip, limit)
+		return
+	}
 	stopClosing := context.AfterFunc(s.closing, func() {
 		c.Close(websocket.StatusGoingAway, "The server is restarting; please try again.")
 	})
@@ -151,6 +164,45 @@ func (s *Server) refuseSocket(w http.ResponseWriter, r *http.Request, ip string)
 	}
 }
 
+// wsError refuses a login WebSocket, with the seconds to wait before the next attempt.
+type wsError struct {
+	Type       string `json:"type"` // "error"
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retry_after,omitempty"`
+	// Scope is the limit's scope ("face" or "client"), as in the HTTP answers.
+	Scope string `json:"scope,omitempty"`
+}
+
+// StatusLimited closes a login WebSocket refused by a failure limit (after a wsError).
+const StatusLimited websocket.StatusCode = 4429
+
+// refuseLimited answers a login WebSocket of a client past a failure limit: a browser cannot
+// read the status of a refused handshake and would call it a lost connection, so the
+// refusal and when to try again come as a message before the close.
+func (s *Server) refuseLimited(c *websocket.Conn, r *http.Request, ip string, limit *apiError) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	scope, _ := limit.details["scope"].(string)
+	s.log.Info("login WebSocket refused: failure limit", "client", ip, "scope", scope, "retry_after", limit.retryAfter)
+	if wsjson.Write(ctx, c, wsError{Type: "error", Code: limit.code, Message: limit.message, RetryAfter: limit.retryAfter, Scope: scope}) == nil {
+		c.Close(StatusLimited, limit.message)
+	}
+}
+
+// allowFace refuses face sign-in from a client with too many unknown-face results.
+func (s *Server) allowFace(ctx context.Context, ip string) error {
+	l := store.Limit{Key: faceKey(ip), Max: s.opts.ClientUnknownFaces}
+	n, err := s.st.Failures(ctx, l.Key, s.since())
+	if err != nil {
+		return fmt.Errorf("count failures: %w", err)
+	}
+	if n >= l.Max {
+		return s.limitError(&store.LimitError{Limit: l, RetryAfter: s.opts.FailureWindow / 4})
+	}
+	return nil
+}
+
 // wsAttempt is one login over a WebSocket.
 type wsAttempt struct {
 	s       *Server
@@ -159,6 +211,8 @@ type wsAttempt struct {
 	r       *http.Request
 	ip      string
 	frames  int
+	start   time.Time // the first frame's arrival
+	sawFace bool      // some frame showed a face
 	recent  []time.Time // read times of the frames of the last second
 	prev    image.Rectangle
 	unknown int
@@ -247,6 +301,9 @@ func (l *wsAttempt) busy(ctx context.Context, ae *apiError) (websocket.StatusCod
 func (l *wsAttempt) answer(ctx context.Context, typ websocket.MessageType, frame []byte) (status websocket.StatusCode, reason string, end bool) {
 	s := l.s
 	now := time.Now()
+	if l.start.IsZero() {
+		l.start = now
+	}
 	l.frames++
 	if l.frames > s.opts.MaxFrames {
 		s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
@@ -299,11 +356,18 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	var fe *face.Error
 	if errors.As(err, &fe) {
 		l.prev = image.Rectangle{}
+		if fe.Reason == face.ManyFaces || fe.Reason == face.TooSmall || fe.Reason == face.TooDark {
+			l.sawFace = true
+		}
+		if l.timeUp() {
+			return l.notRecognised(ctx)
+		}
 		return false, say(guidanceCode(fe.Reason), fe.Msg)
 	}
 	if err != nil {
 		return false, faceError(err)
 	}
+	l.sawFace = true
 	if v, refused := l.liveFrame(f, time.Now()); refused {
 		clear(f.Descriptor[:])
 		return l.notLive(ctx, v)
@@ -312,6 +376,9 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	l.prev = f.Box
 	if !steady {
 		clear(f.Descriptor[:])
+		if l.timeUp() {
+			return l.notRecognised(ctx)
+		}
 		return false, say("hold_still", "Hold still for a moment.")
 	}
 	cands := s.candidates(f.Descriptor)
@@ -331,6 +398,9 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	}
 	l.agree = append(l.agree, fm)
 	if len(l.agree) < s.opts.DecisionFrames || !agreeing(l.agree) {
+		if l.timeUp() {
+			return l.notRecognised(ctx)
+		}
 		return false, say("checking", "Keep looking into the camera.")
 	}
 	// The frames agree: their mean decides.
@@ -371,20 +441,39 @@ func (l *wsAttempt) frame(ctx context.Context, frame []byte) (done bool, err err
 	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "recognized", Next: "pin"})
 }
 
-// unknownFrame answers a steady frame that matched nobody; after UnknownFrames of them the
-// attempt ends as unknown, one failure of the client.
+// unknownFrame answers a steady frame that matched nobody; after UnknownFrames of them, once
+// FaceTime has passed, the attempt ends as unknown.
 func (l *wsAttempt) unknownFrame(ctx context.Context, say func(code, msg string) error) (bool, error) {
-	s := l.s
 	l.unknown++
-	if l.unknown < s.opts.UnknownFrames {
+	if l.unknown < l.s.opts.UnknownFrames || (l.s.opts.FaceTime > 0 && !l.timeUp()) {
 		return false, say("unknown", "Not recognised yet; keep looking into the camera.")
 	}
-	s.metrics.results.WithLabelValues("unknown").Inc()
-	s.log.Info("login: face unknown", "client", l.ip)
-	if err := s.failed(ctx, clientKey(l.ip)); err != nil {
-		return false, err
+	return l.notRecognised(ctx)
+}
+
+// timeUp reports whether the attempt has looked for FaceTime since its first frame without a
+// decision (never with a negative FaceTime).
+func (l *wsAttempt) timeUp() bool {
+	return l.s.opts.FaceTime > 0 && time.Since(l.start) >= l.s.opts.FaceTime
+}
+
+// notRecognised ends the attempt without a match: "unknown" after a face that matched nobody
+// (counted under the client's face key, not with wrong secrets: nothing secret was tried),
+// else "unknown" for a face never held still long enough, or "no_face".
+func (l *wsAttempt) notRecognised(ctx context.Context) (bool, error) {
+	s := l.s
+	status := "unknown"
+	if !l.sawFace {
+		status = "no_face"
 	}
-	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "unknown"})
+	s.metrics.results.WithLabelValues(status).Inc()
+	s.log.Info("login: not recognised", "client", l.ip, "status", status)
+	if l.unknown > 0 {
+		if err := s.failed(ctx, faceKey(l.ip)); err != nil {
+			return false, err
+		}
+	}
+	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: status})
 }
 
 // faceOnly signs in by the face alone (PINOptional): only when the mean descriptor is within

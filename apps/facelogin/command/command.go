@@ -70,29 +70,31 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("face models loaded", "workers", eng.Workers(), "cnn", cfg.CNN, "seconds", time.Since(start).Seconds())
 
 	srv, err := api.New(api.Options{
-		Store:            st,
-		Engine:           eng,
-		Logger:           log.With("service", "api"),
-		PINOptional:      !cfg.RequirePIN,
-		Liveness:         cfg.Liveness,
-		Pepper:           pepper,
-		BootstrapToken:   cfg.BootstrapToken,
-		PublicURL:        cfg.PublicURL,
-		Origins:          cfg.Origins,
-		InsecureCookies:  cfg.InsecureCookies,
-		TrustProxy:       cfg.TrustProxy,
-		IdleTimeout:      cfg.IdleTimeout,
-		AbsoluteTimeout:  cfg.AbsoluteTimeout,
-		AccountFailures:  cfg.AccountFailures,
-		ClientFailures:   cfg.ClientFailures,
-		PINMinLength:     cfg.PINMinLength,
-		FacePINFailures:  cfg.FacePINFailures,
-		Candidates:       cfg.Candidates,
-		MaxSockets:       cfg.MaxSockets,
-		MaxClientSockets: cfg.MaxClientSockets,
-		MaxBytesInFlight: int64(cfg.BytesInFlightMB) << 20,
-		SessionRate:      cfg.SessionRate,
-		SignInTimeout:    cfg.SignInTimeout,
+		Store:              st,
+		Engine:             eng,
+		Logger:             log.With("service", "api"),
+		PINOptional:        !cfg.RequirePIN,
+		Liveness:           cfg.Liveness,
+		Pepper:             pepper,
+		BootstrapToken:     cfg.BootstrapToken,
+		PublicURL:          cfg.PublicURL,
+		Origins:            cfg.Origins,
+		InsecureCookies:    cfg.InsecureCookies,
+		TrustProxy:         cfg.TrustProxy,
+		IdleTimeout:        cfg.IdleTimeout,
+		AbsoluteTimeout:    cfg.AbsoluteTimeout,
+		AccountFailures:    cfg.AccountFailures,
+		ClientFailures:     cfg.ClientFailures,
+		PINMinLength:       cfg.PINMinLength,
+		FacePINFailures:    cfg.FacePINFailures,
+		Candidates:         cfg.Candidates,
+		MaxSockets:         cfg.MaxSockets,
+		MaxClientSockets:   cfg.MaxClientSockets,
+		MaxBytesInFlight:   int64(cfg.BytesInFlightMB) << 20,
+		SessionRate:        cfg.SessionRate,
+		SignInTimeout:      cfg.SignInTimeout,
+		ClientUnknownFaces: cfg.ClientUnknownFaces,
+		FaceTime:           cfg.FaceTime,
 	})
 	if err != nil {
 		return err
@@ -100,7 +102,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer srv.Close()
 	var h http.Handler = srv
 	if cfg.Command == config.Serve {
-		if h, err = web.New(web.Options{API: srv, Logger: log.With("service", "web")}); err != nil {
+		if h, err = web.New(web.Options{API: srv, Logger: log.With("service", "web"), Kiosk: cfg.Kiosk}); err != nil {
 			return err
 		}
 	}

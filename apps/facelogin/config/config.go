@@ -62,6 +62,9 @@ type Config struct {
 	// AccountFailures and ClientFailures are the failed attempts allowed per account (and
 	// factor) and per client address within an hour.
 	AccountFailures, ClientFailures int
+	// ClientUnknownFaces is the face logins per client address and hour that may end with an
+	// unknown face before face sign-in (only) pauses there (0: three times ClientFailures).
+	ClientUnknownFaces int
 	// PINMinLength is the fewest digits of a new PIN; FacePINFailures the consecutive wrong
 	// PINs after face matches that pause an account's face sign-in; Candidates the most
 	// people one face match may name.
@@ -79,7 +82,11 @@ type Config struct {
 	// SignInTimeout ends sessions that never signed in.
 	SessionRate   int
 	SignInTimeout time.Duration
-	LogLevel      string
+	// FaceTime is how long a face login keeps looking before "not recognised".
+	FaceTime time.Duration
+	// Kiosk starts the camera as soon as the login page opens (serve, web).
+	Kiosk    bool
+	LogLevel string
 
 	// admin invite
 	Name, Email, Role string
@@ -142,6 +149,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		str(&c.DB, "db", "", "store DSN (default sqlite:<data-dir>/facelogin.db)")
 		str(&c.KeyFile, "key-file", "", "descriptor key file (default <data-dir>/descriptor.key, generated once)")
 		str(&c.PepperFile, "pin-pepper-file", "", "PIN and password pepper file (default <data-dir>/pin.pepper, generated once)")
+		fs.BoolVar(&c.Kiosk, "kiosk", false, "start the camera as soon as the login page opens (a device used only for face sign-in); else it starts when the person chooses face sign-in")
 	case API:
 		str(&c.Addr, "addr", ":8081", "listen address")
 		str(&c.DB, "db", "", "store DSN: postgres://... or sqlite:/path/file.db (required)")
@@ -151,6 +159,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		str(&c.Addr, "addr", ":8080", "listen address")
 		str(&c.APIURL, "api-url", "http://facelogin-api:8081", "address of the recognition API")
 		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "behind an ingress: take the client address from the last X-Forwarded-For entry the ingress added (else the connection's) and pass only that address on to the api")
+		fs.BoolVar(&c.Kiosk, "kiosk", false, "start the camera as soon as the login page opens (a device used only for face sign-in); else it starts when the person chooses face sign-in")
 	case Invite, RotateKey:
 		str(&c.DataDir, "data-dir", "./data", "data folder of `facelogin serve` (used when --db is not given)")
 		str(&c.DB, "db", "", "store DSN (default sqlite:<data-dir>/facelogin.db)")
@@ -171,6 +180,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.DurationVar(&c.AbsoluteTimeout, "absolute-timeout", 12*time.Hour, "end any session after this long")
 		fs.IntVar(&c.AccountFailures, "account-failures", 50, "failed attempts allowed per account and factor within an hour (at most 100)")
 		fs.IntVar(&c.ClientFailures, "client-failures", 20, "failed attempts allowed per client address within an hour (raise it for shared kiosks)")
+		fs.IntVar(&c.ClientUnknownFaces, "client-unknown-faces", 0, "face logins per client address and hour that may end with an unknown face before face sign-in (only) pauses there (0: three times --client-failures)")
 		fs.IntVar(&c.PINMinLength, "pin-min-length", 6, "fewest digits of a new PIN (4 to 12; docs/security.md gives the odds of a guess)")
 		fs.IntVar(&c.FacePINFailures, "face-pin-failures", 5, "consecutive wrong PINs after face matches that pause an account's face sign-in until a password sign-in (1 to 100)")
 		fs.IntVar(&c.Candidates, "candidates", 3, "most people one face match may name; the PIN decides among them (1 to 16)")
@@ -181,6 +191,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.DurationVar(&c.RecognizerWait, "recognizer-wait", 500*time.Millisecond, "longest wait of a frame for a free recognizer before the client is told busy")
 		fs.IntVar(&c.SessionRate, "session-rate", 30, "new sessions (POST /api/session) per client address and minute on each replica")
 		fs.DurationVar(&c.SignInTimeout, "sign-in-timeout", 5*time.Minute, "end sessions that are not signed in (anonymous, or waiting for the PIN) this long after they began")
+		fs.DurationVar(&c.FaceTime, "face-time", 10*time.Second, "how long a face login keeps looking, with guidance, before it ends as not recognised (1s to 60s)")
 	}
 	if c.Command == Invite {
 		str(&c.Name, "name", "", "the person's name (required)")
@@ -325,6 +336,9 @@ func (c *Config) complete(set map[string]bool) error {
 		}
 		if !c.RequirePIN && !c.Liveness {
 			bad("--require-pin=false needs --liveness: without the PIN and without the head-turn check, a photo of an enrolled person signs in as them; add --liveness or keep the PIN")
+		}
+		if c.FaceTime < time.Second || c.FaceTime > 60*time.Second {
+			bad("--face-time %v: use 1s to 60s", c.FaceTime)
 		}
 		if c.Candidates < 1 || c.Candidates > 16 {
 			bad("--candidates %d: use 1 to 16", c.Candidates)

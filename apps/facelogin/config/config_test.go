@@ -62,6 +62,7 @@ func TestParse(t *testing.T) {
 		{name: "face PIN failures over ASVS", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--face-pin-failures", "0"},
 			err: "--face-pin-failures 0: use 1 to 100"},
 		{name: "too many candidates", args: []string{"serve"}, env: map[string]string{"FACELOGIN_CANDIDATES": "17"}, err: "--candidates 17: use 1 to 16"},
+		{name: "face time too short", args: []string{"serve", "--face-time", "100ms"}, err: "--face-time 100ms: use 1s to 60s"},
 		{name: "bad detector", args: []string{"serve", "--detector", "magic"}, err: "use hog or cnn"},
 		{name: "bad origin", args: []string{"serve", "--origins", "login.example.com"}, err: "--origins entry"},
 		{name: "bad environment value", args: []string{"serve"}, env: map[string]string{"FACELOGIN_WORKERS": "many"}, err: "FACELOGIN_WORKERS"},
@@ -127,6 +128,7 @@ func TestParse(t *testing.T) {
 				want.StoreTimeout, want.MaxSockets, want.MaxClientSockets = 3*time.Second, 256, 16
 				want.BytesInFlightMB, want.RecognizerWait = 64, 500*time.Millisecond
 				want.SessionRate, want.SignInTimeout = 30, 5*time.Minute
+				want.FaceTime = 10 * time.Second
 			}
 			tc.want(&want)
 			if !reflect.DeepEqual(got, want) {

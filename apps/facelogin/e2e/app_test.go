@@ -34,10 +34,10 @@ type server struct {
 	flags []string
 }
 
-func newServer(t *testing.T, c config) *server {
+func newServer(t *testing.T, c config, flags ...string) *server {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	s := &server{t: t, c: c, bin: binary(t, c), dir: dir, data: filepath.Join(dir, "data"), addr: addr, base: "http://" + addr}
+	s := &server{t: t, c: c, bin: binary(t, c), dir: dir, data: filepath.Join(dir, "data"), addr: addr, base: "http://" + addr, flags: flags}
 	s.start()
 	return s
 }
@@ -138,11 +138,15 @@ func fillEnrollForm(b *chrome) {
 	)
 }
 
-// faceLogin opens /login and returns how it ended: "pin" (recognised, PIN asked), "profile"
-// (recognised, signed in) or the login page's state ("unknown", "ws-closed", ...).
+// faceLogin opens /login, chooses face sign-in and returns how it ended: "pin" (recognised,
+// PIN asked), "profile" (recognised, signed in) or the login page's state ("unknown",
+// "ws-closed", ...).
 func faceLogin(b *chrome, base string, timeout time.Duration) string {
 	b.t.Helper()
-	b.do("open the login page", 20*time.Second, chromedp.Navigate(base+"/login"))
+	b.do("open the login page and choose face sign-in", 20*time.Second,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(css("#face-start")),
+		chromedp.Click(css("#face-start")))
 	return b.loginOutcome(timeout)
 }
 
@@ -172,7 +176,7 @@ func (b *chrome) loginOutcome(timeout time.Duration) string {
 }
 
 // transient login states: the page is still working.
-var transient = map[string]bool{"starting": true, "connecting": true, "scanning": true, "recognized": true}
+var transient = map[string]bool{"idle": true, "starting": true, "connecting": true, "scanning": true, "recognized": true}
 
 func chromedpEval(b *chrome, expr string) (string, error) {
 	return evalErr[string](b, expr)
@@ -198,7 +202,7 @@ func logout(b *chrome) {
 	b.settle()
 	b.do("sign out", 20*time.Second,
 		chromedp.Click(css("#logout")),
-		chromedp.WaitVisible(css("#login")),
+		chromedp.WaitVisible(css("#signed-out")),
 	)
 }
 

@@ -44,7 +44,7 @@ func TestJourney(t *testing.T) {
 	amy.setLang(srv.base, "en", "/login/password")
 	amy.do("open the login page", 20*time.Second,
 		chromedp.EmulateViewport(1000, 760),
-		chromedp.Navigate(srv.base+"/login"))
+		chromedp.Navigate(srv.base+"/login?start=face"))
 	// The greeting shows for a moment before the PIN page; catch it for the README.
 	if amy.try(60*time.Second, chromedp.WaitReady(css(`#login[data-state="recognized"]`), chromedp.RetryInterval(20*time.Millisecond))) == nil {
 		readmeShot(t, c, amy, "en-login-recognized")
@@ -221,7 +221,8 @@ func hasFaceLogin(rows []string) bool {
 // shows no face, a second tab, the connection dropping mid-login and the backend gone.
 func TestBadInput(t *testing.T) {
 	c := needConfig(t)
-	srv := newServer(t, c)
+	// The cases below need a login attempt that stays open while the test acts on it.
+	srv := newServer(t, c, "--face-time", "60s")
 	cams := t.TempDir()
 	face := photoCamera(t, c, cams, "penny", 1)
 
@@ -259,7 +260,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("no face", func(t *testing.T) {
 		for _, lang := range []string{"de", "en"} {
 			b.setLang(srv.base, lang, "/login/password")
-			b.do("open login", 20*time.Second, chromedp.Navigate(srv.base+"/login"))
+			b.do("open login", 20*time.Second, chromedp.Navigate(srv.base+"/login?start=face"))
 			b.do("wait for the server's no-face guidance", 30*time.Second,
 				chromedp.WaitVisible(css(`#guidance[data-code="no_face"]`)))
 			want := map[string]string{"en": "No face in view", "de": "Kein Gesicht im Bild"}[lang]
@@ -270,12 +271,12 @@ func TestBadInput(t *testing.T) {
 		}
 		b.do("phone size", 20*time.Second,
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
-			chromedp.Navigate(srv.base+"/login"),
+			chromedp.Navigate(srv.base+"/login?start=face"),
 			chromedp.WaitVisible(css(`#guidance[data-code="no_face"]`)))
 		b.screenshot(c, "en-login-phone")
 		b.do("kiosk size", 20*time.Second,
 			chromedp.EmulateViewport(1920, 1080),
-			chromedp.Navigate(srv.base+"/login"),
+			chromedp.Navigate(srv.base+"/login?start=face"),
 			chromedp.WaitVisible(css(`#guidance[data-code="no_face"]`)))
 		b.screenshot(c, "en-login-kiosk")
 		b.do("desktop size", 10*time.Second, chromedp.EmulateViewport(1280, 900))
@@ -283,7 +284,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("second tab", func(t *testing.T) {
 		b.do("first tab scanning", 30*time.Second,
-			chromedp.Navigate(srv.base+"/login"),
+			chromedp.Navigate(srv.base+"/login?start=face"),
 			chromedp.WaitVisible(css(`#login[data-state="scanning"]`)))
 		second := b.newTab()
 		if got := faceLogin(second, srv.base, 20*time.Second); got != "second-tab" {
@@ -302,7 +303,7 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("connection lost and backend down", func(t *testing.T) {
 		b.do("scanning", 30*time.Second,
-			chromedp.Navigate(srv.base+"/login"),
+			chromedp.Navigate(srv.base+"/login?start=face"),
 			chromedp.WaitVisible(css(`#guidance[data-code="no_face"]`)))
 		srv.p.kill()
 		if got := b.loginOutcome(30 * time.Second); got != "ws-closed" {

@@ -35,7 +35,7 @@ func Web(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("--api-url: %w", err)
 	}
-	h, err := web.New(web.Options{API: APIProxy(target, cfg.TrustProxy, log), Logger: log.With("service", "web")})
+	h, err := web.New(web.Options{API: APIProxy(target, cfg.TrustProxy, log), Logger: log.With("service", "web"), Kiosk: cfg.Kiosk})
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (s *server) setLang(w http.ResponseWriter, r *http.Request) {
 }
 
 // pages are the paths of this site's pages, the only places a redirect may lead to.
-var pages = map[string]bool{"/": true, "/login": true, "/login/pin": true, "/login/password": true,
+var pages = map[string]bool{"/": true, "/login": true, "/login/pin": true, "/login/password": true, "/signed-out": true,
 	"/profile": true, "/profile/face": true, "/admin": true}
 
 // localPage returns the path of p if p names one of this site's pages (an invitation page

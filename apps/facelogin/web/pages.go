@@ -14,15 +14,16 @@ import (
 
 // pageScripts names each page's JavaScript entry module under static/.
 var pageScripts = map[string]string{
-	"login":    "login.js",
-	"pin":      "pin.js",
-	"password": "password.js",
-	"enroll":   "enroll.js",
-	"face":     "enroll.js",
-	"profile":  "profile.js",
-	"admin":    "admin.js",
-	"reset":    "reset.js",
-	"error":    "page.js",
+	"login":     "login.js",
+	"pin":       "pin.js",
+	"password":  "password.js",
+	"enroll":    "enroll.js",
+	"face":      "enroll.js",
+	"profile":   "profile.js",
+	"admin":     "admin.js",
+	"reset":     "reset.js",
+	"error":     "page.js",
+	"signedout": "page.js",
 }
 
 func parsePages() (map[string]*template.Template, error) {
@@ -216,12 +217,28 @@ func (s *server) root(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// loginPage offers face and password sign-in; Data is true when the camera starts by itself.
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, s.newPage(r, "login", "login.title"))
+	p := s.newPage(r, "login", "login.title")
+	p.Data = s.kiosk
+	s.render(w, r, http.StatusOK, p)
 }
 
+// pinPage asks for the PIN; Data is the first factor it follows ("face", "password" or ""),
+// so the PIN field's description says what was accepted and what is asked.
 func (s *server) pinPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, s.newPage(r, "pin", "pin.title"))
+	p := s.newPage(r, "pin", "pin.title")
+	if via := r.URL.Query().Get("via"); via == "face" || via == "password" {
+		p.Data = via
+	} else {
+		p.Data = ""
+	}
+	s.render(w, r, http.StatusOK, p)
+}
+
+// signedOutPage confirms the sign-out; the camera stays off until the person chooses again.
+func (s *server) signedOutPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, s.newPage(r, "signedout", "signedout.title"))
 }
 
 func (s *server) passwordPage(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,9 @@ type Options struct {
 	API http.Handler
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// Kiosk starts the camera as soon as /login opens, for a device whose only purpose is
+	// face sign-in. Otherwise the camera starts when the person chooses face sign-in.
+	Kiosk bool
 }
 
 // server holds what the handlers share.
@@ -46,6 +49,7 @@ type server struct {
 	catalog catalog
 	assets  map[string]asset // by path below static/
 	metrics *metrics
+	kiosk   bool
 }
 
 // New returns the front end's handler: pages, static assets, /api/ forwarded to opts.API,
@@ -66,7 +70,7 @@ func New(opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{api: opts.API, log: log, catalog: cat, assets: assets}
+	s := &server{api: opts.API, log: log, catalog: cat, assets: assets, kiosk: opts.Kiosk}
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
@@ -85,6 +89,7 @@ func New(opts Options) (http.Handler, error) {
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("GET /login/pin", s.pinPage)
 	mux.HandleFunc("GET /login/password", s.passwordPage)
+	mux.HandleFunc("GET /signed-out", s.signedOutPage)
 	mux.HandleFunc("GET /enroll/{token}", s.enrollPage)
 	mux.HandleFunc("GET /reset/{token}", s.resetPage)
 	mux.HandleFunc("GET /profile", s.mePage("profile", "profile.title"))
@@ -203,7 +208,7 @@ func routeOf(r *http.Request) string {
 		return "/lang/{lang}"
 	}
 	switch r.URL.Path {
-	case "/", "/login", "/login/pin", "/login/password", "/profile", "/profile/face", "/admin",
+	case "/", "/login", "/login/pin", "/login/password", "/signed-out", "/profile", "/profile/face", "/admin",
 		"/healthz", "/readyz", "/metrics":
 		return r.URL.Path
 	}

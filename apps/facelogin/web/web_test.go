@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -231,6 +233,58 @@ func TestGermanFormal(t *testing.T) {
 	}
 }
 
+// TestServerCodesTranslated finds every error code the API answers with, every guidance code
+// of the login WebSocket and every reason of the face package in their sources, and checks
+// that the page has a text for each in every language: the server's own sentences are English
+// and never reach a page.
+func TestServerCodesTranslated(t *testing.T) {
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errorCode := regexp.MustCompile(`(?:errorf|writeError)\([^,]+, "([a-z_]+)"|code: "([a-z_]+)"`)
+	guideCode := regexp.MustCompile(`say\("([a-z_]+)"|Code: "([a-z_]+)"`)
+	reason := regexp.MustCompile(`Reason = "([a-z_]+)"`)
+	codes := map[string]string{} // text key → where the code came from
+	scan := func(glob string, re *regexp.Regexp, prefixes ...string) {
+		files, err := filepath.Glob(glob)
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no sources at %s: %v", glob, err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+				code := m[1]
+				if code == "" && len(m) > 2 {
+					code = m[2]
+				}
+				for _, p := range prefixes {
+					codes[p+code] = f
+				}
+			}
+		}
+	}
+	scan("../api/*.go", errorCode, "js.code.")
+	scan("../api/ws.go", guideCode, "js.guide.")
+	scan("../face/*.go", reason, "js.guide.", "js.code.")
+	if len(codes) < 30 {
+		t.Fatalf("found only %d codes; the patterns are broken", len(codes))
+	}
+	for key, from := range codes {
+		for _, lang := range languages {
+			if _, ok := cat[lang][key]; !ok {
+				t.Errorf("%s: no %s text %q for a code of %s", lang, lang, key, from)
+			}
+		}
+	}
+}
+
 func minus(a, b []string) []string {
 	var out []string
 	for _, s := range a {
@@ -258,6 +312,10 @@ func TestPages(t *testing.T) {
 		{"login en", out, "/login", "en", 200, "", []string{`<html lang="en">`, "Sign in with email and password", `src="/static/login.js"`}},
 		{"login de", out, "/login", "de-DE,de;q=0.9", 200, "", []string{`<html lang="de">`, "Mit E-Mail und Passwort anmelden", `aria-live="polite"`}},
 		{"pin", out, "/login/pin", "en", 200, "", []string{`id="pin-form"`, `autocomplete="one-time-code"`}},
+		{"login waits for a choice", out, "/login", "en", 200, "", []string{`data-state="idle">`, `id="face-start"`}},
+		{"pin after the password", out, "/login/pin?via=password", "en", 200, "", []string{"Your password is correct", `data-digits aria-describedby="pin-hello pin-error"`}},
+		{"pin after the face", out, "/login/pin?via=face", "de", 200, "", []string{"Ihr Gesicht wurde zugeordnet", `id="pin-ended"`}},
+		{"signed out", out, "/signed-out", "de", 200, "", []string{"Sie haben sich abgemeldet", `href="/login?start=face"`, `href="/login/password"`}},
 		{"password", out, "/login/password", "de", 200, "", []string{"Mit Passwort anmelden"}},
 		{"profile", in, "/profile", "en", 200, "", []string{"Amy &lt;Fowler&gt;", "Face and PIN", "Chromium on Linux", `datetime="2026-03-01T09:30:00Z"`, "Delete my face data",
 			`id="pin-new" type="password" inputmode="numeric" pattern="[0-9]*" autocomplete="new-password" minlength="7"`, "7 to 12 digits"}},
@@ -267,7 +325,7 @@ func TestPages(t *testing.T) {
 			`<td data-label="Rolle">`, "<strong>Amy &lt;Fowler&gt;</strong> · <strong>Raj</strong> <span class=\"muted\">· 0.41</span>"}},
 		{"admin needs login", out, "/admin", "en", 303, "/login", nil},
 		{"enroll", out, "/enroll/good", "en", 200, "", []string{"We keep descriptors &lt;only&gt;.", `data-consent-version="v1"`, `data-token="good"`,
-			`minlength="6" maxlength="12" required aria-describedby="pin-hint"`, "6 to 12 digits", `lang="en"`, "Binding version v1."}},
+			`minlength="6" maxlength="12" required data-digits aria-describedby="pin-hint enroll-error"`, "6 to 12 digits", `lang="en"`, "Binding version v1."}},
 		// The German consent text is binding itself: shown in German, recorded as German.
 		{"enroll de", out, "/enroll/good", "de", 200, "", []string{"Wir speichern nur Deskriptoren.", `id="consent-text" lang="de"`,
 			`data-consent-version="v1" data-consent-lang="de"`, "Verbindliche Fassung v1."}},
@@ -295,6 +353,26 @@ func TestPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKiosk: only a kiosk's login page starts the camera by itself.
+func TestKiosk(t *testing.T) {
+	h, err := New(Options{API: cannedAPI(t, false), Kiosk: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kiosk := httptest.NewServer(h)
+	t.Cleanup(kiosk.Close)
+	desk := newServer(t, cannedAPI(t, false))
+	for _, tt := range []struct {
+		srv  *httptest.Server
+		auto bool
+	}{{kiosk, true}, {desk, false}} {
+		_, body := get(t, tt.srv.URL+"/login", nil)
+		if got := strings.Contains(body, `data-autostart="true"`); got != tt.auto {
+			t.Errorf("kiosk %v: login page starts the camera by itself: %v", tt.auto, got)
+		}
 	}
 }
 

@@ -100,16 +100,31 @@ export async function cameraFor(run, video, { onWaiting, fail }) {
   return stream;
 }
 
+/** GUIDE_GAP_MS is the least time between two announcements of the guidance live region. */
+const GUIDE_GAP_MS = 1500;
+
 /**
- * guidance returns guide(code, fallback), which shows the text for a guidance code in the live
- * region el (the server's fallback sentence for a code the page has no text for).
+ * guidance returns guide(code, vars), which shows the text for a guidance code in the live
+ * region el (a neutral "checking" for a code the page has no text for: the server's words are
+ * English). Screen readers announce every change of a live region, so the text changes only
+ * when it differs, and at most once per GUIDE_GAP_MS: a change within that time waits, and
+ * only the newest waiting text is shown. data-code always follows at once.
  */
 export function guidance(el) {
-  return (code, fallback) => {
-    const text = has(`guide.${code}`) ? t(`guide.${code}`) : (fallback || t('guide.unknown_code'));
+  let shownAt = 0;
+  let timer = 0;
+  return (code, vars = {}) => {
+    const text = has(`guide.${code}`) ? t(`guide.${code}`, vars) : t('guide.unknown_code');
     el.dataset.code = code;
-    // Screen readers announce every change of the live region: only change it when it differs.
-    if (el.textContent !== text) el.textContent = text;
+    clearTimeout(timer);
+    if (el.textContent === text) return;
+    const show = () => {
+      el.textContent = text;
+      shownAt = Date.now();
+    };
+    const wait = shownAt + GUIDE_GAP_MS - Date.now();
+    if (wait <= 0) show();
+    else timer = setTimeout(show, wait);
   };
 }
 

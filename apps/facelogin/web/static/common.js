@@ -67,10 +67,13 @@ export async function api(method, path, { json, body, contentType, timeout = 150
   return data;
 }
 
-/** errorText turns a failed call into one sentence for the page. */
-export function errorText(err) {
+/** errorText turns a failed call into one sentence for the page, in the page language: the
+ * server's own (English) words are never shown. other names the other way in ("face" or
+ * "password") that a limit message offers. */
+export function errorText(err, other = '') {
   if (!(err instanceof APIError)) return t('error.generic');
-  if (err.code === 'busy') return t('code.busy');
+  if (err.code === 'busy') return t('code.busy_wait', { wait: waitText(retrySeconds(err) || 2) });
+  if (err.status === 429 || err.code === 'rate_limited') return limitText(err, other);
   switch (err.kind) {
     case 'timeout': return t('error.timeout');
     case 'network':
@@ -78,8 +81,32 @@ export function errorText(err) {
   }
   if (err.code && has(`code.${err.code}`)) return t(`code.${err.code}`, err.details);
   if (err.status === 401) return t('code.unauthorized');
-  if (err.status === 429) return t('code.rate_limited');
-  return err.serverMessage || t('error.generic');
+  return t('error.generic');
+}
+
+/** retrySeconds is how long a refused call asks to wait: Retry-After, else retry_after. */
+export function retrySeconds(err) {
+  return err.retryAfter || parseInt(err.details && err.details.retry_after, 10) || 0;
+}
+
+/** waitText says how long seconds are ("45 s", "about 12 min", "about 2 h"). */
+export function waitText(seconds) {
+  if (seconds < 90) return t('wait.seconds', { n: Math.max(1, Math.round(seconds)) });
+  if (seconds < 90 * 60) return t('wait.minutes', { n: Math.round(seconds / 60) });
+  return t('wait.hours', { n: Math.round(seconds / 3600) });
+}
+
+/**
+ * limitText says when a refused attempt may be tried again and, when the limit left it open
+ * (its scope is not the whole client), the other way in now.
+ */
+export function limitText(err, other = '') {
+  if (err.details && err.details.scope === 'client') other = '';
+  const secs = retrySeconds(err);
+  const at = new Intl.DateTimeFormat(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' })
+    .format(new Date(Date.now() + secs * 1000));
+  const when = secs > 0 ? t('limit.when', { time: at, wait: waitText(secs) }) : t('limit.later');
+  return [t('limit.title'), when, other ? t(`limit.other_${other}`) : ''].filter(Boolean).join(' ');
 }
 
 /** delay resolves after ms. */
@@ -107,10 +134,35 @@ export async function busy(form, fn) {
   }
 }
 
-/** say puts a message into an element (role=alert/status regions announce it). */
-export function say(id, text) {
+/**
+ * say puts a message into an element (role=alert/status regions announce it). With a field,
+ * the field is marked invalid and described by the message; an empty message clears every
+ * field it described.
+ */
+export function say(id, text, field) {
   const el = document.getElementById(id);
-  if (el) el.textContent = text;
+  if (!el) return;
+  el.textContent = text;
+  for (const f of document.querySelectorAll('[aria-invalid="true"]')) {
+    if ((f.getAttribute('aria-describedby') || '').split(' ').includes(id)) f.removeAttribute('aria-invalid');
+  }
+  if (!text || !field) return;
+  const fields = Array.isArray(field) ? field : [field];
+  for (const f of fields) {
+    const ids = (f.getAttribute('aria-describedby') || '').split(' ').filter(Boolean);
+    if (!ids.includes(id)) f.setAttribute('aria-describedby', [...ids, id].join(' '));
+    f.setAttribute('aria-invalid', 'true');
+  }
+}
+
+/** digitsOnly keeps only digits in the PIN fields (inputs with data-digits) as they are typed. */
+function digitsOnly() {
+  for (const f of document.querySelectorAll('input[data-digits]')) {
+    f.addEventListener('input', () => {
+      const v = f.value.replace(/[^0-9]/g, '');
+      if (v !== f.value) f.value = v;
+    });
+  }
 }
 
 function localTimes() {
@@ -132,11 +184,12 @@ function wireLogout() {
     try {
       await api('POST', '/api/logout', { json: {} });
     } catch {
-      // Signed out or not: the sign-in page is where the person wants to be.
+      // Signed out or not: the page says so, and the camera stays off.
     }
-    location.assign('/login');
+    location.assign('/signed-out');
   });
 }
 
 localTimes();
 wireLogout();
+digitsOnly();

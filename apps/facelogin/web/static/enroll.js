@@ -28,13 +28,13 @@ if (form) {
     const password = form.querySelector('#new-password').value;
     const password2 = form.querySelector('#new-password2').value;
     const fail = (key, field) => {
-      say('enroll-error', t(key));
+      say('enroll-error', t(key), form.querySelector(field));
       form.querySelector(field).focus();
     };
     if (!accept) return fail('form.consent_needed', '#accept');
     const min = form.querySelector('#new-pin').minLength;
     if (!/^[0-9]+$/.test(pin) || pin.length < min || pin.length > 12) {
-      say('enroll-error', t('form.new_pin_format', { min_length: min }));
+      say('enroll-error', t('form.new_pin_format', { min_length: min }), form.querySelector('#new-pin'));
       form.querySelector('#new-pin').focus();
       return;
     }
@@ -172,7 +172,7 @@ async function startCapture() {
       guide(r.samples.length < SAMPLES ? 'sample_taken' : 'saving');
       await delay(SAMPLE_GAP_MS);
     } else {
-      guide(answer.code || 'bad_image', answer.message);
+      guide(answer.code || 'bad_image');
       await delay(CHECK_GAP_MS);
     }
   }

@@ -1,5 +1,6 @@
 // Face login: camera preview, frames over the WebSocket, guidance per frame, then the PIN.
-import { api, t, has, errorText, APIError } from './common.js';
+// The camera starts only when the person chooses face sign-in (or on a kiosk that opted in).
+import { api, t, errorText, limitText, APIError } from './common.js';
 import { cameraFor, cameraView, describeProblem, stopCamera, grabFrame, guidance } from './camera.js';
 
 const FRAME_GAP_MS = 300;        // pause between an answer and the next frame (≈3 frames/s)
@@ -7,11 +8,14 @@ const ANSWER_TIMEOUT_MS = 10000; // the server must answer each frame within thi
 const OPEN_TIMEOUT_MS = 10000;   // the WebSocket must open within this
 const ATTEMPT_TIMEOUT_MS = 45000; // one login attempt ends after this, with a message
 const BUSY_RETRY_S = 2;          // wait before reconnecting when a busy server named no time
+const NUDGE_MS = 4000;           // no face in view this long: point to the password sign-in
 
 const root = document.getElementById('login');
 const { video, guidanceEl, problemEl, canvas } = cameraView();
 const retryBtn = document.getElementById('retry');
 const takeoverBtn = document.getElementById('takeover');
+const chooseEl = document.getElementById('choose');
+const nudgeEl = document.getElementById('nudge');
 
 let attempt = null; // the running attempt: {stream, ws, timers, done}
 
@@ -27,6 +31,8 @@ function showProblem(state, title, text, { retry = true, retryLabel, takeover = 
   guidanceEl.textContent = '';
   guidanceEl.dataset.code = state;
   describeProblem(title, text);
+  chooseEl.hidden = true;
+  nudgeEl.hidden = true;
   retryBtn.hidden = !retry;
   retryBtn.textContent = retryLabel || t('login.retry');
   takeoverBtn.hidden = !takeover;
@@ -95,6 +101,8 @@ function otherTabBusy() {
 async function begin({ checkTabs = true, takeover = false } = {}) {
   stop();
   hideProblem();
+  chooseEl.hidden = true;
+  nudgeEl.hidden = true;
   setState('starting');
   guide('starting');
   if (takeover && channel) channel.postMessage({ type: 'takeover', from: tabId });
@@ -109,7 +117,9 @@ async function begin({ checkTabs = true, takeover = false } = {}) {
     await api('POST', '/api/session', { json: {}, timeout: 10000 });
   } catch (e) {
     if (a.done) return;
-    if (e instanceof APIError && (e.kind === 'network' || e.kind === 'down' || e.kind === 'timeout')) {
+    if (e instanceof APIError && (e.code === 'busy' || e.status === 429)) {
+      showProblem(e.code === 'busy' ? 'busy' : 'rate-limited', t(e.code === 'busy' ? 'busy.title' : 'limit.client_title'), errorText(e, 'password'));
+    } else if (e instanceof APIError && (e.kind === 'network' || e.kind === 'down' || e.kind === 'timeout')) {
       showProblem('backend-down', t('down.title'), t('down.text'));
     } else {
       showProblem('error', t('error.title'), errorText(e));
@@ -170,6 +180,7 @@ function connect(a) {
     clearTimeout(openTimer);
     setState('scanning');
     guide('look');
+    a.noFaceSince = 0;
     sendFrame();
   };
 
@@ -193,7 +204,9 @@ function connect(a) {
       // The server looked at no frame and closes with 1013; onclose reconnects.
       a.retryAfter = m.retry_after || BUSY_RETRY_S;
     } else if (m.type === 'guidance') {
-      guide(m.code, m.message);
+      // The server's own words are English: only codes the page has a text for are shown.
+      guide(m.code);
+      nudge(a, m.code);
       later(a, FRAME_GAP_MS, sendFrame);
     } else if (m.type === 'result') {
       a.done = true;
@@ -205,13 +218,23 @@ function connect(a) {
       } else if (m.status === 'paused') {
         attempt = a;
         showProblem('paused', t('paused.title'), t('paused.text'), { retry: false });
+      } else if (m.status === 'no_face') {
+        attempt = a;
+        showProblem('no-face', t('noface.title'), t('noface.text'));
       } else {
         attempt = a;
         showProblem('unknown', t('unknown.title'), t('unknown.text'));
       }
     } else if (m.type === 'error') {
+      a.done = true;
       attempt = a;
-      showProblem('error', t('error.title'), has(`code.${m.code}`) ? t(`code.${m.code}`) : (m.message || t('error.generic')));
+      const e = new APIError('http', m.code === 'rate_limited' ? 429 : 0, m.code || '', '', m.retry_after || 0, m);
+      if (m.code === 'rate_limited') {
+        const face = m.scope === 'face';
+        showProblem('rate-limited', t(face ? 'limit.face_title' : 'limit.client_title'), limitText(e, face ? 'password' : ''));
+      } else {
+        showProblem('error', t('error.title'), errorText(e, 'password'));
+      }
     }
   };
 
@@ -224,13 +247,17 @@ function connect(a) {
       a.retryAfter = 0;
       clearTimeout(answerTimer);
       setState('waiting');
-      guidanceEl.dataset.code = 'busy';
-      guidanceEl.textContent = t('guide.busy', { seconds: secs });
+      guide('busy', { seconds: secs });
       later(a, secs * 1000 + Math.random() * 500, () => connect(a));
       return;
     }
+    // The close reason is the server's English: the page says it in its own words.
     if (ev.code === 1008 || ev.code === 4401 || ev.code === 4403) {
-      showProblem('ws-refused', t('ws.refused_title'), ev.reason || t('ws.refused_text'));
+      showProblem('ws-refused', t('ws.refused_title'), t('ws.refused_text'));
+    } else if (ev.code === 1001) {
+      showProblem('ws-closed', t('ws.restart_title'), t('ws.restart_text'));
+    } else if (ev.code === 1011) {
+      showProblem('error', t('error.title'), t('error.generic'));
     } else {
       showProblem('ws-closed', t('ws.closed_title'), t('ws.closed_text'));
     }
@@ -252,11 +279,27 @@ function recognized(m) {
   guidanceEl.dataset.code = 'recognized';
   // Nobody is named before the PIN: a look-alike must not learn whom they resemble.
   guidanceEl.textContent = t('guide.recognized');
-  setTimeout(() => location.assign(m.next === 'pin' ? '/login/pin' : '/profile'), 600);
+  setTimeout(() => location.assign(m.next === 'pin' ? '/login/pin?via=face' : '/profile'), 600);
+}
+
+// nudge points to the password sign-in once no face has been in view for NUDGE_MS.
+function nudge(a, code) {
+  if (code !== 'no_face') {
+    a.noFaceSince = 0;
+    return;
+  }
+  const now = Date.now();
+  if (!a.noFaceSince) a.noFaceSince = now;
+  if (now - a.noFaceSince >= NUDGE_MS) nudgeEl.hidden = false;
 }
 
 retryBtn.addEventListener('click', () => begin({ takeover: root.dataset.state === 'taken-over', checkTabs: root.dataset.state !== 'taken-over' }));
 takeoverBtn.addEventListener('click', () => begin({ checkTabs: false, takeover: true }));
+document.getElementById('face-start').addEventListener('click', () => begin());
 window.addEventListener('pagehide', stop);
 
-begin();
+if (root.dataset.autostart === 'true' || new URLSearchParams(location.search).get('start') === 'face') {
+  begin();
+} else {
+  chooseEl.hidden = false;
+}

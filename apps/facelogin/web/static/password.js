@@ -1,15 +1,18 @@
 // Sign-in without biometrics: e-mail and password, then the PIN when the server wants it.
 import { api, t, errorText, busy, say } from './common.js';
+import { rememberFailedPINs } from './notice.js';
 
 const form = document.getElementById('password-form');
+const { email: emailField, password: passwordField } = form.elements;
 
 form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
-  const email = form.elements.email.value.trim();
-  const password = form.elements.password.value;
+  const email = emailField.value.trim();
+  const password = passwordField.value;
   if (!email || !password) {
-    say('password-error', t('form.required'));
-    (email ? form.elements.password : form.elements.email).focus();
+    const missing = [!email && emailField, !password && passwordField].filter(Boolean);
+    say('password-error', t('form.required'), missing);
+    missing[0].focus();
     return;
   }
   say('password-error', '');
@@ -17,11 +20,13 @@ form.addEventListener('submit', async (ev) => {
     try {
       const res = (await api('POST', '/api/login/password', { json: { email, password } })) || {};
       const pending = res.next === 'pin' || res.stage === 'pending';
-      try { sessionStorage.setItem('facelogin.name', res.name || ''); } catch { /* private mode */ }
-      location.assign(pending ? '/login/pin' : '/profile');
+      rememberFailedPINs(res);
+      location.assign(pending ? '/login/pin?via=password' : '/profile');
     } catch (e) {
-      say('password-error', e.status === 401 && !e.code ? t('code.bad_credentials') : errorText(e));
-      form.elements.password.select();
+      const wrong = e.status === 401;
+      say('password-error', wrong && !e.code ? t('code.bad_credentials') : errorText(e, 'face'),
+        wrong ? [emailField, passwordField] : []);
+      passwordField.select();
     }
   });
 });

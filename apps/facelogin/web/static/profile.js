@@ -1,5 +1,24 @@
 // Profile: change PIN and password, erase the face data.
 import { api, t, errorText, busy, say } from './common.js';
+import { takeFailedPINs } from './notice.js';
+
+// Wrong PINs given for this account since the previous sign-in: told once, right after it.
+const failed = takeFailedPINs();
+if (failed) {
+  const fmt = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: 'medium', timeStyle: 'short' });
+  document.getElementById('failed-pins-text').textContent =
+    t(failed.count === 1 ? 'notice.failed_pins_one' : 'notice.failed_pins', { n: failed.count });
+  const list = document.getElementById('failed-pins-list');
+  for (const e of failed.last || []) {
+    const li = document.createElement('li');
+    const when = document.createElement('time');
+    when.dateTime = e.at;
+    when.textContent = fmt.format(new Date(e.at));
+    li.append(when, ` · ${e.client || ''}`);
+    list.append(li);
+  }
+  document.getElementById('failed-pins').hidden = false;
+}
 
 function wire(formId, prefix, path, body) {
   const form = document.getElementById(formId);
@@ -9,7 +28,7 @@ function wire(formId, prefix, path, body) {
     say(`${prefix}-ok`, '');
     const payload = body(form);
     if (typeof payload === 'string') {
-      say(`${prefix}-error`, payload);
+      say(`${prefix}-error`, payload, form.querySelector(`#${prefix}-new`));
       return;
     }
     await busy(form, async () => {
@@ -18,7 +37,8 @@ function wire(formId, prefix, path, body) {
         form.reset();
         say(`${prefix}-ok`, t(`profile.${prefix}_saved`));
       } catch (e) {
-        say(`${prefix}-error`, errorText(e));
+        const field = e.code && e.code.startsWith('wrong_') ? `#${prefix}-current` : `#${prefix}-new`;
+        say(`${prefix}-error`, errorText(e), form.querySelector(field));
       }
     });
   });
