@@ -195,10 +195,10 @@ function connect(a) {
     if (m.type === 'challenge') {
       // Liveness: the server drew the way to turn; the frames keep going as they are.
       a.turn = m.direction === 'right' ? 'right' : 'left';
-      guide(`turn_${a.turn}`, m.message);
+      guide(`turn_${a.turn}`);
     } else if (m.type === 'guidance' && a.turn && ['turn_head', 'hold_still', 'checking'].includes(m.code)) {
       // The challenge stays on screen while the face is found and followed.
-      guide(`turn_${a.turn}`, m.message);
+      guide(`turn_${a.turn}`);
       later(a, FRAME_GAP_MS, sendFrame);
     } else if (m.type === 'guidance' && m.code === 'busy') {
       // The server looked at no frame and closes with 1013; onclose reconnects.
