@@ -56,7 +56,12 @@ func limited(what string) *apiError {
 // It only reads the counters: use it to turn away a client early, and a reservation where
 // a secret is checked.
 func (s *Server) allow(ctx context.Context, ip, account string) error {
-	for _, l := range []store.Limit{{Key: clientKey(ip), Max: s.opts.ClientFailures}, {Key: account, Max: s.opts.AccountFailures}} {
+	return s.under(ctx, store.Limit{Key: clientKey(ip), Max: s.opts.ClientFailures}, store.Limit{Key: account, Max: s.opts.AccountFailures})
+}
+
+// under refuses when a key already has its Max failures in the window (keys "" are skipped).
+func (s *Server) under(ctx context.Context, limits ...store.Limit) error {
+	for _, l := range limits {
 		if l.Key == "" {
 			continue
 		}

@@ -192,15 +192,7 @@ func (s *Server) refuseLimited(c *websocket.Conn, r *http.Request, ip string, li
 
 // allowFace refuses face sign-in from a client with too many unknown-face results.
 func (s *Server) allowFace(ctx context.Context, ip string) error {
-	l := store.Limit{Key: faceKey(ip), Max: s.opts.ClientUnknownFaces}
-	n, err := s.st.Failures(ctx, l.Key, s.since())
-	if err != nil {
-		return fmt.Errorf("count failures: %w", err)
-	}
-	if n >= l.Max {
-		return s.limitError(&store.LimitError{Limit: l, RetryAfter: s.opts.FailureWindow / 4})
-	}
-	return nil
+	return s.under(ctx, store.Limit{Key: faceKey(ip), Max: s.opts.ClientUnknownFaces})
 }
 
 // wsAttempt is one login over a WebSocket.
@@ -211,8 +203,8 @@ type wsAttempt struct {
 	r       *http.Request
 	ip      string
 	frames  int
-	start   time.Time // the first frame's arrival
-	sawFace bool      // some frame showed a face
+	start   time.Time   // the first frame's arrival
+	sawFace bool        // some frame showed a face
 	recent  []time.Time // read times of the frames of the last second
 	prev    image.Rectangle
 	unknown int

@@ -231,7 +231,8 @@ function connect(a) {
       const e = new APIError('http', m.code === 'rate_limited' ? 429 : 0, m.code || '', '', m.retry_after || 0, m);
       if (m.code === 'rate_limited') {
         const face = m.scope === 'face';
-        showProblem('rate-limited', t(face ? 'limit.face_title' : 'limit.client_title'), limitText(e, face ? 'password' : ''));
+        // Trying again before the time named would only be refused again.
+        showProblem('rate-limited', t(face ? 'limit.face_title' : 'limit.client_title'), limitText(e, face ? 'password' : ''), { retry: false });
       } else {
         showProblem('error', t('error.title'), errorText(e, 'password'));
       }
