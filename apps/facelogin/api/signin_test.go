@@ -35,17 +35,24 @@ func wall(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// paced sends frame every gap, as a browser does, until a result or a close, and returns the
-// result, the time from the first frame to it and the guidance codes on the way.
-func (c *client) paced(frame []byte, gap time.Duration) (res wsMsg, took time.Duration, codes []string) {
+// openLogin starts a session and opens the login WebSocket.
+func (c *client) openLogin(ctx context.Context) *websocket.Conn {
 	c.t.Helper()
 	want(c.t, "start session", c.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	conn, _, err := c.dialLogin(ctx, "")
 	if err != nil {
 		c.t.Fatalf("dial login WebSocket: %v", err)
 	}
+	return conn
+}
+
+// paced sends frame every gap, as a browser does, until a result or a close, and returns the
+// result, the time from the first frame to it and the guidance codes on the way.
+func (c *client) paced(frame []byte, gap time.Duration) (res wsMsg, took time.Duration, codes []string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := c.openLogin(ctx)
 	defer conn.CloseNow()
 	start := time.Now()
 	for {
@@ -121,13 +128,10 @@ func TestFaceLimitSaysWhen(t *testing.T) {
 			t.Fatalf("stranger %d: %+v", i+1, got)
 		}
 	}
-	want(t, "start session", c.json("POST", "/api/session", struct{}{}), http.StatusOK, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, _, err := c.dialLogin(ctx, "")
-	if err != nil {
-		t.Fatalf("the limited client's WebSocket was not opened to say why: %v", err)
-	}
+	// The limited client's WebSocket opens, to say why it is refused.
+	conn := c.openLogin(ctx)
 	defer conn.CloseNow()
 	var m struct {
 		Type       string `json:"type"`
@@ -141,7 +145,7 @@ func TestFaceLimitSaysWhen(t *testing.T) {
 	if m.Type != "error" || m.Code != "rate_limited" || m.RetryAfter <= 0 || m.Scope != "face" {
 		t.Errorf("limited face login says %+v, want an error rate_limited with retry_after, scope face", m)
 	}
-	_, _, err = conn.Read(ctx)
+	_, _, err := conn.Read(ctx)
 	var ce websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != api.StatusLimited {
 		t.Errorf("closed with %v, want %d", err, api.StatusLimited)

@@ -264,7 +264,8 @@ func TestBadInput(t *testing.T) {
 			b.do("wait for the server's no-face guidance", 30*time.Second,
 				chromedp.WaitVisible(css(`#guidance[data-code="no_face"]`)))
 			want := map[string]string{"en": "No face in view", "de": "Kein Gesicht im Bild"}[lang]
-			if got := b.text("#guidance"); !strings.Contains(got, want) {
+			// The live region changes at most every 1.5 s, so a screen reader is not flooded.
+			if got := b.waitText("#guidance", want, 5*time.Second); !strings.Contains(got, want) {
 				t.Errorf("%s guidance %q, want %q", lang, got, want)
 			}
 			b.screenshot(c, lang+"-login")
