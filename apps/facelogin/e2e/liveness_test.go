@@ -65,7 +65,8 @@ func TestLivenessPage(t *testing.T) {
 	enrollCam.setLang(srv.base, "en", "/login/password")
 	enroll(enrollCam, c, srv.base, path, "")
 	enrollCam.close()
-	srv.flags = []string{"--liveness"}
+	// A head turn takes longer than a still face: the attempt may look for 30 s.
+	srv.flags = []string{"--liveness", "--face-time", "30s"}
 	srv.restart()
 
 	// amy1 is turned to her right (by-eye labels in apps/facelogin/liveness/sets_test.go).
@@ -75,14 +76,15 @@ func TestLivenessPage(t *testing.T) {
 	// one asks for that way (each asks for it with probability 1/2).
 	passed := false
 	for try := 1; try <= 8 && !passed; try++ {
-		amy.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login"))
+		amy.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login?start=face"))
 		code := ""
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) && code != "turn_left" && code != "turn_right" {
 			code, _ = chromedpEval(amy, `document.getElementById("guidance").dataset.code`)
 			time.Sleep(100 * time.Millisecond)
 		}
-		text := amy.text("#guidance")
+		// The live region shows a change at most every 1.5 s.
+		text := amy.waitText("#guidance", map[string]string{"turn_left": "nach links", "turn_right": "nach rechts"}[code], 5*time.Second)
 		switch code {
 		case "turn_left":
 			t.Logf("attempt %d asks to turn left; the camera turns right: start another", try)
@@ -114,7 +116,7 @@ func TestLivenessPage(t *testing.T) {
 	print := newChrome(t, c, "amy-print", tiltedPrintCamera(t, c, cams, "amy", 2), browserOpts{})
 	print.setLang(srv.base, "en", "/login/password")
 	for try := 1; try <= 2; try++ {
-		print.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login"))
+		print.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login?start=face"))
 		got := print.loginOutcome(90 * time.Second)
 		t.Logf("tilted print, attempt %d: %s", try, got)
 		if got == "pin" || got == "profile" {
