@@ -43,6 +43,11 @@ type CloudHostArgs struct {
 	// the k3s API (native, terraform; both required there).
 	SSHSourceCidrs []string `pulumi:"sshSourceCidrs,optional"`
 	APISourceCidrs []string `pulumi:"apiSourceCidrs,optional"`
+	// TailscaleRepo, when set, is the base URL of Tailscale's stable apt repository:
+	// cloud-init installs tailscale from it on a new server, for k3s's vpn-auth (native,
+	// terraform). Cloud-init runs on first boot only, so a change does not reach a
+	// running server.
+	TailscaleRepo string `pulumi:"tailscaleRepo,optional"`
 }
 
 // CloudHostState is a CloudHost's state: the same outputs whatever the source.
@@ -93,7 +98,7 @@ func (a CloudHostArgs) spec(hostKey string) cloud.Spec {
 		SSHPublicKey: a.SSHPublicKey, HostKey: hostKey, Zone: a.Domain, Hostnames: a.Hostnames,
 		DNSProvider: a.DNS, CloudflareZoneID: a.CloudflareZoneID,
 		Address: a.Address, IPv6: a.IPv6, HostKeyFingerprint: a.HostKeyFingerprint,
-		SSHSources: a.SSHSourceCidrs, APISources: a.APISourceCidrs,
+		SSHSources: a.SSHSourceCidrs, APISources: a.APISourceCidrs, TailscaleRepo: a.TailscaleRepo,
 	}
 	if a.DNS == "none" {
 		s.Zone, s.DNSProvider = "", ""

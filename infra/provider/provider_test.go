@@ -189,6 +189,7 @@ func TestCloudHost(t *testing.T) {
 		"domain":       "example.org", "hostnames": []any{"login.example.org", "rancher.example.org"},
 		"hcloudToken": hetznerfake.Token, "hcloudEndpoint": api.URL,
 		"sshSourceCidrs": []any{"198.51.100.23/32"}, "apiSourceCidrs": []any{"198.51.100.23/32"},
+		"tailscaleRepo": "https://pkgs.tailscale.com/stable",
 	}
 	d := newDriver(t, TypeCloudHost)
 	out := d.create(props(args, "hcloudToken"))
@@ -209,6 +210,10 @@ func TestCloudHost(t *testing.T) {
 	}
 	if !strings.Contains(api.UserData("edgeline-prod"), strings.Split(key.AsString(), "\n")[1]) {
 		t.Error("the server was not created with the generated host key")
+	}
+	// Trap 6 of issue 16: vpn-auth's tailscale comes from cloud-init on the VPS.
+	if ud := api.UserData("edgeline-prod"); !strings.Contains(ud, "edgeline-install-tailscale\n    - \"https://pkgs.tailscale.com/stable\"") {
+		t.Errorf("the server's cloud-init does not install tailscale from the tailscaleRepo input:\n%s", ud)
 	}
 
 	calls := len(api.Calls())

@@ -40,6 +40,7 @@ type CloudHost struct {
 	SourceState        pulumi.StringOutput      `pulumi:"sourceState"`
 	SshPublicKey       pulumi.StringPtrOutput   `pulumi:"sshPublicKey"`
 	SshSourceCidrs     pulumi.StringArrayOutput `pulumi:"sshSourceCidrs"`
+	TailscaleRepo      pulumi.StringPtrOutput   `pulumi:"tailscaleRepo"`
 	TerraformBinary    pulumi.StringPtrOutput   `pulumi:"terraformBinary"`
 	TerraformDir       pulumi.StringPtrOutput   `pulumi:"terraformDir"`
 }
@@ -127,6 +128,7 @@ type cloudHostArgs struct {
 	ServerType         *string  `pulumi:"serverType"`
 	SshPublicKey       *string  `pulumi:"sshPublicKey"`
 	SshSourceCidrs     []string `pulumi:"sshSourceCidrs"`
+	TailscaleRepo      *string  `pulumi:"tailscaleRepo"`
 	TerraformBinary    *string  `pulumi:"terraformBinary"`
 	TerraformDir       *string  `pulumi:"terraformDir"`
 }
@@ -151,6 +153,7 @@ type CloudHostArgs struct {
 	ServerType         pulumi.StringPtrInput
 	SshPublicKey       pulumi.StringPtrInput
 	SshSourceCidrs     pulumi.StringArrayInput
+	TailscaleRepo      pulumi.StringPtrInput
 	TerraformBinary    pulumi.StringPtrInput
 	TerraformDir       pulumi.StringPtrInput
 }
@@ -286,6 +289,10 @@ func (o CloudHostOutput) SshPublicKey() pulumi.StringPtrOutput {
 
 func (o CloudHostOutput) SshSourceCidrs() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringArrayOutput { return v.SshSourceCidrs }).(pulumi.StringArrayOutput)
+}
+
+func (o CloudHostOutput) TailscaleRepo() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.TailscaleRepo }).(pulumi.StringPtrOutput)
 }
 
 func (o CloudHostOutput) TerraformBinary() pulumi.StringPtrOutput {
