@@ -51,6 +51,10 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 		sshSources, apiSources := cfg.Firewall(in.deployer)
 		args.SshSourceCidrs = pulumi.ToStringArray(allowlist.Strings(sshSources))
 		args.ApiSourceCidrs = pulumi.ToStringArray(allowlist.Strings(apiSources))
+		if cfg.Network == stackconfig.NetworkVPNAuth {
+			// k3s runs `tailscale up` but does not install it: cloud-init does.
+			args.TailscaleRepo = pulumi.String(cfg.TailscaleAptRepo)
+		}
 	}
 	if cc.Source == stackconfig.SourceNative {
 		args.HcloudToken = pulumi.String(cc.HcloudToken)
@@ -182,7 +186,7 @@ func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {
 			args.VpnAuth = pulumi.String(cfg.VPNAuth)
 		}
 		if p := a.Prepare; p != nil {
-			args.Prepare = edgeline.AgentPrepareArgs{Vars: pulumi.ToMap(p.Vars), Check: pulumi.Bool(p.Check)}
+			args.Prepare = edgeline.AgentPrepareArgs{Vars: pulumi.ToMap(cfg.PrepareVars(a)), Check: pulumi.Bool(p.Check)}
 		}
 		agent, err := edgeline.NewK3sAgent(ctx, "agent-"+a.Name, args, in.options(c)...)
 		if err != nil {

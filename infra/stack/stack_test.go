@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -403,6 +404,57 @@ func TestProgramAgents(t *testing.T) {
 	taints := gate["taints"].ArrayValue()
 	if len(taints) != 1 || taints[0].StringValue() != "edgeline.io/edge=true:PreferNoSchedule" {
 		t.Errorf("pi-gate taints = %v", taints)
+	}
+}
+
+// Trap 6 of issue 16: with vpn-auth nothing installed tailscale, because the program
+// passed the repository neither to the VPS's cloud-init nor to the agents' prepare step.
+func TestProgramTailscale(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]string
+		drop []string
+		repo string // the CloudHost's tailscaleRepo and pi-hall-1's edge_tailscale_repo; "" none
+	}{
+		{"vpn-auth", nil, nil, "https://pkgs.tailscale.com/stable"},
+		{"vpn-auth from a mirror", map[string]string{"edgeline:tailscaleAptRepo": "https://mirror.example.org/tailscale/stable"}, nil, "https://mirror.example.org/tailscale/stable"},
+		{"wireguard-native", map[string]string{"edgeline:network": "wireguard-native", "edgeline:agents": `[
+			{"name":"pi-hall-1","host":"203.0.113.40","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+			 "prepare":{"vars":{"edge_ntp_servers":["ntp.example.org"]}}}]`}, []string{"edgeline:vpnAuth"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig(t)
+			maps.Copy(cfg, tt.set)
+			for _, k := range tt.drop {
+				delete(cfg, k)
+			}
+			m, err := run(t, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vps := m.find(t, typeCloudHost, "vps").inputs
+			if got := vps["tailscaleRepo"]; tt.repo == "" && got.HasValue() || tt.repo != "" && (!got.IsString() || got.StringValue() != tt.repo) {
+				t.Errorf("CloudHost tailscaleRepo = %v, want %q", got, tt.repo)
+			}
+			vars := m.find(t, typeK3sAgent, "agent-pi-hall-1").inputs["prepare"].ObjectValue()["vars"].ObjectValue()
+			if ntp := vars["edge_ntp_servers"].ArrayValue(); len(ntp) != 1 {
+				t.Errorf("pi-hall-1 lost its own prepare vars: %v", vars)
+			}
+			on, repo := vars["edge_tailscale"], vars["edge_tailscale_repo"]
+			if tt.repo == "" {
+				if on.HasValue() || repo.HasValue() {
+					t.Errorf("pi-hall-1 installs tailscale without vpn-auth: %v", vars)
+				}
+				return
+			}
+			if !on.IsBool() || !on.BoolValue() || !repo.IsString() || repo.StringValue() != tt.repo {
+				t.Errorf("pi-hall-1 prepare vars = %v, want edge_tailscale true and edge_tailscale_repo %q", vars, tt.repo)
+			}
+			if _, ok := m.find(t, typeK3sAgent, "agent-pi-gate").inputs["prepare"]; ok {
+				t.Error("pi-gate, which has no prepare step, got one")
+			}
+		})
 	}
 }
 

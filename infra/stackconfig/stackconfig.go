@@ -6,6 +6,7 @@
 package stackconfig
 
 import (
+	"maps"
 	"net/netip"
 	"os"
 	"strconv"
@@ -66,6 +67,10 @@ type Config struct {
 	Network string
 	// VPNAuth is k3s's vpn-auth value in vpn-auth mode (a secret).
 	VPNAuth string
+	// TailscaleAptRepo is the base URL of Tailscale's stable apt repository (https, no
+	// trailing slash; DefaultTailscaleAptRepo): in vpn-auth mode, cloud-init installs
+	// tailscale from it on a new VPS and the edge_node role on every prepared agent.
+	TailscaleAptRepo string
 	// Versions pins what gets installed.
 	Versions Versions
 	// K3sAirGap, when set, uploads k3s from the workstation instead of downloading it.
@@ -239,6 +244,32 @@ const (
 	DefaultSSHRetries        = 15
 )
 
+// DefaultTailscaleAptRepo is Tailscale's official stable apt repository; its
+// <ID>/<CODENAME>.noarmor.gpg is the signing key (pkgs.tailscale.com/stable).
+const DefaultTailscaleAptRepo = "https://pkgs.tailscale.com/stable"
+
+// TailscaleVars are the edge_node role's variables that edgeline derives from
+// edgeline:network and edgeline:tailscaleAptRepo: an agent's prepare.vars may not set them.
+var TailscaleVars = []string{"edge_tailscale", "edge_tailscale_repo"}
+
+// PrepareVars are the edge_node role's variables for agent a's prepare step: its
+// prepare.vars, plus, in vpn-auth mode, the ones that install tailscale from
+// TailscaleAptRepo. nil when a has no prepare step.
+func (c *Config) PrepareVars(a Agent) map[string]any {
+	if a.Prepare == nil {
+		return nil
+	}
+	vars := maps.Clone(a.Prepare.Vars)
+	if vars == nil {
+		vars = map[string]any{}
+	}
+	if c.Network == NetworkVPNAuth {
+		vars["edge_tailscale"] = true
+		vars["edge_tailscale_repo"] = c.TailscaleAptRepo
+	}
+	return vars
+}
+
 // ReleaseNames are the Helm releases the stack installs, as helmTimeouts names them.
 var ReleaseNames = []string{"cert-manager", "edgeline-issuers", "rancher", "facelogin"}
 
@@ -301,7 +332,7 @@ var Keys = []string{
 	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
 	"sshSourceCidrs", "apiSourceCidrs", "deployerAddress", "addressDiscoveryUrl",
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile", "sshAgentSocket",
-	"agents", "network", "vpnAuth",
+	"agents", "network", "vpnAuth", "tailscaleAptRepo",
 	"k3sVersion", "certManagerVersion", "rancherVersion", "k3sAirGap",
 	"certManagerChart", "rancherChart", "faceloginChart", "certManagerChartDigest", "rancherChartDigest",
 	"chartLockFile", "chartCacheDir",
@@ -337,6 +368,7 @@ func Parse(src Source) (*Config, error) {
 		CloudflareAPIToken: p.str("cloudflareApiToken", ""),
 		Network:            p.str("network", NetworkWireguard),
 		VPNAuth:            p.str("vpnAuth", ""),
+		TailscaleAptRepo:   strings.TrimSuffix(p.str("tailscaleAptRepo", DefaultTailscaleAptRepo), "/"),
 		Cloud: Cloud{
 			Source:             p.str("cloud", SourceNative),
 			ServerType:         p.str("serverType", DefaultServerType),

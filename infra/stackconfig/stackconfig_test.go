@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -116,6 +117,10 @@ func TestParseRefuses(t *testing.T) {
 		{"bad vpnAuth", map[string]string{"network": "vpn-auth", "vpnAuth": "name=zerotier"}, nil, `edgeline:vpnAuth: vpn-auth must start with "name=tailscale"`},
 		{"agent prepare with a role variable that does not exist", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"vars":{"edge_ntp_server":["ntp.example.org"]}}}]`}, nil, "edgeline:agents[0] (pi).prepare.vars: edge_ntp_server is not a variable of the edge_node role"},
 		{"agent prepare unknown field", map[string]string{"agents": `[{"name":"pi","host":"h","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"dry":true}}]`}, nil, `unknown field "dry"`},
+		{"tailscale repo over http", map[string]string{"tailscaleAptRepo": "http://pkgs.tailscale.com/stable"}, nil, `edgeline:tailscaleAptRepo "http://pkgs.tailscale.com/stable" is not an https URL: give the base URL of Tailscale's stable apt repository (default https://pkgs.tailscale.com/stable)`},
+		{"tailscale repo not a URL", map[string]string{"tailscaleAptRepo": "pkgs.tailscale.com/stable"}, nil, `edgeline:tailscaleAptRepo "pkgs.tailscale.com/stable" is not an https URL`},
+		{"tailscale repo with shell characters", map[string]string{"tailscaleAptRepo": "https://mirror.example.org/$(reboot)"}, nil, `edgeline:tailscaleAptRepo "https://mirror.example.org/$(reboot)" is not an https URL`},
+		{"agent prepare sets a derived tailscale variable", map[string]string{"agents": `[{"name":"pi","host":"203.0.113.9","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"vars":{"edge_tailscale":true}}}]`}, nil, "edgeline:agents[0] (pi).prepare.vars: edge_tailscale is set by edgeline from edgeline:network and edgeline:tailscaleAptRepo: remove it"},
 		{"unknown key", map[string]string{"domian": "example.org"}, nil, "edgeline:domian is not a setting of edgeline: did you mean edgeline:domain?"},
 		{"unknown key far from any", map[string]string{"favouriteColour": "blue"}, nil, "edgeline:favouriteColour is not a setting of edgeline: remove it"},
 		{"bad cert-manager version", map[string]string{"certManagerVersion": "latest"}, nil, `edgeline:certManagerVersion "latest"`},
@@ -172,6 +177,70 @@ func TestParseRefuses(t *testing.T) {
 
 // TestParseFirewall is trap 4 of issue 16 in the config: SSH and the k3s API are let in
 // from the deployer's address by default, the whole internet only when written.
+// Trap 6 of issue 16: with vpn-auth, nothing installed tailscale. The repository
+// reaches the prepare step of every prepared agent in vpn-auth mode, and no other.
+func TestParseTailscale(t *testing.T) {
+	agents := `[{"name":"pi-hall-1","host":"203.0.113.40","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","prepare":{"vars":{"edge_hostname":"hall"}}},
+		{"name":"pi-gate","host":"203.0.113.41","hostKeyFingerprint":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]`
+	tests := []struct {
+		name     string
+		set      map[string]string
+		repo     string         // Config.TailscaleAptRepo
+		vars     map[string]any // PrepareVars of pi-hall-1
+		warnings []string       // parts of the warnings, in order
+	}{
+		{"wireguard", nil, DefaultTailscaleAptRepo, map[string]any{"edge_hostname": "hall"}, nil},
+		{"vpn-auth", map[string]string{"network": "vpn-auth", "vpnAuth": "name=tailscale,joinKey=k"}, DefaultTailscaleAptRepo,
+			map[string]any{"edge_hostname": "hall", "edge_tailscale": true, "edge_tailscale_repo": "https://pkgs.tailscale.com/stable"},
+			[]string{"agents pi-gate have no prepare step, so edgeline does not install tailscale on them"}},
+		{"vpn-auth from a mirror", map[string]string{"network": "vpn-auth", "vpnAuth": "name=tailscale,joinKey=k", "tailscaleAptRepo": "https://mirror.example.org/tailscale/stable/"},
+			"https://mirror.example.org/tailscale/stable",
+			map[string]any{"edge_hostname": "hall", "edge_tailscale": true, "edge_tailscale_repo": "https://mirror.example.org/tailscale/stable"},
+			[]string{"pi-gate have no prepare step"}},
+		{"vpn-auth on an existing host", map[string]string{"network": "vpn-auth", "vpnAuth": "name=tailscale,joinKey=k", "cloud": "existing", "address": "203.0.113.7", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+			DefaultTailscaleAptRepo,
+			map[string]any{"edge_hostname": "hall", "edge_tailscale": true, "edge_tailscale_repo": "https://pkgs.tailscale.com/stable"},
+			[]string{"does not install tailscale on an existing host", "pi-gate have no prepare step"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := valid()
+			m["agents"] = agents
+			maps.Copy(m, tt.set)
+			c, err := Parse(source(m))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TailscaleAptRepo != tt.repo {
+				t.Errorf("TailscaleAptRepo = %q, want %q", c.TailscaleAptRepo, tt.repo)
+			}
+			if got := c.PrepareVars(c.Agents[0]); !reflect.DeepEqual(got, tt.vars) {
+				t.Errorf("PrepareVars(pi-hall-1) = %v, want %v", got, tt.vars)
+			}
+			if got := c.PrepareVars(c.Agents[1]); got != nil {
+				t.Errorf("PrepareVars(pi-gate) = %v, want nil: it has no prepare step", got)
+			}
+			if _, ok := c.Agents[0].Prepare.Vars["edge_tailscale"]; ok {
+				t.Error("PrepareVars changed the agent's own prepare.vars")
+			}
+			var ours []string
+			for _, w := range c.Warnings {
+				if strings.Contains(w, "tailscale") {
+					ours = append(ours, w)
+				}
+			}
+			if len(ours) != len(tt.warnings) {
+				t.Fatalf("tailscale warnings = %q, want %d", ours, len(tt.warnings))
+			}
+			for i, w := range tt.warnings {
+				if !strings.Contains(ours[i], w) {
+					t.Errorf("warning %d = %q, want it to contain %q", i, ours[i], w)
+				}
+			}
+		})
+	}
+}
+
 func TestParseFirewall(t *testing.T) {
 	deployer := netip.MustParseAddr("198.51.100.23")
 	cases := []struct {

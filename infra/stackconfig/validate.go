@@ -93,8 +93,12 @@ func (c *Config) validate(p *parser) {
 	default:
 		p.errorf("edgeline:network %q is neither wireguard-native nor vpn-auth", c.Network)
 	}
+	if !aptRepoRe.MatchString(c.TailscaleAptRepo) {
+		p.errorf("edgeline:tailscaleAptRepo %q is not an https URL: give the base URL of Tailscale's stable apt repository (default %s) or of a mirror of it", c.TailscaleAptRepo, DefaultTailscaleAptRepo)
+	}
 	c.validateAgents(p)
 	c.warnUnreachableAgents()
+	c.warnNoTailscale()
 	p.k3sProblems("edgeline:k3sVersion", k3s.Install{Version: c.Versions.K3s}.Validate())
 	if !semverRe.MatchString(c.Versions.CertManager) {
 		p.errorf("edgeline:certManagerVersion %q is not an exact version like v1.18.2", c.Versions.CertManager)
@@ -292,8 +296,11 @@ func (c *Config) validateAgents(p *parser) {
 		p.k3sProblems(at, k3s.AgentConfig{NodeName: a.Name, Site: a.Site, Labels: a.Labels, Taints: a.Taints, NodeExternalIP: a.ExternalIP}.Validate())
 		if a.Prepare != nil {
 			for _, k := range slices.Sorted(maps.Keys(a.Prepare.Vars)) {
-				if !slices.Contains(roleVars, k) {
+				switch {
+				case !slices.Contains(roleVars, k):
 					p.errorf("%s.prepare.vars: %s is not a variable of the edge_node role (%s)", at, k, strings.Join(roleVars, ", "))
+				case slices.Contains(TailscaleVars, k):
+					p.errorf("%s.prepare.vars: %s is set by edgeline from edgeline:network and edgeline:tailscaleAptRepo: remove it", at, k)
 				}
 			}
 		}
@@ -318,12 +325,36 @@ func (c *Config) warnUnreachableAgents() {
 	}
 }
 
+// warnNoTailscale names, in vpn-auth mode, the machines edgeline does not install
+// tailscale on: an existing VPS (no cloud-init) and agents without a prepare step.
+func (c *Config) warnNoTailscale() {
+	if c.Network != NetworkVPNAuth {
+		return
+	}
+	if c.Cloud.Source == SourceExisting {
+		c.Warnings = append(c.Warnings, "edgeline:network is vpn-auth and edgeline:cloud is existing: edgeline does not install tailscale on an existing host, install it there yourself (docs/edge-nodes.md)")
+	}
+	var names []string
+	for _, a := range c.Agents {
+		if a.Prepare == nil {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("edgeline:network is vpn-auth but agents %s have no prepare step, so edgeline does not install tailscale on them: add \"prepare\": {} or install it yourself", strings.Join(names, ", ")))
+	}
+}
+
 // publicAddress reports whether host is known to be reachable from the internet: a
 // public IP literal, or a name (which the operator vouches for).
 func publicAddress(host string) bool {
 	a, err := netip.ParseAddr(host)
 	return err != nil || allowlist.Public(a)
 }
+
+// aptRepoRe is an https URL that the cloud-init script and the edge_node role can use
+// unquoted (the role checks the same characters).
+var aptRepoRe = regexp.MustCompile(`^https://[A-Za-z0-9][-A-Za-z0-9._~:/%@+]*$`)
 
 // roleVars are the variables the edge_node role takes.
 var roleVars = ansible.Variables()
