@@ -29,9 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -394,43 +392,6 @@ func (c *Cluster) failed(name string, err error) error {
 	return fmt.Errorf("kubetest: %s: %w%s", name, err, tail)
 }
 
-func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
-		if err := c.exited(); err != nil {
-			return false, err
-		}
-		body, err := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && string(body) == "ok", nil
-	})
-}
-
-func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
-		if err := c.exited(); err != nil {
-			return false, err
-		}
-		for _, n := range c.fakeNodes {
-			node, err := c.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-			if err != nil || !NodeReady(node) || hasLifecycleTaint(node) {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
-}
-
-// exited returns an error naming a component that has stopped.
-func (c *Cluster) exited() error {
-	for _, p := range c.procs {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited: %v", p.name, p.err)
-		default:
-		}
-	}
-	return nil
-}
-
 // hasLifecycleTaint reports whether the node controller still marks n as
 // not ready or unreachable: the scheduler avoids it until the taint is gone.
 func hasLifecycleTaint(n *corev1.Node) bool {
@@ -470,82 +431,4 @@ func freePortOn(ip string) (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false, nil
-		}
-		conn.Close()
-		return true, nil
-	})
-}
-
-// poll calls f every 100 ms until it returns true or an error, ctx ends or
-// timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		ok, err := f()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s", timeout)
-		case <-t.C:
-		}
-	}
-}
-
-// The control plane of this test binary: started by the first Get, stopped
-// when Main's tests are done.
-var (
-	mainRan  bool
-	once     sync.Once
-	shared   *Cluster
-	startErr error
-)
-
-// Main runs the tests of a package that uses Get and stops the control
-// plane, if a test started one. Use it as TestMain's body:
-// os.Exit(kubetest.Main(m)).
-func Main(m *testing.M) int {
-	mainRan = true
-	code := m.Run()
-	if shared != nil {
-		shared.Stop()
-	}
-	return code
-}
-
-// Get returns the test binary's control plane, starting it on first use. It
-// skips t when EDGELINE_TEST_KUBE is unset and fails it when the control
-// plane cannot start.
-func Get(t testing.TB) *Cluster {
-	t.Helper()
-	dir := os.Getenv(EnvVar)
-	if dir == "" {
-		t.Skipf("no Kubernetes control plane: set %s to the directory with kube-apiserver, kube-controller-manager, kube-scheduler, kine and kwok (make test does)", EnvVar)
-	}
-	if !mainRan {
-		t.Fatal("kubetest: call kubetest.Main from TestMain, so that the control plane is stopped")
-	}
-	once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		shared, startErr = Start(ctx, Options{BinDir: dir})
-	})
-	if startErr != nil {
-		t.Fatalf("control plane did not start: %v", startErr)
-	}
-	return shared
 }
