@@ -56,9 +56,6 @@ func (c *Chart) Name() string { return c.c.Metadata.Name }
 // Version is the chart's version from Chart.yaml.
 func (c *Chart) Version() string { return c.c.Metadata.Version }
 
-// AppVersion is the version of the application the chart deploys.
-func (c *Chart) AppVersion() string { return c.c.Metadata.AppVersion }
-
 // Release is one revision of an installed chart.
 type Release struct {
 	Name        string
