@@ -47,7 +47,7 @@ func (c *Cluster) installCRDs(ctx context.Context, dir string) error {
 		names = append(names, u.GetName())
 	}
 	for _, name := range names {
-		err := poll(ctx, 30*time.Second, func() (bool, error) {
+		err := Poll(ctx, 30*time.Second, func() (bool, error) {
 			u, err := crds.Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false, nil

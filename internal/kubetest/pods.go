@@ -49,7 +49,7 @@ func ScheduleMessage(p *corev1.Pod) string {
 // WaitPod polls pod ns/name until cond holds.
 func WaitPod(ctx context.Context, c kubernetes.Interface, ns, name string, timeout time.Duration, cond func(*corev1.Pod) bool) (*corev1.Pod, error) {
 	var last *corev1.Pod
-	err := poll(ctx, timeout, func() (bool, error) {
+	err := Poll(ctx, timeout, func() (bool, error) {
 		p, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil
@@ -67,7 +67,7 @@ func WaitPod(ctx context.Context, c kubernetes.Interface, ns, name string, timeo
 // them and cond holds for each.
 func WaitPods(ctx context.Context, c kubernetes.Interface, ns, selector string, want int, timeout time.Duration, cond func(*corev1.Pod) bool) ([]corev1.Pod, error) {
 	var pods []corev1.Pod
-	err := poll(ctx, timeout, func() (bool, error) {
+	err := Poll(ctx, timeout, func() (bool, error) {
 		l, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, nil

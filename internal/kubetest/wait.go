@@ -10,7 +10,7 @@ import (
 )
 
 func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
+	return Poll(ctx, timeout, func() (bool, error) {
 		if err := c.exited(); err != nil {
 			return false, err
 		}
@@ -20,7 +20,7 @@ func (c *Cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 }
 
 func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
+	return Poll(ctx, timeout, func() (bool, error) {
 		if err := c.exited(); err != nil {
 			return false, err
 		}
@@ -47,7 +47,7 @@ func (c *Cluster) exited() error {
 }
 
 func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
-	return poll(ctx, timeout, func() (bool, error) {
+	return Poll(ctx, timeout, func() (bool, error) {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return false, nil
@@ -57,9 +57,9 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 	})
 }
 
-// poll calls f every 100 ms until it returns true or an error, ctx ends or
-// timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
+// Poll calls f every 100 ms until it returns true or an error, ctx ends or
+// timeout passes: the harnesses' wait for a component to come up.
+func Poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t := time.NewTicker(100 * time.Millisecond)
@@ -74,7 +74,7 @@ func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) er
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not ready after %s", timeout)
+			return fmt.Errorf("not done after %s", timeout)
 		case <-t.C:
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/edgeline/edgeline/internal/kubetest"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -144,7 +145,7 @@ func (n *Node) waitDNS(ctx context.Context, timeout time.Duration) error {
 		return d.DialContext(ctx, network, net.JoinHostPort(DNSIP, "53"))
 	}}
 	var last error
-	err := poll(ctx, timeout, func() (bool, error) {
+	err := kubetest.Poll(ctx, timeout, func() (bool, error) {
 		if err := n.exited(); err != nil {
 			return false, err
 		}

@@ -108,29 +108,6 @@ func Get(t testing.TB) *Node {
 	return n
 }
 
-// poll calls f every 200 ms until it returns true or an error, ctx ends or
-// timeout passes.
-func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		ok, err := f()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not done after %s", timeout)
-		case <-t.C:
-		}
-	}
-}
-
 // tail returns the last n lines of a file.
 func tail(path string, n int) string {
 	b, err := os.ReadFile(path)

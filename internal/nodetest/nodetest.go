@@ -354,7 +354,7 @@ func (n *Node) failed(component string, err error) error {
 }
 
 func (n *Node) waitSocket(ctx context.Context, component, path string, timeout time.Duration) error {
-	err := poll(ctx, timeout, func() (bool, error) {
+	err := kubetest.Poll(ctx, timeout, func() (bool, error) {
 		if err := n.exited(); err != nil {
 			return false, err
 		}
@@ -376,7 +376,7 @@ func (n *Node) waitSocket(ctx context.Context, component, path string, timeout t
 // labels on itself).
 func (n *Node) waitNodeReady(ctx context.Context, timeout time.Duration) error {
 	c := n.Cluster.Client
-	err := poll(ctx, timeout, func() (bool, error) {
+	err := kubetest.Poll(ctx, timeout, func() (bool, error) {
 		if err := n.exited(); err != nil {
 			return false, err
 		}
@@ -427,7 +427,7 @@ func (n *Node) drain(timeout time.Duration) error {
 		_ = c.AppsV1().ReplicaSets(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
 		_ = c.BatchV1().Jobs(ns.Name).DeleteCollection(ctx, opts, metav1.ListOptions{})
 	}
-	err = poll(ctx, timeout, func() (bool, error) {
+	err = kubetest.Poll(ctx, timeout, func() (bool, error) {
 		pods, err := c.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + Name})
 		if err != nil {
 			return false, nil

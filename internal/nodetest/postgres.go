@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/edgeline/edgeline/internal/kubetest"
 )
 
 // PostgresAddr is where the node's PostgreSQL listens: on the bridge, so
@@ -71,7 +73,7 @@ func (n *Node) Postgres(ctx context.Context, name string) (string, error) {
 			"-c", "listen_addresses="+host, "-c", "fsync=off", "-c", "max_connections=100"); err != nil {
 			return "", err
 		}
-		err = poll(ctx, 2*time.Minute, func() (bool, error) {
+		err = kubetest.Poll(ctx, 2*time.Minute, func() (bool, error) {
 			if err := n.exited(); err != nil {
 				return false, err
 			}
