@@ -44,6 +44,7 @@ import (
 	"github.com/edgeline/edgeline/internal/kubetest"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 )
 
 // EnvVar names the directory holding the node's and the control plane's
@@ -386,20 +387,26 @@ func (n *Node) waitNodeReady(ctx context.Context, timeout time.Duration) error {
 	if err != nil {
 		return n.failed("kubelet", err)
 	}
-	node, err := c.CoreV1().Nodes().Get(ctx, Name, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	for _, fn := range kubetest.Nodes() {
-		if fn.Name == Name {
-			for k, v := range fn.Labels {
-				if k != "type" { // kwok's marker
-					node.Labels[k] = v
+	// The kubelet updates its Node object too (status, annotations): label the
+	// newest version, again when the kubelet got in between.
+	err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		node, err := c.CoreV1().Nodes().Get(ctx, Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for _, fn := range kubetest.Nodes() {
+			if fn.Name == Name {
+				for k, v := range fn.Labels {
+					if k != "type" { // kwok's marker
+						node.Labels[k] = v
+					}
 				}
 			}
 		}
-	}
-	if _, err := c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		_, err = c.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("nodetest: label node %s: %w", Name, err)
 	}
 	return nil
