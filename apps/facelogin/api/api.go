@@ -93,6 +93,10 @@ type Options struct {
 	// a check that finds none free within SecretWait answers busy (0: DefaultSecretWait).
 	SecretChecks int
 	SecretWait   time.Duration
+	// TogetherChecks bounds the password-and-PIN sign-ins past their address's failure limit
+	// that this replica checks at once (0: a quarter of SecretChecks, at least one); one
+	// more answers busy at once, so they never take more than that share of the hashing.
+	TogetherChecks int
 	// Pepper is mixed into every PIN and password hash; it is kept outside the database.
 	Pepper []byte
 	// BootstrapToken, if set, works as an admin invitation while no admin exists.
@@ -172,8 +176,9 @@ type Server struct {
 	mu      sync.Mutex // guards lastSeq
 	lastSeq int64
 
-	// argon holds a token per password or PIN hash being computed.
-	argon chan struct{}
+	// argon holds a token per password or PIN hash being computed; together one per
+	// password-and-PIN sign-in past its address's limit being checked.
+	argon, together chan struct{}
 	// sockets counts the open login WebSockets; bytes bounds the frames and uploads held.
 	gate  *socketGate
 	bytes *byteBudget
@@ -219,18 +224,19 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("api: %d candidates per face match exceed the %d the index returns", opts.Candidates, match.MaxCandidates)
 	}
 	s := &Server{
-		opts:    opts,
-		st:      opts.Store,
-		eng:     opts.Engine,
-		log:     opts.Logger,
-		index:   match.NewIndex(opts.Threshold, opts.Margin),
-		origins: make(map[string]bool),
-		cookie:  "__Host-facelogin",
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
-		argon:   make(chan struct{}, opts.SecretChecks),
-		gate:    newSocketGate(opts.MaxSockets, opts.MaxClientSockets),
-		bytes:   &byteBudget{max: opts.MaxBytesInFlight},
+		opts:     opts,
+		st:       opts.Store,
+		eng:      opts.Engine,
+		log:      opts.Logger,
+		index:    match.NewIndex(opts.Threshold, opts.Margin),
+		origins:  make(map[string]bool),
+		cookie:   "__Host-facelogin",
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		argon:    make(chan struct{}, opts.SecretChecks),
+		together: make(chan struct{}, opts.TogetherChecks),
+		gate:     newSocketGate(opts.MaxSockets, opts.MaxClientSockets),
+		bytes:    &byteBudget{max: opts.MaxBytesInFlight},
 
 		newSessions: newAddressRate(opts.SessionRate, time.Minute),
 	}
@@ -306,6 +312,7 @@ func setDefaults(o *Options) {
 	} {
 		orDefault(p, def)
 	}
+	orDefault(&o.TogetherChecks, max(1, o.SecretChecks/4))
 	if o.ClientUnknownFaces <= 0 {
 		o.ClientUnknownFaces = 3 * o.ClientFailures
 	}

@@ -18,16 +18,23 @@ import (
 
 var errBadCredentials = errorf(http.StatusUnauthorized, "bad_credentials", "E-mail or password is not correct.")
 
-// loginPassword is the non-biometric login; the PIN follows when it is required. The attempt
+// loginPassword is the non-biometric login; the PIN follows when it is required, or comes
+// with the password (loginTogether). The attempt
 // is reserved before the password is checked, under the account, or for an address without
 // one under the address, so the answers for both are the same.
 func (s *Server) loginPassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
+		// PIN, if given, is checked with the password in one step (together.go).
+		PIN string `json:"pin"`
 	}
 	if err := decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if req.PIN != "" {
+		s.loginTogether(w, r, normalEmail(req.Email), req.Password, req.PIN)
 		return
 	}
 	ctx := r.Context()

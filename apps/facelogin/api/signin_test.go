@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -152,70 +151,4 @@ func TestFaceLimitSaysWhen(t *testing.T) {
 	}
 	want(t, fmt.Sprintf("password after %d unknown faces", unknownFaces), c.json("POST", "/api/login/password",
 		map[string]string{"email": amy.email, "password": amy.password}), http.StatusOK, "")
-}
-
-// TestOfficeBehindOneAddress checks that strangers' failures never stop a right password and
-// PIN given in a browser where the person signed in before: behind one address (an office,
-// a kiosk) the address's limit stops the strangers, and an attack on the account's password
-// from elsewhere closes the password path only on devices the person never used. The
-// device's own failures still stop guessing on it.
-func TestOfficeBehindOneAddress(t *testing.T) {
-	const office = "203.0.113.1"
-	forEachStore(t, func(t *testing.T, dsn string) {
-		r := newReplica(t, dsn, newSecrets(t), api.Options{TrustProxy: true, ClientFailures: 3, AccountFailures: 5})
-		enroll(t, r, amy, store.RoleUser)
-		right := map[string]string{"email": amy.email, "password": amy.password}
-		wrong := map[string]string{"email": amy.email, "password": "not her password"}
-		signIn := func(c *client, what string) {
-			t.Helper()
-			want(t, what+": password", c.json("POST", "/api/login/password", right), http.StatusOK, "")
-			want(t, what+": PIN", c.json("POST", "/api/login/pin", map[string]string{"pin": amy.pin}), http.StatusOK, "")
-		}
-		amysDesk := r.client()
-		amysDesk.xff = office
-		signIn(amysDesk, "first sign-in at her desk")
-		want(t, "sign out", amysDesk.json("POST", "/api/logout", struct{}{}), http.StatusNoContent, "")
-
-		// Colleagues behind the same address mistype their passwords: the address's limit.
-		for i := range 3 {
-			c := r.client()
-			c.xff = office
-			want(t, fmt.Sprintf("colleague's typo %d", i+1), c.json("POST", "/api/login/password",
-				map[string]string{"email": fmt.Sprintf("colleague%d@example.com", i), "password": "typo"}), http.StatusUnauthorized, "bad_credentials")
-		}
-		newDevice := r.client()
-		newDevice.xff = office
-		res := newDevice.json("POST", "/api/login/password", right)
-		want(t, "a browser never used for a sign-in, behind the limited address", res, http.StatusTooManyRequests, "rate_limited")
-		var body struct{ Error struct{ Scope string } }
-		res.decode(t, &body)
-		if body.Error.Scope != "client" {
-			t.Errorf("scope %q, want client", body.Error.Scope)
-		}
-		signIn(amysDesk, "Amy at her desk behind the limited address")
-
-		// Someone guesses Amy's password from elsewhere until her account's limit.
-		for i := range 5 {
-			c := r.client()
-			c.xff = fmt.Sprintf("198.51.100.%d", i+1)
-			want(t, fmt.Sprintf("guess %d", i+1), c.json("POST", "/api/login/password", wrong), http.StatusUnauthorized, "bad_credentials")
-		}
-		elsewhere := r.client()
-		elsewhere.xff = "192.0.2.77"
-		want(t, "Amy's password on a new device after the attack", elsewhere.json("POST", "/api/login/password", right), http.StatusTooManyRequests, "rate_limited")
-		signIn(amysDesk, "Amy at her desk after the attack on her password")
-
-		// A forged device cookie is no device.
-		forged := r.client()
-		forged.xff = office
-		u, _ := url.Parse(r.ts.URL + "/api/")
-		forged.hc.Jar.SetCookies(u, []*http.Cookie{{Name: "facelogin-device", Value: "AAAAAAAAAAEAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})
-		want(t, "a forged device cookie", forged.json("POST", "/api/login/password", right), http.StatusTooManyRequests, "rate_limited")
-
-		// Guessing on Amy's own device stops at the device's limit.
-		for i := range 3 {
-			want(t, fmt.Sprintf("wrong password on her device %d", i+1), amysDesk.json("POST", "/api/login/password", wrong), http.StatusUnauthorized, "bad_credentials")
-		}
-		want(t, "her device past its own limit", amysDesk.json("POST", "/api/login/password", right), http.StatusTooManyRequests, "rate_limited")
-	})
 }

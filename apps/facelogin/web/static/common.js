@@ -97,11 +97,12 @@ export function waitText(seconds) {
 }
 
 /**
- * limitText says when a refused attempt may be tried again and, when the limit left it open
- * (its scope is not the whole client), the other way in now.
+ * limitText says when a refused attempt may be tried again and the way in that stays open:
+ * other, or, when the whole client is limited, the password and PIN given together ("pin"
+ * on the password page, which then asks for the PIN too).
  */
 export function limitText(err, other = '') {
-  if (err.details && err.details.scope === 'client') other = '';
+  if (err.details && err.details.scope === 'client') other = other === 'pin' ? 'pin' : 'together';
   const secs = retrySeconds(err);
   const at = new Intl.DateTimeFormat(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' })
     .format(new Date(Date.now() + secs * 1000));
