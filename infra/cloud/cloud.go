@@ -3,8 +3,10 @@
 // through the Hetzner API), Terraform (the module in infra/terraform through
 // terraform-exec) and Existing (a host that already runs).
 //
-// The VPS's SSH host key is made on the workstation and installed by cloud-init, so its
-// fingerprint is known before the first connection and pinned from then on.
+// The VPS's first SSH host key is made on the workstation and installed by cloud-init,
+// so its fingerprint is known before the first connection; because user data stays
+// readable on the server, the provider replaces that key after the first verified login
+// (infra/provider, remote.RotateHostKey).
 package cloud
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/edgeline/edgeline/infra/cloud"
@@ -30,9 +31,21 @@ type CloudHostArgs struct {
 	DNS              string `pulumi:"dns,optional"`
 	CloudflareZoneID string `pulumi:"cloudflareZoneId,optional"`
 	// Address, IPv6 and HostKeyFingerprint describe an existing host.
-	Address            string `pulumi:"address,optional"`
-	IPv6               string `pulumi:"ipv6,optional"`
+	Address string `pulumi:"address,optional"`
+	IPv6    string `pulumi:"ipv6,optional"`
+	// HostKeyFingerprint is an existing host's key. For a new server (native,
+	// terraform) it is the key the server has now, read on its console after the key
+	// changed outside edgeline: it is pinned instead of the recorded one, once, when it
+	// is set or changed.
 	HostKeyFingerprint string `pulumi:"hostKeyFingerprint,optional"`
+	// Login is how to log in to a new server (native, terraform): after the first login,
+	// verified by the host key cloud-init installed from user data, edgeline makes a new
+	// host key on the server and pins it, because user data stays readable on the server
+	// for its whole life. Nil leaves the key from user data in place.
+	Login *Login `pulumi:"login,optional"`
+	// HostKeyRotation asks for a new host key when it changes (any text, e.g. a date);
+	// without a change, the key is replaced only while it is still the one from user data.
+	HostKeyRotation string `pulumi:"hostKeyRotation,optional"`
 	// HcloudToken and HcloudEndpoint reach the Hetzner API (native).
 	HcloudToken    string `pulumi:"hcloudToken,optional" provider:"secret"`
 	HcloudEndpoint string `pulumi:"hcloudEndpoint,optional"`
@@ -56,11 +69,19 @@ type CloudHostState struct {
 	ServerID    string `pulumi:"serverId"`
 	IPv4Address string `pulumi:"ipv4Address"`
 	IPv6Address string `pulumi:"ipv6Address"`
-	// HostKeyFingerprint is the fingerprint of the host key the VPS has: the given one
-	// for an existing host, else the installed key's. It shadows the input of the same
-	// name, so the state holds one value.
-	HostKeyFingerprint string   `pulumi:"hostKeyFingerprint"`
-	DNSNames           []string `pulumi:"dnsNames"`
+	// HostKeyFingerprint is the fingerprint of the host key the VPS has, which every SSH
+	// connection to it pins: the given one for an existing host; for a new server the key
+	// edgeline made on it after the first login (with Login), else the one from user
+	// data. It shadows the input of the same name, so the state holds one value.
+	HostKeyFingerprint string `pulumi:"hostKeyFingerprint"`
+	// UserDataHostKeyFingerprint is the fingerprint of the key cloud-init installed from
+	// user data (new servers only): once it differs from HostKeyFingerprint, the key
+	// still readable in user data is no longer the host's.
+	UserDataHostKeyFingerprint string `pulumi:"userDataHostKeyFingerprint"`
+	// AdoptedHostKeyFingerprint is the last hostKeyFingerprint input pinned for a new
+	// server, so that an input left in place is not pinned again after a rotation.
+	AdoptedHostKeyFingerprint string   `pulumi:"adoptedHostKeyFingerprint"`
+	DNSNames                  []string `pulumi:"dnsNames"`
 	// GeneratedHostKey is the host key made on Create when none was given.
 	GeneratedHostKey string `pulumi:"generatedHostKey" provider:"secret"`
 	// SourceState is the source's own state (Terraform's), kept secret.
@@ -128,9 +149,15 @@ func (s CloudHostState) hostKey() string {
 	return s.GeneratedHostKey
 }
 
+// set records what the source reports. The pinned host key of a new server stays as
+// rotate or adopt left it: the sources know only the key from user data.
 func (s *CloudHostState) set(out cloud.Outputs) {
 	s.ServerID, s.IPv4Address, s.IPv6Address = out.ServerID, out.IPv4, out.IPv6
-	s.HostKeyFingerprint, s.DNSNames, s.SourceState = out.HostKeyFingerprint, out.DNSNames, out.State
+	s.DNSNames, s.SourceState = out.DNSNames, out.State
+	if s.Cloud == "existing" || s.HostKeyFingerprint == "" {
+		s.HostKeyFingerprint = out.HostKeyFingerprint
+	}
+	s.UserDataHostKeyFingerprint = s.userDataFingerprint()
 	if s.DNSNames == nil {
 		s.DNSNames = []string{}
 	}
@@ -168,14 +195,35 @@ func (h *CloudHost) Create(ctx context.Context, req infer.CreateRequest[CloudHos
 		return infer.CreateResponse[CloudHostState]{}, err
 	}
 	st.set(out)
+	if st.rotationDue(st.HostKeyRotation) {
+		if err := st.rotate(ctx); err != nil {
+			// The server exists: keep it in the state, and the next run retries.
+			return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+		}
+	}
 	return infer.CreateResponse[CloudHostState]{ID: args.Name, Output: st}, nil
 }
 
 // Diff replaces the host when the machine itself would change (source, name, type,
-// location, image, host key); DNS names and credentials converge in place.
+// location, image, host key); DNS names and credentials converge in place. A new
+// server whose host key is still the one from user data is updated (to rotate it).
 func (h *CloudHost) Diff(ctx context.Context, req infer.DiffRequest[CloudHostArgs, CloudHostState]) (infer.DiffResponse, error) {
 	o, n := req.State.args(), req.Inputs
-	return diff(inputs(o, n, "cloud", "name", "serverType", "location", "image", "hostKey", "address")...), nil
+	if n.Cloud != "existing" {
+		// A fingerprint to adopt changes something only while it is not adopted yet.
+		o.HostKeyFingerprint = n.HostKeyFingerprint
+		if n.HostKeyFingerprint != "" && n.HostKeyFingerprint != req.State.AdoptedHostKeyFingerprint {
+			o.HostKeyFingerprint = req.State.AdoptedHostKeyFingerprint
+		}
+	}
+	d := diff(inputs(o, n, "cloud", "name", "serverType", "location", "image", "hostKey", "address")...)
+	next := req.State
+	next.CloudHostArgs = n
+	if _, replace := d.DetailedDiff["hostKey"]; !replace && next.rotationDue(req.State.HostKeyRotation) {
+		d.DetailedDiff["hostKeyRotation"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+		d.HasChanges = true
+	}
+	return d, nil
 }
 
 // Update converges DNS records and firewall with the new inputs.
@@ -203,6 +251,17 @@ func (h *CloudHost) Update(ctx context.Context, req infer.UpdateRequest[CloudHos
 		return infer.UpdateResponse[CloudHostState]{}, err
 	}
 	st.set(out)
+	st.adopt()
+	if st.rotationDue(req.State.HostKeyRotation) {
+		pinned := st.HostKeyFingerprint
+		if err := st.rotate(ctx); err != nil {
+			if st.HostKeyFingerprint != pinned {
+				// The host has the new key: the state must say so.
+				return infer.UpdateResponse[CloudHostState]{Output: st}, infer.ResourceInitFailedError{Reasons: []string{err.Error()}}
+			}
+			return infer.UpdateResponse[CloudHostState]{}, err
+		}
+	}
 	return infer.UpdateResponse[CloudHostState]{Output: st}, nil
 }
 

@@ -177,7 +177,7 @@ func (s *K3sServer) apply(ctx context.Context, args K3sServerArgs) (K3sServerSta
 	if err := cfg.Validate(); err != nil {
 		return K3sServerState{}, fmt.Errorf("k3s server: %w", err)
 	}
-	ex, err := args.Connection.dial(ctx)
+	ex, err := dialVPS(ctx, args.Connection)
 	if err != nil {
 		return K3sServerState{}, err
 	}
@@ -241,7 +241,7 @@ func (s *K3sServer) Update(ctx context.Context, req infer.UpdateRequest[K3sServe
 
 // Read checks that k3s is still installed; a host without its state is gone.
 func (s *K3sServer) Read(ctx context.Context, req infer.ReadRequest[K3sServerArgs, K3sServerState]) (infer.ReadResponse[K3sServerArgs, K3sServerState], error) {
-	ok, err := installed(ctx, req.State.Connection)
+	ok, err := installed(ctx, req.State.Connection, true)
 	if err != nil || !ok {
 		return infer.ReadResponse[K3sServerArgs, K3sServerState]{}, err
 	}
@@ -250,7 +250,7 @@ func (s *K3sServer) Read(ctx context.Context, req infer.ReadRequest[K3sServerArg
 
 // Delete runs the k3s uninstall script on the server.
 func (s *K3sServer) Delete(ctx context.Context, req infer.DeleteRequest[K3sServerState]) (infer.DeleteResponse, error) {
-	ex, err := req.State.Connection.dial(ctx)
+	ex, err := dialVPS(ctx, req.State.Connection)
 	if err != nil {
 		return infer.DeleteResponse{}, err
 	}
@@ -264,9 +264,13 @@ func (s *K3sServer) Delete(ctx context.Context, req infer.DeleteRequest[K3sServe
 	return infer.DeleteResponse{}, err
 }
 
-// installed reports whether edgeline's k3s state file is on the host.
-func installed(ctx context.Context, c Connection) (bool, error) {
+// installed reports whether edgeline's k3s state file is on the host; vps says c
+// reaches the VPS.
+func installed(ctx context.Context, c Connection, vps bool) (bool, error) {
 	ex, err := c.dial(ctx)
+	if vps {
+		err = vpsHostKey(err, c.Host, c.HostKeyFingerprint)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -329,7 +333,7 @@ func (*K3sAgent) apply(ctx context.Context, args K3sAgentArgs) (K3sAgentState, e
 	if err := args.config().Validate(); err != nil {
 		return K3sAgentState{}, fmt.Errorf("k3s agent %s: %w", args.Name, err)
 	}
-	server, err := args.Server.dial(ctx)
+	server, err := dialVPS(ctx, args.Server)
 	if err != nil {
 		return K3sAgentState{}, err
 	}
@@ -384,7 +388,7 @@ func (a *K3sAgent) Update(ctx context.Context, req infer.UpdateRequest[K3sAgentA
 
 // Read checks that the agent is still installed.
 func (a *K3sAgent) Read(ctx context.Context, req infer.ReadRequest[K3sAgentArgs, K3sAgentState]) (infer.ReadResponse[K3sAgentArgs, K3sAgentState], error) {
-	ok, err := installed(ctx, req.State.Connection)
+	ok, err := installed(ctx, req.State.Connection, false)
 	if err != nil || !ok {
 		return infer.ReadResponse[K3sAgentArgs, K3sAgentState]{}, err
 	}
@@ -395,7 +399,7 @@ func (a *K3sAgent) Read(ctx context.Context, req infer.ReadRequest[K3sAgentArgs,
 // cannot be reached any more (a dead Pi) is still removed from the cluster.
 func (a *K3sAgent) Delete(ctx context.Context, req infer.DeleteRequest[K3sAgentState]) (infer.DeleteResponse, error) {
 	st := req.State
-	server, err := st.Server.dial(ctx)
+	server, err := dialVPS(ctx, st.Server)
 	if err != nil {
 		return infer.DeleteResponse{}, err
 	}

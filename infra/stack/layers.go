@@ -48,6 +48,22 @@ func newCloud(ctx *pulumi.Context, in inputs) (*Cloud, error) {
 		if cc.HostKey != "" {
 			args.HostKey = pulumi.String(cc.HostKey)
 		}
+		// After the first login, verified by the key from user data, the VPS gets a host
+		// key made on it; the k3s server and the agents' server connection pin that one.
+		login := edgeline.LoginArgs{
+			Port:        pulumi.IntPtr(cfg.SSH.Port),
+			User:        pulumi.StringPtr(cfg.SSH.User),
+			KeyFile:     pulumi.String(in.keyFile),
+			AgentSocket: in.agentSocket(),
+		}
+		in.loginLimits(&login)
+		args.Login = login
+		if cc.HostKeyRotation != "" {
+			args.HostKeyRotation = pulumi.String(cc.HostKeyRotation)
+		}
+		if cc.HostKeyFingerprint != "" {
+			args.HostKeyFingerprint = pulumi.String(cc.HostKeyFingerprint)
+		}
 		sshSources, apiSources := cfg.Firewall(in.deployer)
 		args.SshSourceCidrs = pulumi.ToStringArray(allowlist.Strings(sshSources))
 		args.ApiSourceCidrs = pulumi.ToStringArray(allowlist.Strings(apiSources))
@@ -111,6 +127,13 @@ func (in inputs) connectLimits(conn *edgeline.ConnectionArgs) {
 		retries = -1
 	}
 	conn.ConnectRetries = pulumi.IntPtr(retries)
+}
+
+// loginLimits sets the SSH connect timeout and retries of the config on the VPS login.
+func (in inputs) loginLimits(l *edgeline.LoginArgs) {
+	var conn edgeline.ConnectionArgs
+	in.connectLimits(&conn)
+	l.ConnectTimeoutSeconds, l.ConnectRetries = conn.ConnectTimeoutSeconds, conn.ConnectRetries
 }
 
 func newCluster(ctx *pulumi.Context, in inputs, cl *Cloud) (*Cluster, error) {

@@ -502,3 +502,43 @@ func TestProgramRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestProgramHostKeyRotation is trap 3 of issue 16 in the program: the VPS gets the login
+// it needs to replace its user-data host key, and everything that reaches the VPS over
+// SSH pins the key the CloudHost reports, the replaced one.
+func TestProgramHostKeyRotation(t *testing.T) {
+	cfg := baseConfig(t)
+	cfg["edgeline:sshRetries"] = "0"
+	m, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vps := m.find(t, typeCloudHost, "vps").inputs
+	login := vps["login"].ObjectValue()
+	if login["keyFile"].StringValue() != cfg["edgeline:sshKeyFile"] || login["user"].StringValue() != "root" || login["port"].NumberValue() != 22 ||
+		login["connectTimeoutSeconds"].NumberValue() != 30 || login["connectRetries"].NumberValue() != -1 {
+		t.Errorf("vps login = %v", login)
+	}
+	if vps.HasValue("hostKeyRotation") || vps.HasValue("hostKeyFingerprint") {
+		t.Errorf("rotation inputs set without their keys: %v, %v", vps["hostKeyRotation"], vps["hostKeyFingerprint"])
+	}
+	pinned := map[string]resource.PropertyValue{
+		"server":                 m.find(t, typeK3sServer, "server").inputs["connection"],
+		"agent pi-gate's server": m.find(t, typeK3sAgent, "agent-pi-gate").inputs["server"],
+	}
+	for what, conn := range pinned {
+		if fp := conn.ObjectValue()["hostKeyFingerprint"]; !fp.IsString() || fp.StringValue() != "SHA256:test" {
+			t.Errorf("%s connection pins %v, want the CloudHost's hostKeyFingerprint output", what, fp)
+		}
+	}
+
+	cfg["edgeline:hostKeyRotation"] = "2026-12"
+	cfg["edgeline:hostKeyFingerprint"] = "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+	if m, err = run(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	vps = m.find(t, typeCloudHost, "vps").inputs
+	if vps["hostKeyRotation"].StringValue() != "2026-12" || vps["hostKeyFingerprint"].StringValue() != cfg["edgeline:hostKeyFingerprint"] {
+		t.Errorf("vps rotation inputs: %v, %v", vps["hostKeyRotation"], vps["hostKeyFingerprint"])
+	}
+}

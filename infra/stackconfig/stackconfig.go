@@ -117,10 +117,16 @@ type Cloud struct {
 	// TerraformBinary is the terraform or tofu executable; empty means "tofu" on PATH.
 	TerraformBinary string
 	// Address, IPv6 and HostKeyFingerprint describe the existing host (SourceExisting).
+	// For a new server, HostKeyFingerprint is the key it has now, read on its console
+	// after the key changed outside edgeline: pinned once, instead of the recorded one.
 	Address, IPv6, HostKeyFingerprint string
-	// HostKey is the VPS's SSH host key (OpenSSH private key, a secret) that cloud-init
-	// installs on a new server; empty means one is generated.
+	// HostKey is the VPS's first SSH host key (OpenSSH private key, a secret) that
+	// cloud-init installs on a new server; empty means one is generated. edgeline
+	// replaces it on the server after the first verified login.
 	HostKey string
+	// HostKeyRotation asks for a new host key on the VPS whenever it changes (native,
+	// terraform).
+	HostKeyRotation string
 	// SSHSources and APISources are the networks the firewall lets in to SSH (TCP 22)
 	// and the k3s API (TCP 6443) (native, terraform); nil means the deployer's address
 	// (see Firewall). allowlist.Everyone only when the stack config says 0.0.0.0/0.
@@ -329,7 +335,7 @@ type ImageDigests struct {
 var Keys = []string{
 	"domain", "appHost", "rancherHost", "apiHost", "acmeEmail", "issuer", "cloudflareApiToken",
 	"cloud", "serverType", "location", "image", "hcloudToken", "hcloudEndpoint", "dns", "cloudflareZoneId",
-	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey",
+	"terraformDir", "terraformBinary", "address", "ipv6", "hostKeyFingerprint", "hostKey", "hostKeyRotation",
 	"sshSourceCidrs", "apiSourceCidrs", "deployerAddress", "addressDiscoveryUrl",
 	"sshUser", "sshPort", "sshKeyFile", "sshPublicKey", "knownHostsFile", "sshAgentSocket",
 	"agents", "network", "vpnAuth", "tailscaleAptRepo",
@@ -384,6 +390,7 @@ func Parse(src Source) (*Config, error) {
 			IPv6:               p.str("ipv6", ""),
 			HostKeyFingerprint: p.str("hostKeyFingerprint", ""),
 			HostKey:            p.str("hostKey", ""),
+			HostKeyRotation:    p.str("hostKeyRotation", ""),
 			SSHSources:         p.networks("sshSourceCidrs"),
 			APISources:         p.networks("apiSourceCidrs"),
 			DeployerAddress:    p.address("deployerAddress"),

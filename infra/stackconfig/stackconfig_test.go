@@ -95,6 +95,8 @@ func TestParseRefuses(t *testing.T) {
 		{"bad host key", map[string]string{"hostKey": "nope"}, nil, "edgeline:hostKey is not an unencrypted OpenSSH private key"},
 		{"existing without address", map[string]string{"cloud": "existing", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, nil, `edgeline:address "" is not an IPv4 address`},
 		{"existing without fingerprint", map[string]string{"cloud": "existing", "address": "203.0.113.7"}, nil, "edgeline:hostKeyFingerprint"},
+		{"bad fingerprint to pin on a new VPS", map[string]string{"hostKeyFingerprint": "abc"}, nil, `edgeline:hostKeyFingerprint "abc" is not an SSH fingerprint like SHA256:... (on the VPS's console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)`},
+		{"host key rotation of an existing host", map[string]string{"cloud": "existing", "address": "203.0.113.7", "hostKeyFingerprint": "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "hostKeyRotation": "2026-12"}, nil, "edgeline:hostKeyRotation replaces the host key of a VPS edgeline created, but edgeline:cloud is existing"},
 		{"no ssh key", nil, []string{"sshKeyFile"}, "edgeline:sshKeyFile is missing"},
 		{"bad ssh port", map[string]string{"sshPort": "99999"}, nil, "edgeline:sshPort 99999 is not a TCP port"},
 		{"ssh port not a number", map[string]string{"sshPort": "twenty"}, nil, `edgeline:sshPort "twenty" is not a whole number`},

@@ -199,6 +199,9 @@ func (c *Config) validateCloud(p *parser) {
 				p.errorf("edgeline:hostKey is not an unencrypted OpenSSH private key: %v", err)
 			}
 		}
+		if cl.HostKeyFingerprint != "" && !remote.ValidFingerprint(cl.HostKeyFingerprint) {
+			p.errorf("edgeline:hostKeyFingerprint %q is not an SSH fingerprint like SHA256:... (on the VPS's console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)", cl.HostKeyFingerprint)
+		}
 		if cl.Source == SourceTerraform && cl.TerraformDir == "" {
 			p.errorf("edgeline:terraformDir is empty: name the Terraform module directory")
 		}
@@ -210,6 +213,9 @@ func (c *Config) validateCloud(p *parser) {
 			if k.set {
 				p.errorf("edgeline:%s sets the firewall of a new VPS, but edgeline:cloud is existing: open the ports on your host's firewall yourself (docs/deploy.md) and remove the key", k.key)
 			}
+		}
+		if cl.HostKeyRotation != "" {
+			p.errorf("edgeline:hostKeyRotation replaces the host key of a VPS edgeline created, but edgeline:cloud is existing: rotate your host's key yourself, set edgeline:hostKeyFingerprint to the new one and remove edgeline:hostKeyRotation")
 		}
 		if net.ParseIP(cl.Address) == nil || net.ParseIP(cl.Address).To4() == nil {
 			p.errorf("edgeline:address %q is not an IPv4 address: the existing source needs the host's public IPv4", cl.Address)

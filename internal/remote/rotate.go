@@ -85,6 +85,8 @@ func RotateHostKey(ctx context.Context, cfg Config) (string, error) {
 
 	check := cfg
 	check.HostKeyFingerprint = fp
+	// sshd re-executes itself on reload and refuses connections for a moment.
+	check.Retries = max(check.Retries, DefaultRetries)
 	next, err := Dial(ctx, check)
 	if err == nil {
 		_, err = next.Run(ctx, Command{Intent: "log in with the new host key", Cmd: "true", Timeout: time.Minute})

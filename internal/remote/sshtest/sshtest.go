@@ -105,6 +105,9 @@ type Options struct {
 	// PidFile /run/sshd.pid (all in the host's private overlays), so code that finds
 	// and changes sshd's files on the host (sshd -T) works as on a real one.
 	SystemLayout bool
+	// HostKey, when set, is the host's ed25519 host key (an OpenSSH private key, as
+	// cloud-init receives one in user data) instead of a new one.
+	HostKey string
 }
 
 // Host is a running test host.
@@ -233,19 +236,23 @@ func Start(t testing.TB, keys *Keys, opt Options) *Host {
 	}
 	h.Addr = net.JoinHostPort(h.IP, strconv.Itoa(h.Port))
 
-	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	hostKey := []byte(opt.HostKey)
+	if opt.HostKey == "" {
+		_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, err := ssh.MarshalPrivateKey(hostPriv, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostKey = pem.EncodeToMemory(blk)
 	}
-	blk, err := ssh.MarshalPrivateKey(hostPriv, "")
+	signer, err := ssh.ParsePrivateKey(hostKey)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("test host key: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), pem.EncodeToMemory(blk), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(hostPriv)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key"), hostKey, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"), ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {

@@ -16,33 +16,37 @@ import (
 type CloudHost struct {
 	pulumi.CustomResourceState
 
-	Address            pulumi.StringPtrOutput   `pulumi:"address"`
-	ApiSourceCidrs     pulumi.StringArrayOutput `pulumi:"apiSourceCidrs"`
-	Cloud              pulumi.StringOutput      `pulumi:"cloud"`
-	CloudflareZoneId   pulumi.StringPtrOutput   `pulumi:"cloudflareZoneId"`
-	Dns                pulumi.StringPtrOutput   `pulumi:"dns"`
-	DnsNames           pulumi.StringArrayOutput `pulumi:"dnsNames"`
-	Domain             pulumi.StringPtrOutput   `pulumi:"domain"`
-	GeneratedHostKey   pulumi.StringOutput      `pulumi:"generatedHostKey"`
-	HcloudEndpoint     pulumi.StringPtrOutput   `pulumi:"hcloudEndpoint"`
-	HcloudToken        pulumi.StringPtrOutput   `pulumi:"hcloudToken"`
-	HostKey            pulumi.StringPtrOutput   `pulumi:"hostKey"`
-	HostKeyFingerprint pulumi.StringOutput      `pulumi:"hostKeyFingerprint"`
-	Hostnames          pulumi.StringArrayOutput `pulumi:"hostnames"`
-	Image              pulumi.StringPtrOutput   `pulumi:"image"`
-	Ipv4Address        pulumi.StringOutput      `pulumi:"ipv4Address"`
-	Ipv6               pulumi.StringPtrOutput   `pulumi:"ipv6"`
-	Ipv6Address        pulumi.StringOutput      `pulumi:"ipv6Address"`
-	Location           pulumi.StringPtrOutput   `pulumi:"location"`
-	Name               pulumi.StringOutput      `pulumi:"name"`
-	ServerId           pulumi.StringOutput      `pulumi:"serverId"`
-	ServerType         pulumi.StringPtrOutput   `pulumi:"serverType"`
-	SourceState        pulumi.StringOutput      `pulumi:"sourceState"`
-	SshPublicKey       pulumi.StringPtrOutput   `pulumi:"sshPublicKey"`
-	SshSourceCidrs     pulumi.StringArrayOutput `pulumi:"sshSourceCidrs"`
-	TailscaleRepo      pulumi.StringPtrOutput   `pulumi:"tailscaleRepo"`
-	TerraformBinary    pulumi.StringPtrOutput   `pulumi:"terraformBinary"`
-	TerraformDir       pulumi.StringPtrOutput   `pulumi:"terraformDir"`
+	Address                    pulumi.StringPtrOutput   `pulumi:"address"`
+	AdoptedHostKeyFingerprint  pulumi.StringOutput      `pulumi:"adoptedHostKeyFingerprint"`
+	ApiSourceCidrs             pulumi.StringArrayOutput `pulumi:"apiSourceCidrs"`
+	Cloud                      pulumi.StringOutput      `pulumi:"cloud"`
+	CloudflareZoneId           pulumi.StringPtrOutput   `pulumi:"cloudflareZoneId"`
+	Dns                        pulumi.StringPtrOutput   `pulumi:"dns"`
+	DnsNames                   pulumi.StringArrayOutput `pulumi:"dnsNames"`
+	Domain                     pulumi.StringPtrOutput   `pulumi:"domain"`
+	GeneratedHostKey           pulumi.StringOutput      `pulumi:"generatedHostKey"`
+	HcloudEndpoint             pulumi.StringPtrOutput   `pulumi:"hcloudEndpoint"`
+	HcloudToken                pulumi.StringPtrOutput   `pulumi:"hcloudToken"`
+	HostKey                    pulumi.StringPtrOutput   `pulumi:"hostKey"`
+	HostKeyFingerprint         pulumi.StringOutput      `pulumi:"hostKeyFingerprint"`
+	HostKeyRotation            pulumi.StringPtrOutput   `pulumi:"hostKeyRotation"`
+	Hostnames                  pulumi.StringArrayOutput `pulumi:"hostnames"`
+	Image                      pulumi.StringPtrOutput   `pulumi:"image"`
+	Ipv4Address                pulumi.StringOutput      `pulumi:"ipv4Address"`
+	Ipv6                       pulumi.StringPtrOutput   `pulumi:"ipv6"`
+	Ipv6Address                pulumi.StringOutput      `pulumi:"ipv6Address"`
+	Location                   pulumi.StringPtrOutput   `pulumi:"location"`
+	Login                      LoginPtrOutput           `pulumi:"login"`
+	Name                       pulumi.StringOutput      `pulumi:"name"`
+	ServerId                   pulumi.StringOutput      `pulumi:"serverId"`
+	ServerType                 pulumi.StringPtrOutput   `pulumi:"serverType"`
+	SourceState                pulumi.StringOutput      `pulumi:"sourceState"`
+	SshPublicKey               pulumi.StringPtrOutput   `pulumi:"sshPublicKey"`
+	SshSourceCidrs             pulumi.StringArrayOutput `pulumi:"sshSourceCidrs"`
+	TailscaleRepo              pulumi.StringPtrOutput   `pulumi:"tailscaleRepo"`
+	TerraformBinary            pulumi.StringPtrOutput   `pulumi:"terraformBinary"`
+	TerraformDir               pulumi.StringPtrOutput   `pulumi:"terraformDir"`
+	UserDataHostKeyFingerprint pulumi.StringOutput      `pulumi:"userDataHostKeyFingerprint"`
 }
 
 // NewCloudHost registers a new resource with the given unique name, arguments, and options.
@@ -120,10 +124,12 @@ type cloudHostArgs struct {
 	HcloudToken        *string  `pulumi:"hcloudToken"`
 	HostKey            *string  `pulumi:"hostKey"`
 	HostKeyFingerprint *string  `pulumi:"hostKeyFingerprint"`
+	HostKeyRotation    *string  `pulumi:"hostKeyRotation"`
 	Hostnames          []string `pulumi:"hostnames"`
 	Image              *string  `pulumi:"image"`
 	Ipv6               *string  `pulumi:"ipv6"`
 	Location           *string  `pulumi:"location"`
+	Login              *Login   `pulumi:"login"`
 	Name               string   `pulumi:"name"`
 	ServerType         *string  `pulumi:"serverType"`
 	SshPublicKey       *string  `pulumi:"sshPublicKey"`
@@ -145,10 +151,12 @@ type CloudHostArgs struct {
 	HcloudToken        pulumi.StringPtrInput
 	HostKey            pulumi.StringPtrInput
 	HostKeyFingerprint pulumi.StringPtrInput
+	HostKeyRotation    pulumi.StringPtrInput
 	Hostnames          pulumi.StringArrayInput
 	Image              pulumi.StringPtrInput
 	Ipv6               pulumi.StringPtrInput
 	Location           pulumi.StringPtrInput
+	Login              LoginPtrInput
 	Name               pulumi.StringInput
 	ServerType         pulumi.StringPtrInput
 	SshPublicKey       pulumi.StringPtrInput
@@ -199,6 +207,10 @@ func (o CloudHostOutput) Address() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.Address }).(pulumi.StringPtrOutput)
 }
 
+func (o CloudHostOutput) AdoptedHostKeyFingerprint() pulumi.StringOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringOutput { return v.AdoptedHostKeyFingerprint }).(pulumi.StringOutput)
+}
+
 func (o CloudHostOutput) ApiSourceCidrs() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringArrayOutput { return v.ApiSourceCidrs }).(pulumi.StringArrayOutput)
 }
@@ -243,6 +255,10 @@ func (o CloudHostOutput) HostKeyFingerprint() pulumi.StringOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringOutput { return v.HostKeyFingerprint }).(pulumi.StringOutput)
 }
 
+func (o CloudHostOutput) HostKeyRotation() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.HostKeyRotation }).(pulumi.StringPtrOutput)
+}
+
 func (o CloudHostOutput) Hostnames() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringArrayOutput { return v.Hostnames }).(pulumi.StringArrayOutput)
 }
@@ -265,6 +281,10 @@ func (o CloudHostOutput) Ipv6Address() pulumi.StringOutput {
 
 func (o CloudHostOutput) Location() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.Location }).(pulumi.StringPtrOutput)
+}
+
+func (o CloudHostOutput) Login() LoginPtrOutput {
+	return o.ApplyT(func(v *CloudHost) LoginPtrOutput { return v.Login }).(LoginPtrOutput)
 }
 
 func (o CloudHostOutput) Name() pulumi.StringOutput {
@@ -301,6 +321,10 @@ func (o CloudHostOutput) TerraformBinary() pulumi.StringPtrOutput {
 
 func (o CloudHostOutput) TerraformDir() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *CloudHost) pulumi.StringPtrOutput { return v.TerraformDir }).(pulumi.StringPtrOutput)
+}
+
+func (o CloudHostOutput) UserDataHostKeyFingerprint() pulumi.StringOutput {
+	return o.ApplyT(func(v *CloudHost) pulumi.StringOutput { return v.UserDataHostKeyFingerprint }).(pulumi.StringOutput)
 }
 
 func init() {

@@ -594,6 +594,217 @@ func (o K3sInstallOutput) Version() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v K3sInstall) *string { return v.Version }).(pulumi.StringPtrOutput)
 }
 
+// How to log in to a new VPS over SSH to replace the host key its user data carried.
+type Login struct {
+	AgentSocket           *string `pulumi:"agentSocket"`
+	ConnectRetries        *int    `pulumi:"connectRetries"`
+	ConnectTimeoutSeconds *int    `pulumi:"connectTimeoutSeconds"`
+	KeyFile               string  `pulumi:"keyFile"`
+	Port                  *int    `pulumi:"port"`
+	User                  *string `pulumi:"user"`
+}
+
+// LoginInput is an input type that accepts LoginArgs and LoginOutput values.
+// You can construct a concrete instance of `LoginInput` via:
+//
+//	LoginArgs{...}
+type LoginInput interface {
+	pulumi.Input
+
+	ToLoginOutput() LoginOutput
+	ToLoginOutputWithContext(context.Context) LoginOutput
+}
+
+// How to log in to a new VPS over SSH to replace the host key its user data carried.
+type LoginArgs struct {
+	AgentSocket           pulumi.StringPtrInput `pulumi:"agentSocket"`
+	ConnectRetries        pulumi.IntPtrInput    `pulumi:"connectRetries"`
+	ConnectTimeoutSeconds pulumi.IntPtrInput    `pulumi:"connectTimeoutSeconds"`
+	KeyFile               pulumi.StringInput    `pulumi:"keyFile"`
+	Port                  pulumi.IntPtrInput    `pulumi:"port"`
+	User                  pulumi.StringPtrInput `pulumi:"user"`
+}
+
+func (LoginArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*Login)(nil)).Elem()
+}
+
+func (i LoginArgs) ToLoginOutput() LoginOutput {
+	return i.ToLoginOutputWithContext(context.Background())
+}
+
+func (i LoginArgs) ToLoginOutputWithContext(ctx context.Context) LoginOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(LoginOutput)
+}
+
+func (i LoginArgs) ToLoginPtrOutput() LoginPtrOutput {
+	return i.ToLoginPtrOutputWithContext(context.Background())
+}
+
+func (i LoginArgs) ToLoginPtrOutputWithContext(ctx context.Context) LoginPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(LoginOutput).ToLoginPtrOutputWithContext(ctx)
+}
+
+// LoginPtrInput is an input type that accepts LoginArgs, LoginPtr and LoginPtrOutput values.
+// You can construct a concrete instance of `LoginPtrInput` via:
+//
+//	        LoginArgs{...}
+//
+//	or:
+//
+//	        nil
+type LoginPtrInput interface {
+	pulumi.Input
+
+	ToLoginPtrOutput() LoginPtrOutput
+	ToLoginPtrOutputWithContext(context.Context) LoginPtrOutput
+}
+
+type loginPtrType LoginArgs
+
+func LoginPtr(v *LoginArgs) LoginPtrInput {
+	return (*loginPtrType)(v)
+}
+
+func (*loginPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**Login)(nil)).Elem()
+}
+
+func (i *loginPtrType) ToLoginPtrOutput() LoginPtrOutput {
+	return i.ToLoginPtrOutputWithContext(context.Background())
+}
+
+func (i *loginPtrType) ToLoginPtrOutputWithContext(ctx context.Context) LoginPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(LoginPtrOutput)
+}
+
+// How to log in to a new VPS over SSH to replace the host key its user data carried.
+type LoginOutput struct{ *pulumi.OutputState }
+
+func (LoginOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*Login)(nil)).Elem()
+}
+
+func (o LoginOutput) ToLoginOutput() LoginOutput {
+	return o
+}
+
+func (o LoginOutput) ToLoginOutputWithContext(ctx context.Context) LoginOutput {
+	return o
+}
+
+func (o LoginOutput) ToLoginPtrOutput() LoginPtrOutput {
+	return o.ToLoginPtrOutputWithContext(context.Background())
+}
+
+func (o LoginOutput) ToLoginPtrOutputWithContext(ctx context.Context) LoginPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v Login) *Login {
+		return &v
+	}).(LoginPtrOutput)
+}
+
+func (o LoginOutput) AgentSocket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v Login) *string { return v.AgentSocket }).(pulumi.StringPtrOutput)
+}
+
+func (o LoginOutput) ConnectRetries() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v Login) *int { return v.ConnectRetries }).(pulumi.IntPtrOutput)
+}
+
+func (o LoginOutput) ConnectTimeoutSeconds() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v Login) *int { return v.ConnectTimeoutSeconds }).(pulumi.IntPtrOutput)
+}
+
+func (o LoginOutput) KeyFile() pulumi.StringOutput {
+	return o.ApplyT(func(v Login) string { return v.KeyFile }).(pulumi.StringOutput)
+}
+
+func (o LoginOutput) Port() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v Login) *int { return v.Port }).(pulumi.IntPtrOutput)
+}
+
+func (o LoginOutput) User() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v Login) *string { return v.User }).(pulumi.StringPtrOutput)
+}
+
+type LoginPtrOutput struct{ *pulumi.OutputState }
+
+func (LoginPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**Login)(nil)).Elem()
+}
+
+func (o LoginPtrOutput) ToLoginPtrOutput() LoginPtrOutput {
+	return o
+}
+
+func (o LoginPtrOutput) ToLoginPtrOutputWithContext(ctx context.Context) LoginPtrOutput {
+	return o
+}
+
+func (o LoginPtrOutput) Elem() LoginOutput {
+	return o.ApplyT(func(v *Login) Login {
+		if v != nil {
+			return *v
+		}
+		var ret Login
+		return ret
+	}).(LoginOutput)
+}
+
+func (o LoginPtrOutput) AgentSocket() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Login) *string {
+		if v == nil {
+			return nil
+		}
+		return v.AgentSocket
+	}).(pulumi.StringPtrOutput)
+}
+
+func (o LoginPtrOutput) ConnectRetries() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *Login) *int {
+		if v == nil {
+			return nil
+		}
+		return v.ConnectRetries
+	}).(pulumi.IntPtrOutput)
+}
+
+func (o LoginPtrOutput) ConnectTimeoutSeconds() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *Login) *int {
+		if v == nil {
+			return nil
+		}
+		return v.ConnectTimeoutSeconds
+	}).(pulumi.IntPtrOutput)
+}
+
+func (o LoginPtrOutput) KeyFile() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Login) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.KeyFile
+	}).(pulumi.StringPtrOutput)
+}
+
+func (o LoginPtrOutput) Port() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *Login) *int {
+		if v == nil {
+			return nil
+		}
+		return v.Port
+	}).(pulumi.IntPtrOutput)
+}
+
+func (o LoginPtrOutput) User() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Login) *string {
+		if v == nil {
+			return nil
+		}
+		return v.User
+	}).(pulumi.StringPtrOutput)
+}
+
 func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*AgentPrepareInput)(nil)).Elem(), AgentPrepareArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*AgentPreparePtrInput)(nil)).Elem(), AgentPrepareArgs{})
@@ -603,6 +814,8 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sAirGapInput)(nil)).Elem(), K3sAirGapArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sAirGapPtrInput)(nil)).Elem(), K3sAirGapArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*K3sInstallInput)(nil)).Elem(), K3sInstallArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*LoginInput)(nil)).Elem(), LoginArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*LoginPtrInput)(nil)).Elem(), LoginArgs{})
 	pulumi.RegisterOutputType(AgentPrepareOutput{})
 	pulumi.RegisterOutputType(AgentPreparePtrOutput{})
 	pulumi.RegisterOutputType(ConnectionOutput{})
@@ -611,4 +824,6 @@ func init() {
 	pulumi.RegisterOutputType(K3sAirGapOutput{})
 	pulumi.RegisterOutputType(K3sAirGapPtrOutput{})
 	pulumi.RegisterOutputType(K3sInstallOutput{})
+	pulumi.RegisterOutputType(LoginOutput{})
+	pulumi.RegisterOutputType(LoginPtrOutput{})
 }
