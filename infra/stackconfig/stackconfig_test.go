@@ -404,19 +404,6 @@ func TestParseTokenFromEnvironment(t *testing.T) {
 	}
 }
 
-// TestDocsListEveryKey keeps docs/deploy.md's config reference complete.
-func TestDocsListEveryKey(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/deploy.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range Keys {
-		if !strings.Contains(string(doc), "| `"+k+"` |") {
-			t.Errorf("docs/deploy.md has no row for edgeline:%s", k)
-		}
-	}
-}
-
 // TestExampleConfig checks that infra/Pulumi.example.yaml, which docs/deploy.md tells
 // users to copy, is a valid configuration (given the API token it leaves out).
 func TestExampleConfig(t *testing.T) {
