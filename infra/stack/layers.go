@@ -267,7 +267,7 @@ func (in inputs) release(ctx *pulumi.Context, name, namespace string, ch chart, 
 			args.Digest = pulumi.StringPtr(ch.digest)
 		}
 		if in.cfg.Charts.CacheDir != "" {
-			args.CacheDir = pulumi.StringPtr(in.cfg.Charts.CacheDir)
+			args.CacheDir = pulumi.StringPtr(in.abs(expandHome(in.cfg.Charts.CacheDir)))
 		}
 	}
 	return edgeline.NewHelmRelease(ctx, name, args, in.options(parent, pulumi.DependsOn(deps))...)

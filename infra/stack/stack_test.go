@@ -208,6 +208,9 @@ func TestProgramGraph(t *testing.T) {
 	if rel["chart"].StringValue() != "/srv/infra/vendor/cert-manager" {
 		t.Errorf("relative chart path not resolved against the program dir: %v", rel["chart"])
 	}
+	if rel.HasValue("cacheDir") {
+		t.Errorf("cacheDir set without edgeline:chartCacheDir: %v", rel["cacheDir"])
+	}
 	if rel := m.find(t, typeHelmRelease, "edgeline-issuers").inputs; rel["chart"].StringValue() != "/srv/infra/charts/issuers" {
 		t.Errorf("issuers chart = %v", rel["chart"])
 	}
@@ -540,5 +543,29 @@ func TestProgramHostKeyRotation(t *testing.T) {
 	vps = m.find(t, typeCloudHost, "vps").inputs
 	if vps["hostKeyRotation"].StringValue() != "2026-12" || vps["hostKeyFingerprint"].StringValue() != cfg["edgeline:hostKeyFingerprint"] {
 		t.Errorf("vps rotation inputs: %v, %v", vps["hostKeyRotation"], vps["hostKeyFingerprint"])
+	}
+}
+
+// TestProgramChartCacheDir: edgeline:chartCacheDir is a path like the other path keys,
+// ~/ expanded and relative to infra/, and reaches every pulled chart.
+func TestProgramChartCacheDir(t *testing.T) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Skip("no home directory to expand ~/ to")
+	}
+	for dir, want := range map[string]string{"~/.cache/charts": filepath.Join(home, ".cache/charts"), "cache": "/srv/infra/cache"} {
+		cfg := baseConfig(t)
+		cfg["edgeline:certManagerChart"] = "oci://registry.example.org/charts/cert-manager"
+		cfg["edgeline:rancherChart"] = "https://charts.example.org/stable"
+		cfg["edgeline:chartCacheDir"] = dir
+		m, err := run(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"cert-manager", "rancher"} {
+			if got := m.find(t, typeHelmRelease, name).inputs["cacheDir"]; !got.IsString() || got.StringValue() != want {
+				t.Errorf("chartCacheDir %s: %s's cacheDir = %v, want %s", dir, name, got, want)
+			}
+		}
 	}
 }
