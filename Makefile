@@ -44,7 +44,7 @@ include $(sort $(wildcard mk/*.mk))
 help: ## List the targets.
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-setup: apt models deps ## Install system packages (apt, as root), the dlib models and Go modules.
+setup: apt models deps axe ## Install system packages (apt, as root), the dlib models, Go modules and axe-core.
 
 apt: ## Install the system packages the build and tests need (Debian, as root).
 	@if ! command -v apt-get >/dev/null; then echo "setup: apt-get not found; install these packages yourself: $(APT_PACKAGES)"; exit 0; fi

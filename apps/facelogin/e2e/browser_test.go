@@ -227,7 +227,8 @@ func (b *chrome) path() string {
 	return eval[string](b, "location.pathname")
 }
 
-// screenshot saves the whole page as artifacts/screenshots/name.png.
+// screenshot saves the whole page as artifacts/screenshots/name.png and checks the page
+// with axe-core (every picture is a page state).
 func (b *chrome) screenshot(c config, name string) string {
 	return b.capture(c, name, chromedp.FullScreenshot(100))
 }
@@ -255,6 +256,7 @@ func (b *chrome) capture(c config, name string, shot chromedp.Action[[]byte]) st
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+	b.accessible(c, name)
 	return path
 }
 
@@ -278,6 +280,7 @@ func readmeShot(t *testing.T, c config, b *chrome, name string) {
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	b.accessible(c, name)
 	if *updateReadme {
 		ffmpeg(t, "-i", path, "-vf", "scale=800:-1:flags=lanczos,split[a][b];[a]palettegen=max_colors=128[p];[b][p]paletteuse=dither=none",
 			filepath.Join(c.root, "docs", "img", "login.png"))

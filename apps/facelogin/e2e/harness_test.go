@@ -25,6 +25,7 @@ type config struct {
 	chromium string // EDGELINE_TEST_CHROMIUM
 	faces    string // EDGELINE_FACES
 	models   string // EDGELINE_MODELS
+	axe      string // EDGELINE_TEST_AXE: axe-core's axe.min.js
 	root     string // repository root
 }
 
@@ -34,6 +35,7 @@ func needConfig(t *testing.T) config {
 		chromium: os.Getenv("EDGELINE_TEST_CHROMIUM"),
 		faces:    os.Getenv("EDGELINE_FACES"),
 		models:   os.Getenv("EDGELINE_MODELS"),
+		axe:      os.Getenv("EDGELINE_TEST_AXE"),
 		root:     repoRoot(),
 	}
 	if c.chromium == "" {
@@ -44,6 +46,9 @@ func needConfig(t *testing.T) config {
 	}
 	if c.models == "" {
 		t.Skip("set EDGELINE_MODELS to the dlib models folder (make test does)")
+	}
+	if c.axe == "" {
+		t.Fatal("set EDGELINE_TEST_AXE to axe-core's axe.min.js: the browser tests check every page with it (make axe fetches it, make test sets it)")
 	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is needed for the fake cameras; run make setup")

@@ -58,9 +58,13 @@ func TestSignInExperience(t *testing.T) {
 	for _, lang := range []string{"en", "de"} {
 		for _, vp := range []viewport{desktop, phone} {
 			t.Run(lang+"-"+vp.name, func(t *testing.T) {
+				// shot checks the page state with axe-core in every language and size, and
+				// keeps a picture of half of them.
 				shot := func(b *chrome, name string) {
 					if (lang == "en") == (vp == desktop) {
 						docShot(t, c, b, lang+"-"+vp.name+"-"+name)
+					} else {
+						b.accessible(c, lang+"-"+vp.name+"-"+name)
 					}
 				}
 				for _, b := range []*chrome{amy, blank, penny} {
