@@ -60,7 +60,9 @@ func (a *apiClient) call(method, path string, v, out any) int {
 // the page's language and shows its last line; an invitation's panel says for whom and
 // until when, the open list follows invite, send-again and revoke without a reload; a reset
 // link is issued once and sets a new secret that ends the person's sessions; the admin page
-// never scrolls sideways and shows role, face data and actions on a phone.
+// never scrolls sideways and shows role, face data and actions on a phone; an invitation
+// the person used leaves the list by itself; face sign-in set up again on /profile/face in
+// German records a new German consent with its version.
 func TestAdminPages(t *testing.T) {
 	c := needConfig(t)
 	srv := newServer(t, c)
@@ -179,6 +181,24 @@ func TestAdminPages(t *testing.T) {
 				t.Errorf("%s: the revoked link answers %d, want 404", shot, st)
 			}
 
+			// An invitation the person uses leaves the open list by itself, and the page
+			// says so: Dana joins through her link while the admin looks at the list.
+			dana := fmt.Sprintf("dana.%s@example.com", shot)
+			b.do("invite Dana", 20*time.Second,
+				chromedp.SendKeys(css("#invite-name"), "Dana "+shot),
+				chromedp.SendKeys(css("#invite-email"), dana),
+				chromedp.Click(css(`#invite-form button[type="submit"]`)),
+				chromedp.WaitVisible(css(`#invite-list li[data-email="`+dana+`"]`)),
+			)
+			acceptInvite(t, srv.base, eval[string](b, `document.getElementById('invite-link').value`), lang)
+			b.do("Dana's used invitation leaves the list", 20*time.Second,
+				chromedp.WaitNotPresent(css(`#invite-list li[data-email="`+dana+`"]`)))
+			closed := map[string]string{"en": "Dana " + shot + "'s invitation is closed", "de": "Die Einladung für Dana " + shot + " ist geschlossen"}[lang]
+			if got := b.waitText("#invites-status", closed, 10*time.Second); !strings.Contains(got, closed) {
+				t.Errorf("%s: after Dana joined the page says %q, want %q", shot, got, closed)
+			}
+			b.screenshot(c, shot+"-admin-invite-closed")
+
 			// A reset link for Raj: shown once, with for whom and until when.
 			b.do("issue a reset link", 20*time.Second,
 				chromedp.SetValue(css("#reset-user"), rajID),
@@ -201,6 +221,25 @@ func TestAdminPages(t *testing.T) {
 				useReset(t, b, c, raj, resetURL)
 			}
 		}
+	}
+	resetupFace(t, c, srv.base)
+}
+
+// acceptInvite joins through the invitation link over the API, as its page would, in lang
+// and without face data.
+func acceptInvite(t *testing.T, base, link, lang string) {
+	t.Helper()
+	token := link[strings.LastIndex(link, "/")+1:]
+	p := newAPIClient(t, base)
+	var inv struct {
+		Consent struct{ Version, Lang string }
+	}
+	if st := p.call("GET", "/api/invites/"+token+"?lang="+lang, nil, &inv); st != http.StatusOK {
+		t.Fatalf("open the invitation %s: %d", link, st)
+	}
+	if st := p.call("POST", "/api/enroll", map[string]any{"token": token, "accept": true, "consent_version": inv.Consent.Version,
+		"consent_lang": inv.Consent.Lang, "pin": "582914", "password": "a long enough password"}, nil); st != http.StatusCreated {
+		t.Fatalf("join through %s: %d", link, st)
 	}
 }
 

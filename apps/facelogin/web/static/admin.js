@@ -1,5 +1,6 @@
 // Admin: invite people (send an invitation again, revoke it), delete a person or their face
-// data. The open-invitations list is read again after every change to it.
+// data. The open-invitations list is read again after every change to it and every few
+// seconds, so an invitation closed by the person joining leaves it.
 import { api, t, errorText, busy, say } from './common.js';
 
 const form = document.getElementById('invite-form');
@@ -52,19 +53,42 @@ function inviteItem(inv) {
   return li;
 }
 
-/** refreshInvites reads the open invitations again and shows them. */
-async function refreshInvites() {
+/** listKey identifies what the open-invitations list shows, to redraw it only on a change. */
+const listKey = (list) => JSON.stringify(list.map((i) => [i.email, i.name, i.role, i.expires_at]));
+let shownKey = null;
+
+/**
+ * refreshInvites reads the open invitations again and shows them. With announce (the
+ * periodic read), invitations that closed meanwhile (the person joined, another admin
+ * revoked it, it expired) are named in the status line.
+ */
+async function refreshInvites({ announce = false } = {}) {
   try {
     const res = (await api('GET', '/api/admin/invites')) || {};
     const list = res.invites || [];
+    const key = listKey(list);
+    if (key === shownKey) return;
+    if (announce) {
+      const open = new Set(list.map((i) => i.email));
+      const closed = [...inviteList.querySelectorAll('li[data-email]')].filter((li) => !open.has(li.dataset.email));
+      for (const li of closed) say('invites-status', t('admin.invite_closed', { name: li.querySelector('strong').textContent }));
+    }
+    shownKey = key;
     inviteList.replaceChildren(...list.map(inviteItem));
     inviteList.hidden = list.length === 0;
     document.getElementById('no-invites').hidden = list.length > 0;
     say('invites-error', '');
   } catch (e) {
-    say('invites-error', errorText(e));
+    if (!announce) say('invites-error', errorText(e));
   }
 }
+
+// Invitations also close away from this page: the list is read again every few seconds
+// while the page is in view, and when it comes back into view.
+const inviteRefresh = 5000;
+setInterval(() => { if (!document.hidden) refreshInvites({ announce: true }); }, inviteRefresh);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) refreshInvites({ announce: true }); });
+refreshInvites();
 
 form.addEventListener('submit', async (ev) => {
   ev.preventDefault();
