@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -80,7 +81,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	keys := sshtest.NewKeys(t)
-	vps := sshtest.Start(t, keys, sshtest.Options{})
+	// The VPS is laid out as a stock server: the CloudHost replaces its host key from
+	// user data after the first login, finding sshd's files as on a real one.
+	vps := sshtest.Start(t, keys, sshtest.Options{SystemLayout: true})
 	pi := sshtest.Start(t, keys, sshtest.Options{})
 	hostKey, err := os.ReadFile(filepath.Join(vps.Dir, "ssh_host_ed25519_key"))
 	if err != nil {
@@ -156,12 +159,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("up: exit %d", code)
 	}
 	for _, want := range []string{"+  CloudHost vps: creating", "ok K3sServer server: created", "ok K3sAgent agent-pi-hall-1: created",
-		"ok HelmRelease facelogin: created", "ipv4: " + vps.IP, "hostKeyFingerprint: " + vps.Fingerprint,
+		"ok HelmRelease facelogin: created", "ipv4: " + vps.IP,
 		"rancherBootstrapPassword: [secret]", "appUrl: https://login.edgeline.test"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("up output lacks %q", want)
 		}
 	}
+	// The host key from user data was replaced after the first login (issue 16.3): the
+	// VPS has a new one, and that is the one the stack pins.
+	pub, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/etc/ssh/ssh_host_ed25519_key.pub", vps.PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, _, _, _, err := ssh.ParseAuthorizedKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp := ssh.FingerprintSHA256(newKey); fp == vps.Fingerprint || !strings.Contains(out, "hostKeyFingerprint: "+fp) {
+		t.Errorf("up pinned no new host key: the VPS has %s (from user data: %s)", fp, vps.Fingerprint)
+	}
+	vps.HostKey = newKey
 	if strings.Contains(out, hetznerfake.Token) {
 		t.Error("up printed the API token")
 	}
