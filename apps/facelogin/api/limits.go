@@ -95,9 +95,12 @@ func (s *Server) limitError(err error) error {
 	s.metrics.rejects.WithLabelValues("rate_limited").Inc()
 	// scope tells the page which way in is closed: "account" (this factor of one account:
 	// the other way in stays open), "face" (face sign-in from this client: the password
-	// stays open) or "client" (everything from this client).
+	// stays open), "client" (everything from this client but the password and PIN given
+	// together) or "all" (that too).
 	what, scope := "for this account", "account"
 	switch {
+	case strings.HasPrefix(le.Limit.Key, "client-together:"):
+		what, scope = "from this device", "all"
 	case strings.HasPrefix(le.Limit.Key, "client-face:"):
 		what, scope = "from this device", "face"
 	case strings.HasPrefix(le.Limit.Key, "client:"):

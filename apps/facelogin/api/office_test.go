@@ -178,3 +178,41 @@ func TestTogetherBusy(t *testing.T) {
 	want(t, "Amy's password and PIN after the burst", c.json("POST", "/api/login/password",
 		map[string]string{"email": amy.email, "password": amy.password, "pin": amy.pin}), http.StatusOK, "")
 }
+
+// TestTogetherAddressCap checks, on SQLite and on PostgreSQL with two replicas, that wrong
+// password-and-PIN pairs from an exhausted address stop at five times the address's limit
+// (so one address cannot close the password of account after account), answered with
+// Retry-After and scope "all", while the person at a known device still signs in.
+func TestTogetherAddressCap(t *testing.T) {
+	const office = "203.0.113.3"
+	forEachStore(t, func(t *testing.T, dsn string) {
+		sec := newSecrets(t)
+		opts := api.Options{TrustProxy: true, ClientFailures: 2}
+		replicas := []*replica{newReplica(t, dsn, sec, opts), newReplica(t, dsn, sec, opts)}
+		signUp(t, replicas[0], amy)
+		at := func(i int) *client {
+			c := replicas[i%2].client()
+			c.xff = office
+			return c
+		}
+		desk := at(0)
+		want(t, "Amy at her desk", desk.json("POST", "/api/login/password", map[string]string{"email": amy.email, "password": amy.password, "pin": amy.pin}), http.StatusOK, "")
+		for i := range 2 {
+			want(t, fmt.Sprintf("typo %d", i+1), at(i).json("POST", "/api/login/password",
+				map[string]string{"email": fmt.Sprintf("colleague%d@example.com", i), "password": "typo"}), http.StatusUnauthorized, "bad_credentials")
+		}
+		for i := range 10 {
+			want(t, fmt.Sprintf("wrong pair %d", i+1), at(i).json("POST", "/api/login/password",
+				map[string]string{"email": fmt.Sprintf("target%d@example.com", i), "password": "a guess", "pin": "135790"}), http.StatusUnauthorized, "bad_password_or_pin")
+		}
+		res := at(1).json("POST", "/api/login/password", map[string]string{"email": amy.email, "password": amy.password, "pin": amy.pin})
+		want(t, "a right pair from a new browser past the cap", res, http.StatusTooManyRequests, "rate_limited")
+		var body struct{ Error struct{ Scope string } }
+		res.decode(t, &body)
+		if body.Error.Scope != "all" || res.header.Get("Retry-After") == "" {
+			t.Errorf("past the cap: scope %q, Retry-After %q; want all and a time", body.Error.Scope, res.header.Get("Retry-After"))
+		}
+		want(t, "Amy at her desk past the cap", desk.on(replicas[1]).json("POST", "/api/login/password",
+			map[string]string{"email": amy.email, "password": amy.password, "pin": amy.pin}), http.StatusOK, "")
+	})
+}

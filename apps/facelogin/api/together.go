@@ -21,6 +21,16 @@ import (
 // account still takes at most AccountFailures of them in the window: spraying passwords
 // from an exhausted address gains nothing. What those attempts cost is bounded per replica
 // by TogetherChecks, which answers busy at once rather than queueing (docs/security.md).
+// Wrong pairs past the address's limit count under togetherKey too, at togetherPerClient
+// times the address's limit: strangers' typos never fill it, while one address cannot use
+// the path to close the password of every account in turn.
+
+// togetherPerClient is how many times ClientFailures wrong pairs an exhausted address may
+// give in the window.
+const togetherPerClient = 5
+
+// togetherKey counts the wrong pairs given from an address past its limit.
+func togetherKey(ip string) string { return "client-together:" + ip }
 
 var errBadTogether = errorf(http.StatusUnauthorized, "bad_password_or_pin", "E-mail, password or PIN is not correct.")
 
@@ -52,7 +62,8 @@ func (s *Server) loginTogether(w http.ResponseWriter, r *http.Request, email, pa
 	if known {
 		accountLimits = append(accountLimits, store.Limit{Key: passPINKey(u.ID), Max: s.opts.AccountFailures, Since: since})
 	}
-	limits := s.deviceLimits(r, s.clientIP(r), account, ids...)
+	ip := s.clientIP(r)
+	limits := s.deviceLimits(r, ip, account, ids...)
 	if !strings.HasPrefix(limits[0].Key, "device:") {
 		limits = append(limits, accountLimits[1:]...)
 	}
@@ -67,7 +78,8 @@ func (s *Server) loginTogether(w http.ResponseWriter, r *http.Request, email, pa
 			return
 		}
 		defer done()
-		res, err = s.st.ReserveFailure(ctx, now, accountLimits...)
+		res, err = s.st.ReserveFailure(ctx, now, append(accountLimits,
+			store.Limit{Key: togetherKey(ip), Max: togetherPerClient * s.opts.ClientFailures, Since: since})...)
 	}
 	if err != nil {
 		s.fail(w, r, s.limitError(err))

@@ -99,10 +99,12 @@ export function waitText(seconds) {
 /**
  * limitText says when a refused attempt may be tried again and the way in that stays open:
  * other, or, when the whole client is limited, the password and PIN given together ("pin"
- * on the password page, which then asks for the PIN too).
+ * on the password page, which then asks for the PIN too); none when that is limited too.
  */
 export function limitText(err, other = '') {
-  if (err.details && err.details.scope === 'client') other = other === 'pin' ? 'pin' : 'together';
+  const scope = err.details && err.details.scope;
+  if (scope === 'client') other = other === 'pin' ? 'pin' : 'together';
+  if (scope === 'all') other = '';
   const secs = retrySeconds(err);
   const at = new Intl.DateTimeFormat(document.documentElement.lang, { hour: '2-digit', minute: '2-digit' })
     .format(new Date(Date.now() + secs * 1000));
