@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeline/edgeline/apps/facelogin/face"
 	"github.com/edgeline/edgeline/apps/facelogin/match"
+	"github.com/edgeline/edgeline/apps/facelogin/store"
 )
 
 // Enrollment takes this many samples.
@@ -162,56 +163,78 @@ const msgDuplicate = "This face is already enrolled under another account; ask a
 // putFace enrolls (or replaces) the caller's face from 3–5 multipart parts named "sample".
 // Parts "consent_version" and "consent_lang" record the consent given on the page; they are
 // required when the caller has withdrawn their consent (by deleting their face data) since
-// they last gave it.
+// they last gave it. With Options.Liveness the samples must answer a challenge: only
+// GET /api/ws/enroll takes them.
 func (s *Server) putFace(w http.ResponseWriter, r *http.Request, c caller) {
+	if s.opts.Liveness {
+		s.metrics.rejects.WithLabelValues("challenge_required").Inc()
+		s.fail(w, r, errChallengeRequired)
+		return
+	}
 	ds, given, err := s.readSamples(w, r, c)
 	defer clear(ds)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	u := c.user
-	switch {
-	case given.version != "" || given.lang != "":
-		consent, err := checkConsent(true, given.version, given.lang)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		u.ConsentVersion, u.ConsentLang, u.ConsentAt = consent.Version, consent.Lang, time.Now()
-	case u.ConsentVersion == "":
-		s.fail(w, r, errorf(http.StatusBadRequest, "consent_required", "Read and accept the consent text (version %s) to set up face sign-in; send it as the parts consent_version and consent_lang.", ConsentVersion))
-		return
-	}
-	if err := s.st.ReplaceSamples(ctx, u.ID, ds); err != nil {
-		s.fail(w, r, fmt.Errorf("store face samples: %w", err))
-		return
-	}
-	s.index.Set(u.ID, ds)
-	stored, err := s.st.User(ctx, u.ID)
+	u, err := consentFor(c.user, given)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("read user: %w", err))
+		s.fail(w, r, err)
 		return
 	}
-	if u.ConsentAt != c.user.ConsentAt {
-		stored.ConsentVersion, stored.ConsentLang, stored.ConsentAt = u.ConsentVersion, u.ConsentLang, u.ConsentAt
-		if err := s.st.UpdateUser(ctx, stored); err != nil {
-			s.fail(w, r, fmt.Errorf("record consent: %w", err))
-			return
-		}
-		s.log.Info("consent recorded", "user", u.ID, "consent_version", u.ConsentVersion, "consent_lang", u.ConsentLang)
+	stored, err := s.saveFace(r.Context(), u, c.user, ds)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	s.log.Info("face enrolled", "user", u.ID, "samples", len(ds))
 	writeJSON(w, http.StatusOK, map[string]any{"samples": len(ds), "face_enrolled_at": stored.FaceEnrolledAt,
 		"consent": map[string]any{"version": stored.ConsentVersion, "lang": stored.ConsentLang, "at": stored.ConsentAt}})
 }
 
+// consentFor returns u with the consent given for an enrolment recorded, or an error when
+// it is invalid, or missing while u has withdrawn theirs.
+func consentFor(u store.User, given givenConsent) (store.User, error) {
+	switch {
+	case given.version != "" || given.lang != "":
+		consent, err := checkConsent(true, given.version, given.lang)
+		if err != nil {
+			return u, err
+		}
+		u.ConsentVersion, u.ConsentLang, u.ConsentAt = consent.Version, consent.Lang, time.Now()
+	case u.ConsentVersion == "":
+		return u, errorf(http.StatusBadRequest, "consent_required", "Read and accept the consent text (version %s) to set up face sign-in; send it as the parts consent_version and consent_lang.", ConsentVersion)
+	}
+	return u, nil
+}
+
+// saveFace replaces the samples of u (as consentFor returned it; before is the user as
+// signed in) with ds, and records a consent given anew. It returns the stored user.
+func (s *Server) saveFace(ctx context.Context, u, before store.User, ds []match.Descriptor) (store.User, error) {
+	if err := s.st.ReplaceSamples(ctx, u.ID, ds); err != nil {
+		return store.User{}, fmt.Errorf("store face samples: %w", err)
+	}
+	s.index.Set(u.ID, ds)
+	stored, err := s.st.User(ctx, u.ID)
+	if err != nil {
+		return store.User{}, fmt.Errorf("read user: %w", err)
+	}
+	if u.ConsentAt != before.ConsentAt {
+		stored.ConsentVersion, stored.ConsentLang, stored.ConsentAt = u.ConsentVersion, u.ConsentLang, u.ConsentAt
+		if err := s.st.UpdateUser(ctx, stored); err != nil {
+			return store.User{}, fmt.Errorf("record consent: %w", err)
+		}
+		s.log.Info("consent recorded", "user", u.ID, "consent_version", u.ConsentVersion, "consent_lang", u.ConsentLang)
+	}
+	return stored, nil
+}
+
 // givenConsent is the consent sent with enrollment samples.
 type givenConsent struct{ version, lang string }
 
 // readSamples reads and checks the enrollment samples: each a good frame of one face, all
-// of the same person (no two farther apart than match.SameSampleBound), and not the face of
+// of the same person (no two farther apart than match.SameSampleBound), at least minSamples
+// of them not alike (near copies are dropped), and not the face of
 // another account enrolling again (match.Index.Duplicate). A look-alike of someone enrolled
 // is not refused: the PIN tells them apart.
 func (s *Server) readSamples(w http.ResponseWriter, r *http.Request, c caller) ([]match.Descriptor, givenConsent, error) {
@@ -229,7 +252,7 @@ func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, giv
 	body := http.MaxBytesReader(w, r.Body, int64(maxSamples)*s.opts.MaxFrameBytes+64<<10)
 	mr := multipart.NewReader(body, params["boundary"])
 	var ds []match.Descriptor
-	var poses []poseSample // with Liveness
+	var poses []poseSample
 	for i := 1; ; i++ {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -282,28 +305,26 @@ func (s *Server) readParts(w http.ResponseWriter, r *http.Request, c caller, giv
 			}
 		}
 		ds = append(ds, f.Descriptor)
-		if s.opts.Liveness {
-			poses = append(poses, poseSample{n: i, d: f.Descriptor, l: observation(f, time.Time{}).Landmarks})
-		}
+		poses = append(poses, poseSample{d: f.Descriptor, l: observation(f, time.Time{}).Landmarks})
+		clear(f.Descriptor[:])
 	}
 	if len(ds) < minSamples {
 		return ds, errorf(http.StatusBadRequest, "too_few_samples", "Send at least %d samples (parts named \"sample\"); got %d.", minSamples, len(ds))
 	}
-	if s.opts.Liveness {
-		kept, err := keepPoses(poses)
-		for i := range poses {
-			clear(poses[i].d[:])
-		}
-		if err != nil {
-			s.metrics.rejects.WithLabelValues("samples_pose").Inc()
-			return ds, err
-		}
-		clear(ds)
-		ds = ds[:0]
-		for i := range kept {
-			ds = append(ds, kept[i].d)
-			clear(kept[i].d[:])
-		}
+	kept := distinct(poses)
+	n := len(kept)
+	for i := range poses {
+		clear(poses[i].d[:])
+	}
+	if n < minSamples {
+		s.metrics.rejects.WithLabelValues("samples_alike").Inc()
+		return ds, errorf(http.StatusUnprocessableEntity, "samples_alike", "Only %d of the samples differ from each other; take them while turning your head a little between them.", n)
+	}
+	clear(ds)
+	ds = ds[:0]
+	for i := range kept {
+		ds = append(ds, kept[i].d)
+		clear(kept[i].d[:])
 	}
 	if s.index.Duplicate(c.user.ID, ds, match.DuplicateBound) {
 		s.metrics.rejects.WithLabelValues("duplicate").Inc()

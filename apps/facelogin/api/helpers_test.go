@@ -388,29 +388,10 @@ var (
 // client and user id.
 func enroll(t testing.TB, r *replica, p person, role store.Role) (*client, match.UserID) {
 	t.Helper()
-	inv, err := api.CreateInvite(context.Background(), r.st, api.InviteOptions{Name: p.name, Email: p.email, Role: role})
-	if err != nil {
-		t.Fatalf("invite %s: %v", p.email, err)
-	}
-	c := r.client()
-	res := c.do("GET", "/api/invites/"+inv.Token, "", nil)
-	want(t, "open invitation", res, http.StatusOK, "")
-	var details struct {
-		Name    string
-		Consent struct{ Version, Text string }
-	}
-	res.decode(t, &details)
-	if details.Name != p.name || details.Consent.Version == "" || details.Consent.Text == "" {
-		t.Fatalf("invitation details %s", res.body)
-	}
-	res = c.json("POST", "/api/enroll", map[string]any{"token": inv.Token, "consent_version": details.Consent.Version,
-		"accept": true, "pin": p.pin, "password": p.password})
-	want(t, "enroll", res, http.StatusCreated, "")
-	var created struct{ User struct{ ID int64 } }
-	res.decode(t, &created)
+	c, id := account(t, r, p, role)
 	ct, body := samples(t, photo(t, p.photos, 1), photo(t, p.photos, 2), photo(t, p.photos, 3))
 	want(t, "enroll face", c.do("PUT", "/api/me/face", ct, body), http.StatusOK, "")
-	return c, match.UserID(created.User.ID)
+	return c, id
 }
 
 // wsMsg is any message of the login WebSocket.

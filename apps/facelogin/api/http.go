@@ -37,6 +37,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/enroll", s.enroll)
 	m.HandleFunc("POST /api/face/check", s.full(s.faceCheck))
 	m.HandleFunc("PUT /api/me/face", s.full(s.putFace))
+	m.HandleFunc("GET /api/ws/enroll", s.full(s.wsEnrol))
 	// signing in: a session, the face (or the password), the PIN;
 	m.HandleFunc("POST /api/session", s.postSession)
 	m.HandleFunc("GET /api/ws/login", s.wsLogin)

@@ -75,61 +75,6 @@ func (l *wsAttempt) notLive(ctx context.Context, v liveness.Verdict) (bool, erro
 	return true, wsjson.Write(ctx, l.c, result{Type: "result", Status: "not_live", Reason: string(v.Reason)})
 }
 
-// Enrolment samples with liveness: they must show the head turning, and near copies are
-// dropped.
-const (
-	// minPoseStep is the smallest nose movement, in eye distances, that makes a sample
-	// differ from another of the same person.
-	minPoseStep = 0.03
-	// minSampleDistance is the descriptor distance below which two samples without that
-	// movement count as copies.
-	minSampleDistance = 0.15
-)
-
-// poseSample is one analysed enrolment sample.
-type poseSample struct {
-	n int // 1-based position in the request
-	d match.Descriptor
-	l liveness.Landmarks
-}
-
-// keepPoses drops samples too similar to an earlier kept one and checks that the kept ones
-// include a head turn of liveness.DefaultRule.MinTurn either way.
-func keepPoses(samples []poseSample) ([]poseSample, error) {
-	var kept []poseSample
-	for _, s := range samples {
-		copyOf := false
-		for _, k := range kept {
-			m, ok := liveness.Measure(k.l, s.l)
-			if ok && abs64(m.Turn) < minPoseStep && match.Distance(&k.d, &s.d) < minSampleDistance {
-				copyOf = true
-				break
-			}
-		}
-		if !copyOf {
-			kept = append(kept, s)
-		}
-	}
-	if len(kept) < minSamples {
-		return kept, errorf(http.StatusUnprocessableEntity, "samples_alike", "Only %d of the samples differ from each other; take them while turning your head slowly to one side and back.", len(kept))
-	}
-	for _, a := range kept {
-		for _, b := range kept {
-			if m, ok := liveness.Measure(a.l, b.l); ok && m.Turn >= liveness.DefaultRule.MinTurn {
-				return kept, nil
-			}
-		}
-	}
-	return kept, errorf(http.StatusUnprocessableEntity, "no_turn", "The samples show no head turn; take them while turning your head slowly to one side and back.")
-}
-
-func abs64(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
 // adminSettings tells the admin page how sign-in is configured, so it can warn when the face
 // alone signs in (PINOptional) and what the liveness check does and does not stop.
 func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request, c caller) {

@@ -63,7 +63,8 @@ func liveLogin(t *testing.T, c *client, frames func(direction string) [][]byte) 
 func TestLivenessLogin(t *testing.T) {
 	realEngine(t)
 	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{Liveness: true})
-	enroll(t, r, sheldon, store.RoleUser)
+	c, _ := account(t, r, sheldon, store.RoleUser)
+	liveEnrol(t, c)
 	front := photo(t, "sheldon", 1)
 
 	t.Run("still photo", func(t *testing.T) {
@@ -113,21 +114,83 @@ func TestLivenessLogin(t *testing.T) {
 	})
 }
 
-// TestLivenessEnrolment checks that with liveness the samples must show a turn and near
-// copies are not kept.
+// turned returns Sheldon's photo turned the given way, by the by-eye pose labels of
+// testdata/faces (apps/facelogin/liveness/sets_test.go): sheldon4 turns to his left,
+// sheldon3 to his right.
+func turned(t *testing.T, dir string) []byte {
+	if dir == "right" {
+		return photo(t, "sheldon", 3)
+	}
+	return photo(t, "sheldon", 4)
+}
+
+// liveEnrol enrolls Sheldon over the WebSocket with liveness: front photos, the turn the
+// challenge asks for, front again.
+func liveEnrol(t *testing.T, c *client) []enrolMsg {
+	t.Helper()
+	_, msgs := wsEnroll(t, c, true, "", func(dir string) [][]byte {
+		front := photo(t, "sheldon", 1)
+		return [][]byte{front, photo(t, "sheldon", 2), front, turned(t, dir), front, front, front, front, front, front, front, front}
+	})
+	if got := msgs[len(msgs)-1]; got.Type != "result" || got.Status != "enrolled" || got.Samples < 3 {
+		t.Fatalf("enrolment with the asked turn: answers %v, want enrolled with at least 3 samples", msgs)
+	}
+	return msgs
+}
+
+// TestLivenessEnrolment enrolls with liveness on the real models: an upload of samples,
+// which no challenge asked for, is refused; copies of a still photo are not kept and never
+// enrol; a turn the other way than asked is refused; the asked turn enrols, and the turned
+// frame is among the samples.
 func TestLivenessEnrolment(t *testing.T) {
 	realEngine(t)
 	r := newReplica(t, "sqlite:"+t.TempDir()+"/f.db", newSecrets(t), api.Options{Liveness: true})
-	c, _ := enroll(t, r, sheldon, store.RoleUser) // photos 1–3: sheldon3 is turned
-	one := photo(t, "sheldon", 1)
-	ct, body := samples(t, one, one, one, one, one)
-	want(t, "five copies of one photo", c.do("PUT", "/api/me/face", ct, body), http.StatusUnprocessableEntity, "samples_alike")
-	ct, body = samples(t, photo(t, "sheldon", 1), photo(t, "sheldon", 2), one, photo(t, "sheldon", 4), photo(t, "sheldon", 5))
-	res := c.do("PUT", "/api/me/face", ct, body)
-	want(t, "a turn, one copy", res, http.StatusOK, "")
-	var got struct{ Samples int }
-	res.decode(t, &got)
-	if got.Samples != 4 {
-		t.Errorf("kept %d samples, want 4 (the copy of the first dropped)", got.Samples)
-	}
+	c, _ := account(t, r, sheldon, store.RoleUser)
+	front := photo(t, "sheldon", 1)
+
+	ct, body := samples(t, front, photo(t, "sheldon", 2), photo(t, "sheldon", 3))
+	want(t, "upload without a challenge", c.do("PUT", "/api/me/face", ct, body), http.StatusConflict, "challenge_required")
+
+	t.Run("still photo", func(t *testing.T) {
+		still := make([][]byte, 40)
+		for i := range still {
+			still[i] = front
+		}
+		_, msgs := wsEnroll(t, c, true, "", func(string) [][]byte { return still })
+		for _, m := range msgs {
+			if m.Samples > 1 || m.Status == "enrolled" {
+				t.Fatalf("copies of a still photo kept %d samples (%v): %v", m.Samples, m, msgs)
+			}
+		}
+		if got := msgs[len(msgs)-1]; got.Type != "result" || got.Status != "not_live" || got.Reason != "expired" {
+			t.Fatalf("still photo: answers %v, want not_live (expired) once the challenge's frames or time ran out", msgs)
+		}
+		if msgs[1].Code != "turn_head" {
+			t.Errorf("still photo: second answer %v, want turn_head", msgs[1])
+		}
+	})
+
+	t.Run("wrong way", func(t *testing.T) {
+		_, msgs := wsEnroll(t, c, true, "", func(dir string) [][]byte {
+			other := map[string]string{"left": "right", "right": "left"}[dir]
+			return [][]byte{front, photo(t, "sheldon", 2), turned(t, other), front, front}
+		})
+		if got := msgs[len(msgs)-1]; got.Type != "result" || got.Status != "not_live" {
+			t.Fatalf("a turn the other way: answers %v, want not_live", msgs)
+		}
+		if n := r.descriptors(); n != 0 {
+			t.Fatalf("index holds %d descriptors after refused enrolments", n)
+		}
+	})
+
+	t.Run("asked turn", func(t *testing.T) {
+		msgs := liveEnrol(t, c)
+		// The frame of the turn (the fourth) must have been kept.
+		if msgs[3].Samples <= msgs[2].Samples {
+			t.Errorf("the turned frame was not kept as a sample: %v", msgs)
+		}
+		if n := r.descriptors(); n != msgs[len(msgs)-1].Samples {
+			t.Errorf("index holds %d descriptors, the result says %d", n, msgs[len(msgs)-1].Samples)
+		}
+	})
 }
