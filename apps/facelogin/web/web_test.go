@@ -272,6 +272,7 @@ func TestServerCodesTranslated(t *testing.T) {
 	}
 	scan("../api/*.go", errorCode, "js.code.")
 	scan("../api/ws.go", guideCode, "js.guide.")
+	scan("../api/enrol.go", regexp.MustCompile(`"guidance", "([a-z_]+)"|code, msg = "([a-z_]+)"`), "js.guide.")
 	scan("../face/*.go", reason, "js.guide.", "js.code.")
 	if len(codes) < 30 {
 		t.Fatalf("found only %d codes; the patterns are broken", len(codes))

@@ -1,12 +1,15 @@
 // Enrollment: consent and secrets first, then a guided capture of face samples. The capture
-// part also serves /profile/face (set up or renew face sign-in).
-import { api, t, errorText, busy, say, delay } from './common.js';
+// part also serves /profile/face (set up or renew face sign-in). The capture streams camera
+// frames over the enrolment WebSocket: the server keeps the frames that differ as samples and,
+// with liveness on, first asks for a head turn the way it drew.
+import { api, t, errorText, busy, say } from './common.js';
 import { cameraFor, cameraView, describeProblem, stopCamera, grabFrame, guidance } from './camera.js';
 
-const SAMPLES = 5;             // the API takes 3–5
-const SAMPLE_GAP_MS = 700;     // time to move a little between two samples
-const CHECK_GAP_MS = 400;      // pause after a frame that was not good enough
-const CAPTURE_TIMEOUT_MS = 90000;
+const SAMPLES = 5;               // the API keeps 3–5
+const FRAME_GAP_MS = 250;        // pause between an answer and the next frame
+const ANSWER_TIMEOUT_MS = 15000; // the server must answer each frame within this
+const CAPTURE_TIMEOUT_MS = 55000; // under the server's 60 s for one enrolment
+const BUSY_RETRY_S = 2;
 
 const consent = document.getElementById('enroll-consent');
 const form = document.getElementById('enroll-form');
@@ -73,7 +76,7 @@ if (form) {
 
 // ---- step 2: samples --------------------------------------------------------------------
 
-let run = null; // {stream, done, samples: Blob[]}
+let run = null; // {stream, ws, done, samples: Blob[], timers, turn, lastCode}
 
 function setState(s) {
   capture.dataset.state = s;
@@ -96,9 +99,15 @@ function problem(state, title, text) {
 function stopRun() {
   if (!run) return;
   run.done = true;
+  run.timers.forEach(clearTimeout);
+  if (run.ws) { run.ws.onclose = null; run.ws.close(1000); }
   stopCamera(run.stream);
   video.srcObject = null;
   run = null;
+}
+
+function later(r, ms, fn) {
+  r.timers.push(setTimeout(() => { if (!r.done) fn(); }, ms));
 }
 
 function showSamples(samples) {
@@ -119,7 +128,7 @@ async function startCapture() {
   capture.classList.remove('has-problem');
   startBtn.hidden = true;
   restartBtn.hidden = true;
-  const r = { stream: null, done: false, samples: [] };
+  const r = { stream: null, ws: null, done: false, samples: [], timers: [], turn: '', lastCode: '' };
   run = r;
   showSamples([]);
   setState('starting');
@@ -129,77 +138,135 @@ async function startCapture() {
     fail: (reason) => problem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`)),
   });
   if (!r.stream) return;
-  setState('capturing');
-  guide('look');
-  const deadline = Date.now() + CAPTURE_TIMEOUT_MS;
+  later(r, CAPTURE_TIMEOUT_MS, () => {
+    if (r.lastCode === 'too_similar') problem('too-similar', t('capture.alike_title'), t('capture.alike_text'));
+    else problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
+  });
+  connect(r);
+}
 
-  while (!r.done && r.samples.length < SAMPLES) {
-    if (Date.now() > deadline) {
-      problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
-      return;
-    }
-    let frame;
-    try {
-      frame = await grabFrame(video, canvas);
-    } catch {
-      await delay(CHECK_GAP_MS);
-      continue;
-    }
-    let answer;
-    try {
-      answer = (await api('POST', '/api/face/check', { body: frame, contentType: 'image/jpeg', timeout: 10000 })) || {};
-    } catch (e) {
-      if (r.done) return;
-      if (e.code === 'busy') {
-        // Every recognizer is busy: say so, wait as told, then check a new frame.
-        const secs = e.retryAfter || 2;
-        guidanceEl.dataset.code = 'busy';
-        guidanceEl.textContent = t('guide.busy', { seconds: secs });
-        await delay(secs * 1000);
-        continue;
-      }
-      if (e.kind === 'http' && e.code && e.status !== 401 && e.status !== 403 && e.status !== 429) {
-        answer = { ok: false, code: e.code, message: e.serverMessage }; // a quality answer sent as 4xx
-      } else {
-        problem('check-failed', t('error.title'), errorText(e));
-        return;
-      }
-    }
-    if (r.done) return;
-    if (answer.ok) {
-      r.samples.push(frame);
-      showSamples(r.samples);
-      guide(r.samples.length < SAMPLES ? 'sample_taken' : 'saving');
-      await delay(SAMPLE_GAP_MS);
-    } else {
-      guide(answer.code || 'bad_image');
-      await delay(CHECK_GAP_MS);
-    }
-  }
-  if (r.done) return;
-  stopCamera(r.stream);
-  setState('saving');
-  guide('saving');
-  const body = new FormData();
+// connect opens the enrolment WebSocket and sends a frame after every answer.
+function connect(r) {
+  setState('connecting');
+  guide('connecting');
+  r.samples = [];
+  r.turn = '';
+  showSamples([]);
+  const q = new URLSearchParams();
   if (reconsent) {
     // /profile/face: the consent given on this page is recorded with the new samples.
-    body.append('consent_version', reconsent.dataset.consentVersion);
-    body.append('consent_lang', reconsent.dataset.consentLang);
+    q.set('consent_version', reconsent.dataset.consentVersion);
+    q.set('consent_lang', reconsent.dataset.consentLang);
   }
-  r.samples.forEach((b, i) => body.append('sample', b, `sample${i + 1}.jpg`));
-  try {
-    await api('PUT', '/api/me/face', { body, timeout: 30000 });
-  } catch (e) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/api/ws/enroll${q.size ? `?${q}` : ''}`);
+  ws.binaryType = 'arraybuffer';
+  r.ws = ws;
+  let sent = null; // the frame the next answer is about
+  let answerTimer = 0;
+
+  const sendFrame = async () => {
+    if (r.done || ws.readyState !== WebSocket.OPEN) return;
+    let blob;
+    try {
+      blob = await grabFrame(video, canvas);
+    } catch {
+      later(r, FRAME_GAP_MS, sendFrame);
+      return;
+    }
+    if (r.done || ws.readyState !== WebSocket.OPEN) return;
+    sent = blob;
+    ws.send(await blob.arrayBuffer());
+    clearTimeout(answerTimer);
+    answerTimer = setTimeout(() => {
+      if (!r.done) problem('slow', t('slow.title'), t('slow.text'));
+    }, ANSWER_TIMEOUT_MS);
+    r.timers.push(answerTimer);
+  };
+
+  ws.onopen = () => {
+    setState('capturing');
+    if (!r.turn) guide('look');
+    sendFrame();
+  };
+
+  ws.onmessage = (ev) => {
+    clearTimeout(answerTimer);
+    let m;
+    try {
+      m = JSON.parse(typeof ev.data === 'string' ? ev.data : new TextDecoder().decode(ev.data));
+    } catch {
+      return;
+    }
+    if (m.type === 'challenge') {
+      // Liveness: the server drew the way to turn.
+      r.turn = m.direction === 'right' ? 'right' : 'left';
+      capture.dataset.turn = r.turn;
+      guide(`enrol_turn_${r.turn}`);
+      return;
+    }
+    if (sent && m.samples > r.samples.length && r.samples.length < SAMPLES) {
+      // The server kept the frame this message answers.
+      r.samples.push(sent);
+      showSamples(r.samples);
+    }
+    sent = null;
+    if (m.type === 'guidance' && m.code === 'busy') {
+      // The server looked at no frame and closes with 1013; onclose reconnects.
+      r.retryAfter = m.retry_after || BUSY_RETRY_S;
+    } else if (m.type === 'guidance') {
+      r.lastCode = m.code;
+      // The turn stays asked for until the server saw it; the server's words are English.
+      guide(m.code === 'turn_head' && r.turn ? `enrol_turn_${r.turn}` : m.code);
+      later(r, FRAME_GAP_MS, sendFrame);
+    } else if (m.type === 'result') {
+      finish(r, m);
+    }
+  };
+
+  ws.onclose = (ev) => {
     if (r.done) return;
-    problem('save-failed', t('capture.save_failed'), errorText(e));
-    return;
+    if (ev.code === 1013) {
+      // Every recognizer was busy: wait as told, then start the capture over.
+      const secs = r.retryAfter || BUSY_RETRY_S;
+      r.retryAfter = 0;
+      clearTimeout(answerTimer);
+      setState('waiting');
+      guide('busy', { seconds: secs });
+      later(r, secs * 1000 + Math.random() * 500, () => connect(r));
+      return;
+    }
+    if (ev.code === 1008) {
+      problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
+    } else if (ev.code === 1011) {
+      problem('error', t('error.title'), t('error.generic'));
+    } else {
+      problem('ws-closed', t('ws.closed_title'), t('ws.closed_text'));
+    }
+  };
+}
+
+// finish shows the enrolment's result.
+function finish(r, m) {
+  switch (m.status) {
+    case 'enrolled':
+      stopRun();
+      setState('done');
+      capture.hidden = true;
+      document.getElementById('capture-done').hidden = false;
+      document.getElementById('done-title').focus();
+      return;
+    case 'not_live':
+      problem('not-live', t('capture.not_live_title'), t('capture.not_live_text'));
+      return;
+    case 'samples_differ':
+      problem('samples-differ', t('capture.save_failed'), t('code.samples_differ'));
+      return;
+    case 'duplicate':
+      problem('duplicate', t('capture.save_failed'), t('guide.duplicate'));
+      return;
   }
-  run = null;
-  setState('done');
-  capture.hidden = true;
-  const done = document.getElementById('capture-done');
-  done.hidden = false;
-  document.getElementById('done-title').focus();
+  problem('save-failed', t('capture.save_failed'), t('error.generic'));
 }
 
 const reconsent = document.getElementById('reconsent-box');
