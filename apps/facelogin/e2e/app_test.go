@@ -113,8 +113,7 @@ func enroll(b *chrome, c config, base, path, shots string) {
 			b.screenshot(c, shots+"-enroll-capture")
 		}
 	}
-	state := b.waitState("capture", 120*time.Second, "done", "save-failed", "check-failed", "capture-timeout",
-		"camera-denied", "camera-missing", "camera-busy", "camera-unsupported", "camera-timeout")
+	state := b.waitState("capture", 120*time.Second, captureEnds...)
 	if state != "done" {
 		b.t.Fatalf("enrollment ended in state %q: %s", state, b.describe())
 	}
@@ -122,6 +121,10 @@ func enroll(b *chrome, c config, base, path, shots string) {
 		b.screenshot(c, shots+"-enroll-done")
 	}
 }
+
+// captureEnds are the states in which the face capture stopped.
+var captureEnds = []string{"done", "not-live", "too-similar", "capture-timeout", "samples-differ", "duplicate",
+	"save-failed", "ws-closed", "error", "slow", "camera-denied", "camera-missing", "camera-busy", "camera-unsupported", "camera-timeout"}
 
 // fillEnrollForm accepts the consent, chooses Amy's PIN and password on the invitation page
 // and submits, then waits for the face capture step.

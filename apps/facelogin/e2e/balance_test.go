@@ -75,9 +75,9 @@ func TestLoadBalancing(t *testing.T) {
 	path := invite(t, env, bin, amyName, amyEmail, "user")
 	cams := t.TempDir()
 
-	enrollCam := newChrome(t, c, "lb-amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
+	enrollCam := newChrome(t, c, "lb-amy-enroll", posesCamera(t, c, cams, "amy", 1, 2, 5), browserOpts{})
 	enroll(enrollCam, c, base, path, "")
-	first := ng.servedBy(t, "PUT", "/api/me/face")
+	first := ng.servedBy(t, "GET", "/api/ws/enroll")
 	i := indexOf(apiAddrs, first)
 	if i < 0 {
 		t.Fatalf("enrollment served by %q, not one of %v", first, apiAddrs)

@@ -33,6 +33,33 @@ func photoCamera(t *testing.T, c config, dir, person string, n int) string {
 	return out
 }
 
+// posesCamera makes a y4m of real photos of one person at different poses, each a second
+// and a half, placed as photoCamera places one: the video loops, so the capture sees every
+// pose again and again, as of a person moving their head between samples.
+func posesCamera(t *testing.T, c config, dir, person string, ns ...int) string {
+	t.Helper()
+	var args []string
+	name := person + "-poses"
+	for _, n := range ns {
+		photo := filepath.Join(c.faces, "people", person, fmt.Sprintf("%s%d.png", person, n))
+		if _, err := os.Stat(photo); err != nil {
+			t.Fatalf("face photo: %v", err)
+		}
+		args = append(args, "-loop", "1", "-t", "1.5", "-i", photo)
+		name += fmt.Sprintf("-%d", n)
+	}
+	in := ""
+	for i := range ns {
+		in += fmt.Sprintf("[%d]", i)
+	}
+	out := filepath.Join(dir, name+".y4m")
+	args = append(args, "-filter_complex",
+		in+fmt.Sprintf("concat=n=%d:v=1,scale=240:240,pad=640:480:(ow-iw)/2:(oh-ih)/2:color=0x8a8f8c,format=yuv420p", len(ns)),
+		"-r", "10", out)
+	ffmpeg(t, args...)
+	return out
+}
+
 // blankCamera makes a y4m of an empty, slightly noisy wall: a camera that shows no face.
 func blankCamera(t *testing.T, dir string) string {
 	t.Helper()

@@ -190,9 +190,9 @@ func TestOnTheNode(t *testing.T) {
 	path := invitePath(t, out)
 	cams := t.TempDir()
 
-	enrollCam := newChrome(t, c, "node-amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
+	enrollCam := newChrome(t, c, "node-amy-enroll", posesCamera(t, c, cams, "amy", 1, 2, 5), browserOpts{})
 	enroll(enrollCam, c, nodeBase, path, "")
-	served := servedBy(t, n, apiSel, "PUT /api/me/face")
+	served := servedBy(t, n, apiSel, "GET /api/ws/enroll")
 	t.Logf("enrollment served by api pod %s", served)
 
 	// Mid-journey the pod that took the enrollment goes away; the session lives in

@@ -21,7 +21,7 @@ func TestJourney(t *testing.T) {
 	path := invite(t, srv.env(), srv.bin, amyName, amyEmail, "admin")
 
 	// Amy enrolls on the device of her invitation, in English.
-	enrollCam := newChrome(t, c, "amy-enroll", photoCamera(t, c, cams, "amy", 1), browserOpts{})
+	enrollCam := newChrome(t, c, "amy-enroll", posesCamera(t, c, cams, "amy", 1, 2, 5), browserOpts{})
 	enrollCam.setLang(srv.base, "en", "/login/password")
 	enrollCam.screenshot(c, "en-password")
 	enrollCam.do("open a wrong invitation", 20*time.Second,
@@ -39,8 +39,8 @@ func TestJourney(t *testing.T) {
 	logout(enrollCam)
 	enrollCam.close()
 
-	// She comes back at a kiosk whose camera sees a different photo of her.
-	amy := newChrome(t, c, "amy-login", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+	// She comes back at a kiosk whose camera sees her at other poses (amy5 only was enrolled).
+	amy := newChrome(t, c, "amy-login", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 	amy.setLang(srv.base, "en", "/login/password")
 	amy.do("open the login page", 20*time.Second,
 		chromedp.EmulateViewport(1000, 760),
@@ -192,7 +192,7 @@ func TestJourney(t *testing.T) {
 		chromedp.Click(css("#reconsent-box")),
 		chromedp.Click(css("#capture-start")),
 	)
-	if state := amy.waitState("capture", 120*time.Second, "done", "save-failed", "check-failed", "capture-timeout"); state != "done" {
+	if state := amy.waitState("capture", 120*time.Second, captureEnds...); state != "done" {
 		t.Fatalf("renewing face sign-in ended in %q: %s", state, amy.describe())
 	}
 	amy.do("open the profile", 20*time.Second,

@@ -58,10 +58,10 @@ func TestLivenessPage(t *testing.T) {
 	srv := newServer(t, c)
 	cams := t.TempDir()
 
-	// Amy enrols without liveness (her enrolment camera shows one still photo), then the
+	// Amy enrols without liveness (her enrolment camera shows photos at three poses), then the
 	// server restarts with it.
 	path := invite(t, srv.env(), srv.bin, amyName, amyEmail, "admin")
-	enrollCam := newChrome(t, c, "amy-enroll", photoCamera(t, c, cams, "amy", 2), browserOpts{})
+	enrollCam := newChrome(t, c, "amy-enroll", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 	enrollCam.setLang(srv.base, "en", "/login/password")
 	enroll(enrollCam, c, srv.base, path, "")
 	enrollCam.close()
