@@ -35,7 +35,7 @@ func readMe(b *chrome) meState {
 // version and language; the samples are taken from her camera and the page says it is done.
 func resetupFace(t *testing.T, c config, base string) {
 	t.Helper()
-	amy := newChrome(t, c, "amy-face", photoCamera(t, c, t.TempDir(), "amy", 1), browserOpts{})
+	amy := newChrome(t, c, "amy-face", posesCamera(t, c, t.TempDir(), "amy", 1, 2, 5), browserOpts{})
 	amy.t = t
 	amy.setLang(base, "de", "/login/password")
 	passwordLogin(amy, base, amyEmail, amyPassword)
@@ -63,7 +63,7 @@ func resetupFace(t *testing.T, c config, base string) {
 		chromedp.Click(css("#reconsent-box")),
 		chromedp.Click(css("#capture-start")),
 	)
-	if state := amy.waitState("capture", 120*time.Second, "done", "save-failed", "check-failed", "capture-timeout"); state != "done" {
+	if state := amy.waitState("capture", 120*time.Second, captureEnds...); state != "done" {
 		t.Fatalf("setting face sign-in up again in German ended in %q: %s", state, amy.describe())
 	}
 	amy.do("the page says it is done", 20*time.Second, chromedp.WaitVisible(css("#capture-done")))
