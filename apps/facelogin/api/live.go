@@ -36,9 +36,10 @@ func (l *wsAttempt) startChallenge(ctx context.Context) error {
 		Message: fmt.Sprintf("Turn your head slowly to your %s, then look back into the camera.", c.Direction)})
 }
 
-// observation is what the liveness check needs of an analysed frame.
+// observation is what the liveness check needs of an analysed frame: landmarks, descriptor
+// and the grey face patch for the pixel check (the challenge keeps only a reduced copy).
 func observation(f face.Face, at time.Time) liveness.Observation {
-	o := liveness.Observation{At: at, Descriptor: f.Descriptor}
+	o := liveness.Observation{At: at, Descriptor: f.Descriptor, Patch: f.Patch, PatchRect: f.PatchRect}
 	for i, p := range f.Landmarks {
 		o.Landmarks[i] = liveness.Point{X: float64(p.X), Y: float64(p.Y)}
 	}

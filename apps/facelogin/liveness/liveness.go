@@ -1,21 +1,23 @@
 // Package liveness decides whether the frames of a face step show a real head turning as it
-// was asked, rather than a photo or a screen held up to the camera. It works on the five
-// landmarks and the descriptor the face engine already returns for every frame, so it costs
-// no extra recognizer pass, and it is pure Go.
+// was asked, rather than a photo or a screen held up to the camera. It works on what the face
+// engine already returns for every frame — the five landmarks, the descriptor and a small
+// grey patch of the face — so it costs no extra recognizer pass, and it is pure Go.
 //
 // The server challenges each attempt with a direction drawn with crypto/rand (NewChallenge).
-// A real head turning that way moves the nose between the eyes by a large fraction of the
-// eye distance (Turn), and because the eye corners and the nose are not in one plane, the eye
-// on the far side narrows against the near one (Parallax). A flat picture tilted, rotated,
-// moved or bent moves the five points almost only by a 2-D transform of the plane: an affine
-// map can shear the nose sideways, but it cannot narrow one eye against the other, since the
-// four eye corners lie on one line. The rule, its thresholds and its limits — the five landmarks alone do not tell
-// a tilted print from a turn well enough — are described in docs/face-recognition.md.
+// The landmarks tell which way the face moved: a head turning moves the nose between the
+// eyes (Turn). They cannot tell a head from a tilted print, whose perspective also shifts the
+// nose and narrows the far eye. The pixels can: a flat picture moved in front of a camera
+// changes its image by a homography, so the check fits the best one between the first frame's
+// face and the turned frame's and measures how well it explains them (Planarity); a head
+// that turned leaves the nose moved against the cheeks, a cheek hidden, the shading changed.
+// The rule, its thresholds, what they were measured on and their limits are described in
+// docs/face-recognition.md.
 package liveness
 
 import (
 	"crypto/rand"
 	"fmt"
+	"image"
 	"math"
 	"math/big"
 	"time"
@@ -77,6 +79,12 @@ type Observation struct {
 	Landmarks Landmarks
 	// Descriptor is the face's descriptor. It is biometric data: never log it.
 	Descriptor match.Descriptor
+	// Patch is a grey picture of the face (face.Face.Patch) and PatchRect the frame
+	// rectangle it shows, for the pixel check. They are biometric data too: never log
+	// them. A Challenge keeps no reference to them, only a small resampled copy of the
+	// first frame's, zeroed when it is decided or forgotten.
+	Patch     *image.Gray
+	PatchRect image.Rectangle
 }
 
 // Rule holds the thresholds of the decision. DefaultRule is the measured one.
@@ -85,8 +93,13 @@ type Rule struct {
 	// fraction of the eye distance, between the challenge's first frame and a later one.
 	MinTurn float64
 	// MinParallax is the smallest Parallax (see Motion) that must come with that movement,
-	// signed for the challenged direction: the far eye narrowing, which a plane cannot show.
+	// signed for the challenged direction: the far eye narrowing. A tilted print narrows it
+	// too, so this is a consistency check; the pixel check (MaxPlanarity) decides attacks.
 	MinParallax float64
+	// MaxPlanarity is the highest Planarity (see Verdict) a turned frame may show: at or
+	// above it, one plane explains the change of the face's pixels and the frame shows a
+	// picture, not a head.
+	MaxPlanarity float64
 	// MaxShift bounds how far the eye midpoint may move between the first and the turned
 	// frame, in eye distances: a head turns in place, a picture swept across the view does not.
 	MaxShift float64
@@ -95,19 +108,20 @@ type Rule struct {
 	MaxDistance float32
 	// Window is how long after the challenge is issued the turn must be seen.
 	Window time.Duration
-	// MaxFrames bounds the observations a Challenge keeps.
+	// MaxFrames bounds the frames a Challenge judges.
 	MaxFrames int
 }
 
 // DefaultRule holds the thresholds chosen on the sets of testdata/faces; their measured
-// error rates, which miss the aims of issue #14, are in docs/benchmarks.md.
+// error rates are in docs/benchmarks.md.
 var DefaultRule = Rule{
-	MinTurn:     0.08,
-	MinParallax: 0.04,
-	MaxShift:    1.0,
-	MaxDistance: 0.6,
-	Window:      8 * time.Second,
-	MaxFrames:   32,
+	MinTurn:      0.03,
+	MinParallax:  0,
+	MaxPlanarity: 0.90,
+	MaxShift:     1.0,
+	MaxDistance:  0.6,
+	Window:       8 * time.Second,
+	MaxFrames:    32,
 }
 
 // Reason says why a challenge was not (yet) passed.
@@ -123,7 +137,7 @@ const (
 	Expired Reason = "expired"
 	// OtherPerson: a frame showed someone else than the first frame.
 	OtherPerson Reason = "other_person"
-	// Flat: the landmarks moved as a picture moves, not as a head turns.
+	// Flat: the face turned as asked only as a picture turns: one plane explained it.
 	Flat Reason = "flat"
 	// WrongWay: the head turned, but not in the challenged direction.
 	WrongWay Reason = "wrong_way"
@@ -136,6 +150,11 @@ type Verdict struct {
 	Reason Reason
 	// Turn and Parallax are the best frame's measures (see Rule), for the logs and the docs.
 	Turn, Parallax float64
+	// Planarity is the highest normalized cross-correlation (at most 1) between the first
+	// frame's face and a turned frame's warped onto it by the homography that fits best:
+	// near 1 when one plane explains the change, as for a print or a screen. 0 until a
+	// turned frame was judged.
+	Planarity float64
 }
 
 // Live reports whether the challenge was passed.
@@ -275,10 +294,12 @@ type Challenge struct {
 	// Issued is when the challenge was sent.
 	Issued time.Time
 
-	rule    Rule
-	first   *Observation
-	seen    int
-	verdict Verdict
+	rule     Rule
+	first    *Observation // without its patch
+	ref      *canon       // the first frame's face, resampled for the pixel check
+	seen     int
+	flatSeen bool // a frame turned as asked, but as a plane
+	verdict  Verdict
 }
 
 // NewChallenge draws a direction with crypto/rand and starts a challenge at now.
@@ -296,11 +317,13 @@ func (c *Challenge) Same(d *match.Descriptor) bool {
 	return c.first != nil && match.Distance(&c.first.Descriptor, d) <= c.rule.MaxDistance
 }
 
-// Forget zeroes the descriptor the challenge holds.
+// Forget zeroes the descriptor and the face pixels the challenge holds.
 func (c *Challenge) Forget() {
 	if c.first != nil {
 		clear(c.first.Descriptor[:])
 	}
+	c.ref.forget()
+	c.ref = nil
 }
 
 // Verdict returns the state after the frames added so far.
@@ -308,7 +331,8 @@ func (c *Challenge) Verdict() Verdict { return c.verdict }
 
 // Add judges one more frame and returns the verdict. Once the challenge is decided, or
 // after Rule.MaxFrames frames, further frames change nothing (a challenge without a turn
-// by then ends Expired).
+// by then ends Expired, or Flat if the turn was seen only as a plane). The challenge keeps
+// no reference to o.Patch.
 func (c *Challenge) Add(o Observation) Verdict {
 	if c.verdict.Done() {
 		return c.verdict
@@ -316,16 +340,31 @@ func (c *Challenge) Add(o Observation) Verdict {
 	c.seen++
 	if c.first == nil {
 		first := o
+		first.Patch = nil
 		c.first = &first
+		c.ref, _ = canonical(&o)
 		return c.verdict
 	}
+	v := c.judge(o)
+	if v.Done() {
+		c.ref.forget()
+		c.ref = nil
+	}
+	return v
+}
+
+func (c *Challenge) judge(o Observation) Verdict {
 	r := c.rule
+	end := Expired
+	if c.flatSeen {
+		end = Flat
+	}
 	switch {
 	case match.Distance(&c.first.Descriptor, &o.Descriptor) > r.MaxDistance:
 		c.verdict.Reason = OtherPerson
 		return c.verdict
 	case o.At.Sub(c.Issued) > r.Window:
-		c.verdict.Reason = Expired
+		c.verdict.Reason = end
 		return c.verdict
 	}
 	m, ok := Measure(c.first.Landmarks, o.Landmarks)
@@ -333,21 +372,62 @@ func (c *Challenge) Add(o Observation) Verdict {
 		return c.verdict
 	}
 	s := c.Direction.sign()
-	turn, parallax := m.Turn*s, m.Parallax*s
-	if turn > c.verdict.Turn {
-		c.verdict.Turn, c.verdict.Parallax = turn, parallax
+	if turn := m.Turn * s; turn > c.verdict.Turn {
+		c.verdict.Turn, c.verdict.Parallax = turn, m.Parallax*s
 	}
-	switch {
-	case -turn >= r.MinTurn && -parallax >= r.MinParallax && m.Shift <= r.MaxShift:
+	switch r.decide(m, c.Direction, func() (float64, bool) { return c.planarity(o) }) {
+	case Passed:
+		c.verdict.Reason = Passed
+		return c.verdict
+	case WrongWay:
 		c.verdict.Reason = WrongWay
-	case turn >= r.MinTurn && m.Shift <= r.MaxShift:
-		if parallax >= r.MinParallax {
-			c.verdict.Reason = Passed
-		} else {
-			c.verdict.Reason = Flat
-		}
-	case c.seen >= r.MaxFrames:
-		c.verdict.Reason = Expired
+		return c.verdict
+	case Flat:
+		c.flatSeen, end = true, Flat
+	}
+	if c.seen >= r.MaxFrames {
+		c.verdict.Reason = end
 	}
 	return c.verdict
+}
+
+// decide returns what one frame's motion against the first frame decides for a challenge
+// in direction dir: Passed, WrongWay, Flat (turned as asked, but as a plane; the challenge
+// goes on) or Pending. planarity is called only for a frame that turned.
+func (r Rule) decide(m Motion, dir Direction, planarity func() (float64, bool)) Reason {
+	s := dir.sign()
+	turn, parallax := m.Turn*s, m.Parallax*s
+	if m.Shift > r.MaxShift {
+		return Pending
+	}
+	switch {
+	case -turn >= r.MinTurn && -parallax >= r.MinParallax:
+		if p, ok := planarity(); ok && p < r.MaxPlanarity {
+			return WrongWay
+		}
+	case turn >= r.MinTurn && parallax >= r.MinParallax:
+		if p, ok := planarity(); ok && p < r.MaxPlanarity {
+			return Passed
+		}
+		return Flat
+	}
+	return Pending
+}
+
+// planarity runs the pixel check of o's face against the first frame's (see planarity in
+// planar.go); false when it cannot judge (no patch, too little of the face seen in both).
+func (c *Challenge) planarity(o Observation) (float64, bool) {
+	if c.ref == nil {
+		return 0, false
+	}
+	cur, ok := canonical(&o)
+	if !ok {
+		return 0, false
+	}
+	defer cur.forget()
+	p, ok := planarity(c.ref, cur)
+	if ok {
+		c.verdict.Planarity = max(c.verdict.Planarity, p)
+	}
+	return p, ok
 }

@@ -1,22 +1,14 @@
 package liveness_test
 
 import (
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
+	"image"
 	"sort"
 	"time"
 
 	"github.com/edgeline/edgeline/apps/facelogin/liveness"
 	"github.com/edgeline/edgeline/apps/facelogin/match"
 )
-
-// framesFile holds what the real face engine found in every frame the sequences use; the
-// -update flag of TestFrames renders the frames and rewrites it.
-const framesFile = "testdata/frames.json"
 
 // poses labels the photos of testdata/faces/people by the head pose seen by eye (not by the
 // landmarks): "front", or the way the person's head is turned, in their own terms ("left":
@@ -32,8 +24,8 @@ var poses = map[string]string{
 	"stuart1": "front", "stuart2": "front", "stuart3": "front", "stuart4": "left", "stuart5": "right",
 }
 
-// sequence is one presentation: frames (keys of the frames file) one step apart, and the
-// challenges it is played against.
+// sequence is one presentation: frames (keys of the analysed frames) one step apart, and
+// the challenges it is played against.
 type sequence struct {
 	name   string
 	kind   string // "genuine" or the attack's kind
@@ -46,43 +38,44 @@ type sequence struct {
 // frameStep is the time between two frames of a sequence (the page sends about 4 a second).
 const frameStep = 250 * time.Millisecond
 
-// attackKinds are the ways a print or screen is moved or degraded, each a list of end poses
-// reached from the upright print in two steps.
+// attackKinds are the ways a print or screen is moved or degraded: the poses each kind's
+// frames show the print at. An attack presentation is the print held at one pose of its
+// group (the challenge's first frame) and then at a pose of the kind: "geometric" kinds
+// start from any clean pose (upright, rotated, tilted, scaled, moved), bending from a clean
+// or bent pose, blur and jpeg from another pose with the same degradation.
 var attackKinds = []struct {
 	kind  string
+	group string // which poses a presentation of this kind may start from
 	poses []pose
 }{
-	{"rotation", []pose{{Roll: 15}, {Roll: -15}, {Roll: 30}, {Roll: -30}}},
-	{"tilt", []pose{
+	{"rotation", "clean", []pose{{Roll: 15}, {Roll: -15}, {Roll: 30}, {Roll: -30}}},
+	{"tilt", "clean", []pose{
 		{Tilt: 40, Axis: 0}, {Tilt: -40, Axis: 0}, {Tilt: 40, Axis: 45}, {Tilt: -40, Axis: 45},
 		{Tilt: 40, Axis: 90}, {Tilt: -40, Axis: 90}, {Tilt: 40, Axis: 135}, {Tilt: -40, Axis: 135},
+		{Tilt: 20, Axis: 90}, {Tilt: -20, Axis: 90}, {Tilt: 20, Axis: 45}, {Tilt: -20, Axis: 135},
 	}},
-	{"scale", []pose{{Scale: 0.75}, {Scale: 1.3}}},
-	{"translation", []pose{{DX: 100}, {DX: -100}}},
-	{"bending", []pose{
+	{"scale", "clean", []pose{{Scale: 0.75}, {Scale: 0.85}, {Scale: 1.15}, {Scale: 1.3}}},
+	{"translation", "clean", []pose{{DX: 100}, {DX: -100}, {DY: 60}, {DY: -60}}},
+	{"bending", "bent", []pose{
 		{Bend: 0.002}, {Bend: -0.002},
 		{Bend: 0.002, Tilt: 30, Axis: 90}, {Bend: -0.002, Tilt: -30, Axis: 45},
+		{Bend: 0.003, Tilt: -30, Axis: 90}, {Bend: -0.003, Tilt: 30, Axis: 90},
 	}},
-	{"blur", []pose{
-		{Blur: blurRadius, Tilt: 40, Axis: 45}, {Blur: blurRadius, Tilt: -40, Axis: 45},
-	}},
-	{"jpeg", []pose{
-		{JPEG: badJPEG, Tilt: 40, Axis: 135}, {JPEG: badJPEG, Tilt: -40, Axis: 135},
-	}},
+	{"blur", "blur", degraded(pose{Blur: blurRadius})},
+	{"jpeg", "jpeg", degraded(pose{JPEG: badJPEG})},
 }
 
-// halfway returns the pose halfway from the upright print to p, keeping its degradation.
-func halfway(p pose) pose {
-	s := p.Scale
-	if s != 0 {
-		s = (1 + s) / 2
+// degraded returns the poses of the blur and jpeg kinds: the print upright, tilted, rolled
+// and scaled, each with d's degradation.
+func degraded(d pose) []pose {
+	var out []pose
+	for _, p := range []pose{{}, {Tilt: 40, Axis: 45}, {Tilt: -40, Axis: 45}, {Tilt: 40, Axis: 90},
+		{Tilt: -40, Axis: 90}, {Roll: 15}, {Roll: -15}, {Scale: 0.85}, {Scale: 1.15}} {
+		p.Blur, p.JPEG = d.Blur, d.JPEG
+		out = append(out, p)
 	}
-	return pose{Tilt: p.Tilt / 2, Axis: p.Axis, Roll: p.Roll / 2, Scale: s, DX: p.DX / 2, DY: p.DY / 2,
-		Bend: p.Bend / 2, Blur: p.Blur, JPEG: p.JPEG}
+	return out
 }
-
-// upright is the print held straight with p's degradation.
-func upright(p pose) pose { return pose{Blur: p.Blur, JPEG: p.JPEG} }
 
 // frameKey names the frame of photo at p.
 func frameKey(photo string, p pose) string {
@@ -103,8 +96,8 @@ func frontPhotos() []string {
 }
 
 // sequences returns the genuine sequences (every front photo of a person, then each of
-// their turned photos) and the attacks (every front photo moved as a print in each way of
-// attackKinds), and the frames they need with their poses.
+// their turned photos) and the attacks (the first front photo of every person held as a
+// print, every ordered pair of poses of attackKinds), and the frames they need.
 func sequences() ([]sequence, map[string]framePlan) {
 	plan := map[string]framePlan{}
 	add := func(photo string, p pose) string {
@@ -139,14 +132,37 @@ func sequences() ([]sequence, map[string]framePlan) {
 		if !attackPhoto(front) {
 			continue
 		}
+		groups := map[string][]string{"clean": {add(front, pose{})}}
 		for _, a := range attackKinds {
 			for _, p := range a.poses {
-				seqs = append(seqs, sequence{
-					name:   frameKey(front, p),
-					kind:   a.kind,
-					frames: []string{add(front, upright(p)), add(front, halfway(p)), add(front, p)},
-					dirs:   []liveness.Direction{liveness.Left, liveness.Right},
-				})
+				k := add(front, p)
+				if a.group == "clean" {
+					groups["clean"] = append(groups["clean"], k)
+				}
+			}
+		}
+		groups["bent"] = append([]string(nil), groups["clean"]...)
+		for _, a := range attackKinds {
+			for _, p := range a.poses {
+				if a.group != "clean" {
+					groups[a.group] = append(groups[a.group], add(front, p))
+				}
+			}
+		}
+		for _, a := range attackKinds {
+			for _, p := range a.poses {
+				to := frameKey(front, p)
+				for _, from := range groups[a.group] {
+					if from == to {
+						continue
+					}
+					seqs = append(seqs, sequence{
+						name:   from + " → " + to,
+						kind:   a.kind,
+						frames: []string{from, to},
+						dirs:   []liveness.Direction{liveness.Left, liveness.Right},
+					})
+				}
 			}
 		}
 	}
@@ -154,7 +170,7 @@ func sequences() ([]sequence, map[string]framePlan) {
 }
 
 // attackPhoto reports whether front is the person's first front photo: the one held up in
-// the attacks (one photo per person keeps the set small enough to render in minutes).
+// the attacks (one photo per person keeps the set small enough to analyse in minutes).
 func attackPhoto(front string) bool {
 	for _, f := range frontPhotos() {
 		if f[:len(f)-1] == front[:len(front)-1] {
@@ -170,57 +186,34 @@ type framePlan struct {
 	pose  pose
 }
 
-// frameResult is what the face engine found in one frame: its landmarks and descriptor, or
-// why it rejected the frame.
+// frameResult is what the face engine found in one frame: the face's landmarks,
+// descriptor and grey patch, or why it rejected the frame.
 type frameResult struct {
-	Landmarks  [5][2]int `json:"landmarks,omitempty"`
-	Descriptor string    `json:"descriptor,omitempty"` // little-endian float32s, base64
-	Rejected   string    `json:"rejected,omitempty"`
+	landmarks  liveness.Landmarks
+	descriptor match.Descriptor
+	patch      *image.Gray
+	patchRect  image.Rectangle
+	rejected   string
 }
 
 func (r frameResult) observation(at time.Time) liveness.Observation {
-	o := liveness.Observation{At: at}
-	for i, p := range r.Landmarks {
-		o.Landmarks[i] = liveness.Point{X: float64(p[0]), Y: float64(p[1])}
-	}
-	raw, _ := base64.StdEncoding.DecodeString(r.Descriptor)
-	for i := range min(len(raw)/4, match.Dim) {
-		o.Descriptor[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return o
+	return liveness.Observation{At: at, Landmarks: r.landmarks, Descriptor: r.descriptor, Patch: r.patch, PatchRect: r.patchRect}
 }
 
-func encodeDescriptor(d match.Descriptor) string {
-	raw := make([]byte, 4*len(d))
-	for i, v := range d {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(v))
-	}
-	return base64.StdEncoding.EncodeToString(raw)
-}
+// issuedAt is when the sets' challenges are issued.
+var issuedAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func readFrames() (map[string]frameResult, error) {
-	raw, err := os.ReadFile(framesFile)
-	if err != nil {
-		return nil, fmt.Errorf("%w (run go test -run TestFrames -update ./apps/facelogin/liveness with the models)", err)
-	}
-	var out map[string]frameResult
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("read %s: %w", framesFile, err)
-	}
-	return out, nil
-}
-
-// play runs seq against dir with rule: false when a frame has no usable face (the face
+// play runs seq against dir with rule; "no_face" when a frame has no usable face (the face
 // step refuses such a frame before liveness is asked).
 func play(rule liveness.Rule, seq sequence, dir liveness.Direction, frames map[string]frameResult) (liveness.Verdict, error) {
-	issued := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	issued := issuedAt
 	var obs []liveness.Observation
 	for i, k := range seq.frames {
 		r, ok := frames[k]
 		if !ok {
-			return liveness.Verdict{}, fmt.Errorf("frame %q is not in %s; run go test -run TestFrames -update ./apps/facelogin/liveness", k, framesFile)
+			return liveness.Verdict{}, fmt.Errorf("frame %q was not analysed", k)
 		}
-		if r.Rejected != "" {
+		if r.rejected != "" {
 			return liveness.Verdict{Reason: "no_face"}, nil
 		}
 		obs = append(obs, r.observation(issued.Add(time.Duration(i+1)*frameStep)))
