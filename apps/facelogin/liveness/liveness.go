@@ -92,6 +92,10 @@ type Rule struct {
 	// MinTurn is the smallest movement of the nose, in the challenged direction and as a
 	// fraction of the eye distance, between the challenge's first frame and a later one.
 	MinTurn float64
+	// MinWrongWay is the smallest movement the other way that ends the challenge as
+	// WrongWay: larger than MinTurn, so that a head settling or wobbling before it turns
+	// does not end the attempt.
+	MinWrongWay float64
 	// MinParallax is the smallest Parallax (see Motion) that must come with that movement,
 	// signed for the challenged direction: the far eye narrowing. A tilted print narrows it
 	// too, so this is a consistency check; the pixel check (MaxPlanarity) decides attacks.
@@ -116,6 +120,7 @@ type Rule struct {
 // error rates are in docs/benchmarks.md.
 var DefaultRule = Rule{
 	MinTurn:      0.03,
+	MinWrongWay:  0.08,
 	MinParallax:  0,
 	MaxPlanarity: 0.90,
 	MaxShift:     1.0,
@@ -401,7 +406,7 @@ func (r Rule) decide(m Motion, dir Direction, planarity func() (float64, bool)) 
 		return Pending
 	}
 	switch {
-	case -turn >= r.MinTurn && -parallax >= r.MinParallax:
+	case -turn >= max(r.MinTurn, r.MinWrongWay) && -parallax >= r.MinParallax:
 		if p, ok := planarity(); ok && p < r.MaxPlanarity {
 			return WrongWay
 		}

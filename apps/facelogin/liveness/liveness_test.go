@@ -185,6 +185,8 @@ func TestChallenge(t *testing.T) {
 		{"picture sheared, then time up", Left, []Observation{frame(sec, front, me, face.at), frame(2*sec, shear, me, face.warp(1, 0.3, 0, 1, -15, 0)),
 			frame(9*sec, shear, me, face.at)}, Flat},
 		{"turn without pixels", Left, []Observation{{At: issued.Add(sec), Landmarks: front, Descriptor: me}, {At: issued.Add(2 * sec), Landmarks: turned(10, 5), Descriptor: me}}, Pending},
+		{"a small move the other way first", Left, []Observation{frame(sec, front, me, face.at), frame(2*sec, turned(-3, -1), me, head.at),
+			frame(3*sec, turned(10, 5), me, head.at)}, Passed},
 		{"still", Left, []Observation{frame(sec, front, me, face.at), frame(2*sec, front, me, face.at)}, Pending},
 		{"too late", Left, []Observation{frame(sec, front, me, face.at), frame(9*sec, turned(10, 5), me, head.at)}, Expired},
 		{"someone else turns", Left, []Observation{frame(sec, front, me, face.at), frame(2*sec, turned(10, 5), other, head.at)}, OtherPerson},
