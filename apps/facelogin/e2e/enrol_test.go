@@ -180,3 +180,34 @@ func startProfileCapture(b *chrome, base string) {
 		chromedp.Click(css("#capture-start")),
 	)
 }
+
+// TestEnrolStillPhoto enrols without liveness from a camera that shows one still photo: the
+// capture keeps one picture, tells the person (in German) that the picture is too much like
+// one already taken, and ends saying the pictures were too much alike; nothing is stored.
+func TestEnrolStillPhoto(t *testing.T) {
+	c := needConfig(t)
+	srv := newServer(t, c, "--liveness=false")
+	path := invite(t, srv.env(), srv.bin, amyName, amyEmail, "user")
+	b := newChrome(t, c, "amy-still", photoCamera(t, c, t.TempDir(), "amy", 2), browserOpts{})
+	b.setLang(srv.base, "de", "/login/password")
+	b.do("open the invitation", 30*time.Second,
+		chromedp.Navigate(srv.base+path), chromedp.WaitVisible(css("#enroll-form")))
+	watchGuidance(b)
+	fillEnrollForm(b)
+	const alike = "Dieses Bild gleicht einem schon aufgenommenen zu sehr. Drehen Sie den Kopf ein wenig."
+	var shown []string
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end) && !slices.Contains(shown, alike); time.Sleep(200 * time.Millisecond) {
+		shown = eval[[]string](b, `window.guides`)
+	}
+	if !slices.Contains(shown, alike) {
+		t.Errorf("a still photo: the guidance showed %q, want %q", shown, alike)
+	}
+	refusedCapture(t, b, "de", "a still photo without liveness")
+	if n := eval[int](b, `document.querySelectorAll("#samples li").length`); n != 1 {
+		t.Errorf("a still photo shows %d pictures taken, want 1", n)
+	}
+	b.do("open the profile", 20*time.Second, chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))
+	if got := b.text("#face-status"); !strings.Contains(got, "Keine") {
+		t.Errorf("face status after a refused capture: %q, want none stored", got)
+	}
+}

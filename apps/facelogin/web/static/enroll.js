@@ -138,11 +138,15 @@ async function startCapture() {
     fail: (reason) => problem(`camera-${reason}`, t(`camera.${reason}_title`), t(`camera.${reason}_text`)),
   });
   if (!r.stream) return;
-  later(r, CAPTURE_TIMEOUT_MS, () => {
-    if (r.lastCode === 'too_similar') problem('too-similar', t('capture.alike_title'), t('capture.alike_text'));
-    else problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
-  });
+  later(r, CAPTURE_TIMEOUT_MS, () => timedOut(r));
   connect(r);
+}
+
+// timedOut ends a capture that ran out of time or frames: when the last pictures were too
+// much alike, the person is told to turn their head between them.
+function timedOut(r) {
+  if (r.lastCode === 'too_similar') problem('too-similar', t('capture.alike_title'), t('capture.alike_text'));
+  else problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
 }
 
 // connect opens the enrolment WebSocket and sends a frame after every answer.
@@ -237,7 +241,7 @@ function connect(r) {
       return;
     }
     if (ev.code === 1008) {
-      problem('capture-timeout', t('capture.timeout_title'), t('capture.timeout_text'));
+      timedOut(r); // the server's limit of frames or time for one enrolment
     } else if (ev.code === 1011) {
       problem('error', t('error.title'), t('error.generic'));
     } else {
