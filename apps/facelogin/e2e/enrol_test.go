@@ -109,7 +109,8 @@ func TestLivenessEnrolPage(t *testing.T) {
 	startProfileCapture(print, srv.base)
 	for try := 1; try <= 2; try++ {
 		if try > 1 {
-			print.do("start again", 10*time.Second, chromedp.Click(css("#capture-restart")))
+			print.do("start again", 10*time.Second, chromedp.Evaluate[chromedp.Void](`window.guides = []`),
+				chromedp.Click(css("#capture-restart")))
 		}
 		challengeShown(t, print, "de")
 		refusedCapture(t, print, "de", "a tilted print")
@@ -128,7 +129,8 @@ func TestLivenessEnrolPage(t *testing.T) {
 	done := false
 	for try := 1; try <= 8 && !done; try++ {
 		if try > 1 {
-			amy.do("start again", 10*time.Second, chromedp.Click(css("#capture-restart")))
+			amy.do("start again", 10*time.Second, chromedp.Evaluate[chromedp.Void](`window.guides = []`),
+				chromedp.Click(css("#capture-restart")))
 		}
 		dir := challengeShown(t, amy, "en")
 		state := amy.waitState("capture", 120*time.Second, captureEnds...)

@@ -128,6 +128,7 @@ async function startCapture() {
   capture.classList.remove('has-problem');
   startBtn.hidden = true;
   restartBtn.hidden = true;
+  delete capture.dataset.turn; // the direction of an earlier capture no longer holds
   const r = { stream: null, ws: null, done: false, samples: [], timers: [], turn: '', lastCode: '' };
   run = r;
   showSamples([]);
@@ -155,6 +156,7 @@ function connect(r) {
   guide('connecting');
   r.samples = [];
   r.turn = '';
+  delete capture.dataset.turn;
   showSamples([]);
   const q = new URLSearchParams();
   if (reconsent) {
