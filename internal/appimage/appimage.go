@@ -7,8 +7,6 @@ package appimage
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -270,17 +268,17 @@ func Models(source, dir string) ([]oci.File, error) {
 		}
 		name = strings.TrimPrefix(name, "*")
 		src := filepath.Join(dir, name)
-		got, err := sha256File(src)
-		if errors.Is(err, os.ErrNotExist) {
+		m := oci.File{Path: "/models/" + name, Source: src, SHA256: sum}
+		var bad *oci.SumError
+		switch err := m.Check(); {
+		case errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("model %s is missing: fetch the models with make models", src)
-		}
-		if err != nil {
+		case errors.As(err, &bad):
+			return nil, fmt.Errorf("model %s has sha256 %s, but models/SHA256SUMS says %s: fetch the models again with make models", src, bad.Got, sum)
+		case err != nil:
 			return nil, err
 		}
-		if got != sum {
-			return nil, fmt.Errorf("model %s has sha256 %s, but models/SHA256SUMS says %s: fetch the models again with make models", src, got, sum)
-		}
-		files = append(files, oci.File{Path: "/models/" + name, Source: src, SHA256: sum})
+		files = append(files, m)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -289,17 +287,4 @@ func Models(source, dir string) ([]oci.File, error) {
 		return nil, fmt.Errorf("%s lists no model", sums)
 	}
 	return files, nil
-}
-
-func sha256File(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", name, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -228,13 +228,22 @@ func (b *Build) annotations(im Image) map[string]string {
 // checkSums compares each file's SHA-256 with the expected one.
 func checkSums(files []File) error {
 	for _, f := range files {
-		got, err := fileSHA256(f.Source)
-		if err != nil {
+		if err := f.Check(); err != nil {
 			return err
 		}
-		if !strings.EqualFold(got, f.SHA256) {
-			return &SumError{Source: f.Source, Want: strings.ToLower(f.SHA256), Got: got}
-		}
+	}
+	return nil
+}
+
+// Check reports whether Source holds the content SHA256 names: a *SumError when it holds
+// other bytes, an error wrapping fs.ErrNotExist when it is missing.
+func (f File) Check() error {
+	got, err := fileSHA256(f.Source)
+	if err != nil {
+		return err
+	}
+	if !strings.EqualFold(got, f.SHA256) {
+		return &SumError{Source: f.Source, Want: strings.ToLower(f.SHA256), Got: got}
 	}
 	return nil
 }
