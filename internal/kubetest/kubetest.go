@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,17 +71,9 @@ type Cluster struct {
 	// Address is the IP the apiserver listens on, Server its URL.
 	Address, Server string
 
-	procs     []*process
+	procs     []*Process
 	pki       *pki
 	fakeNodes []*corev1.Node
-}
-
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
 }
 
 // Options say where the control plane's parts are.
@@ -321,7 +312,7 @@ func Nodes() []*corev1.Node {
 func (c *Cluster) PIDs() map[string]int {
 	m := make(map[string]int, len(c.procs))
 	for _, p := range c.procs {
-		m[p.name] = p.cmd.Process.Pid
+		m[p.Name] = p.PID()
 	}
 	return m
 }
@@ -330,14 +321,7 @@ func (c *Cluster) PIDs() map[string]int {
 // removes the cluster's directory.
 func (c *Cluster) Stop() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		p := c.procs[i]
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		c.procs[i].Stop(15 * time.Second)
 	}
 	c.procs = nil
 	if c.Dir != "" && os.Getenv("EDGELINE_KUBETEST_KEEP") == "" {
@@ -348,26 +332,13 @@ func (c *Cluster) Stop() {
 // start runs binDir/name with args, its output going to Dir/name.log. The
 // child is killed if the test binary dies.
 func (c *Cluster) start(binDir, name string, args ...string) error {
-	logPath := filepath.Join(c.Dir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Dir = c.Dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), "HOME="+c.Dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("kubetest: start %s: %w", name, err)
+	p, err := StartProcess(name, filepath.Join(c.Dir, name+".log"), cmd)
+	if err != nil {
+		return fmt.Errorf("kubetest: %w", err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
 	c.procs = append(c.procs, p)
 	return nil
 }
@@ -383,10 +354,8 @@ func (c *Cluster) failed(name string, err error) error {
 		tail = "\n" + strings.Join(lines, "\n")
 	}
 	for _, p := range c.procs {
-		select {
-		case <-p.done:
-			err = fmt.Errorf("%w (%s exited: %v)", err, p.name, p.err)
-		default:
+		if done, perr := p.Exited(); done {
+			err = fmt.Errorf("%w (%s exited: %v)", err, p.Name, perr)
 		}
 	}
 	return fmt.Errorf("kubetest: %s: %w%s", name, err, tail)

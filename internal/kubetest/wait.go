@@ -37,10 +37,8 @@ func (c *Cluster) waitNodesReady(ctx context.Context, timeout time.Duration) err
 // exited returns an error naming a component that has stopped.
 func (c *Cluster) exited() error {
 	for _, p := range c.procs {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited: %v", p.name, p.err)
-		default:
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("%s exited: %v", p.Name, err)
 		}
 	}
 	return nil

@@ -38,7 +38,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgeline/edgeline/internal/kubetest"
@@ -91,7 +90,7 @@ type Node struct {
 	Phases []Phase
 
 	binDir   string
-	procs    []*process
+	procs    []*kubetest.Process
 	registry *http.Server
 	lock     *os.File
 	logf     func(string, ...any)
@@ -101,14 +100,6 @@ type Node struct {
 type Phase struct {
 	Name string
 	Took time.Duration
-}
-
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
 }
 
 // Start takes the machine's node lock (waiting while another test binary
@@ -233,7 +224,7 @@ func (n *Node) Stop() error {
 		}
 	}
 	for i := len(n.procs) - 1; i >= 0; i-- {
-		n.procs[i].stop(20 * time.Second)
+		n.procs[i].Stop(20 * time.Second)
 	}
 	n.procs = nil
 	if n.registry != nil {
@@ -266,7 +257,7 @@ func (n *Node) Logs(component string, lines int) string {
 func (n *Node) PIDs() map[string]int {
 	m := map[string]int{}
 	for _, p := range n.procs {
-		m[p.name] = p.cmd.Process.Pid
+		m[p.Name] = p.PID()
 	}
 	return m
 }
@@ -277,57 +268,25 @@ func (n *Node) PIDs() map[string]int {
 // processes can be found and stopped. The child is killed if the test
 // binary dies.
 func (n *Node) start(name, bin string, args ...string) error {
-	logPath := filepath.Join(StateDir, "logs", name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
 	// The shell joins the cgroup, then becomes bin (same PID): nothing runs
 	// outside the cgroup, not even for a moment.
 	script := `echo $$ > "$0" && exec "$@"`
 	cmd := exec.Command("/bin/sh", append([]string{"-c", script, filepath.Join(trackCgroup, "cgroup.procs"), bin}, args...)...)
 	cmd.Dir = StateDir
-	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "PATH="+n.binDir+":"+os.Getenv("PATH"), "HOME="+StateDir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return fmt.Errorf("nodetest: start %s: %w", name, err)
+	p, err := kubetest.StartProcess(name, filepath.Join(StateDir, "logs", name+".log"), cmd)
+	if err != nil {
+		return fmt.Errorf("nodetest: %w", err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	n.procs = append(n.procs, p)
 	return nil
 }
 
-func (p *process) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 func (n *Node) running(name string) bool {
 	for _, p := range n.procs {
-		if p.name == name {
-			select {
-			case <-p.done:
-				return false
-			default:
-				return true
-			}
+		if p.Name == name {
+			done, _ := p.Exited()
+			return !done
 		}
 	}
 	return false
@@ -337,10 +296,8 @@ func (n *Node) running(name string) bool {
 // the end of its log.
 func (n *Node) exited() error {
 	for _, p := range n.procs {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited (%v):\n%s", p.name, p.err, tail(p.log, 20))
-		default:
+		if done, err := p.Exited(); done {
+			return fmt.Errorf("%s exited (%v):\n%s", p.Name, err, tail(p.Log, 20))
 		}
 	}
 	return nil
