@@ -414,6 +414,7 @@ func TestAppContract(t *testing.T) {
 		{"api FACELOGIN_WORKERS", ae["FACELOGIN_WORKERS"].Value, "2"},
 		{"api FACELOGIN_DETECTOR", ae["FACELOGIN_DETECTOR"].Value, "hog"},
 		{"api FACELOGIN_REQUIRE_PIN", ae["FACELOGIN_REQUIRE_PIN"].Value, "true"},
+		{"api FACELOGIN_LIVENESS", ae["FACELOGIN_LIVENESS"].Value, "true"},
 		{"api FACELOGIN_PUBLIC_URL", ae["FACELOGIN_PUBLIC_URL"].Value, "https://face.example.com"},
 		{"api FACELOGIN_TRUST_PROXY", ae["FACELOGIN_TRUST_PROXY"].Value, "true"},
 		{"api FACELOGIN_KEY_FILE", ae["FACELOGIN_KEY_FILE"].Value, "/run/secrets/facelogin/descriptor-key"},

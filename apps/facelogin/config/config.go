@@ -53,7 +53,7 @@ type Config struct {
 	CNN           bool
 	RequirePIN    bool
 	// Liveness asks for a head turn in a random direction at every face sign-in and
-	// enrolment (package liveness); --require-pin=false needs it.
+	// enrolment (package liveness); on by default, --require-pin=false needs it.
 	Liveness        bool
 	InsecureCookies bool
 	TrustProxy      bool
@@ -173,7 +173,7 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		fs.IntVar(&c.Workers, "workers", 0, "face recognizers, each holding its own copy of the models, ≈ 35 MB (0: one per CPU)")
 		str(&detector, "detector", "hog", "face detector: hog or cnn (≈ 20× slower)")
 		fs.BoolVar(&c.RequirePIN, "require-pin", true, "ask for the PIN after the face or password")
-		fs.BoolVar(&c.Liveness, "liveness", false, "ask for a head turn at face sign-in and enrolment, refusing still pictures (measured limits: docs/face-recognition.md)")
+		fs.BoolVar(&c.Liveness, "liveness", true, "ask for a head turn at face sign-in and enrolment, refusing still pictures (measured limits: docs/face-recognition.md); --liveness=false only for a camera a person cannot turn their head in front of")
 		fs.BoolVar(&c.InsecureCookies, "insecure-cookies", false, "plain-http session cookies, only for a loopback --addr (serve sets it itself there)")
 		fs.BoolVar(&c.TrustProxy, "trust-proxy", false, "take the client address from the last X-Forwarded-For entry; only when nothing but the web front end can reach this api (docs/security.md)")
 		fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Minute, "end sessions idle this long")
@@ -335,7 +335,7 @@ func (c *Config) complete(set map[string]bool) error {
 			bad("--face-pin-failures %d: use 1 to 100 (ASVS 2.2.1 allows at most 100 failed attempts per account)", c.FacePINFailures)
 		}
 		if !c.RequirePIN && !c.Liveness {
-			bad("--require-pin=false needs --liveness: without the PIN and without the head-turn check, a photo of an enrolled person signs in as them; add --liveness or keep the PIN")
+			bad("--require-pin=false needs --liveness: without the PIN and without the head-turn check, a photo of an enrolled person signs in as them; drop --liveness=false or keep the PIN")
 		}
 		if c.FaceTime < time.Second || c.FaceTime > 60*time.Second {
 			bad("--face-time %v: use 1s to 60s", c.FaceTime)

@@ -22,7 +22,7 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) {
 				c.Command, c.Addr, c.DataDir, c.Models = Serve, "127.0.0.1:8080", "./data", "./models"
 				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
-				c.CreateSecrets, c.InsecureCookies, c.RequirePIN = true, true, true
+				c.CreateSecrets, c.InsecureCookies, c.RequirePIN, c.Liveness = true, true, true, true
 				c.PublicURL = "http://127.0.0.1:8080"
 			},
 		},
@@ -32,7 +32,7 @@ func TestParse(t *testing.T) {
 			want: func(c *Config) {
 				c.Command, c.Addr, c.DataDir, c.Models = Serve, "127.0.0.1:8080", "./data", "./models"
 				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
-				c.CreateSecrets, c.RequirePIN = true, true
+				c.CreateSecrets, c.RequirePIN, c.Liveness = true, true, true
 				c.PublicURL, c.Origins = "https://login.example.com", []string{"https://login.example.com"}
 				c.PublicURLFrom = "--public-url"
 			},
@@ -43,7 +43,7 @@ func TestParse(t *testing.T) {
 			env: map[string]string{"FACELOGIN_DB": "postgres://db/facelogin", "FACELOGIN_KEY_FILE": "/secret/key",
 				"FACELOGIN_PIN_PEPPER_FILE": "/secret/pepper", "FACELOGIN_ADDR": ":1", "FACELOGIN_REQUIRE_PIN": "false",
 				"FACELOGIN_DETECTOR": "cnn", "FACELOGIN_WORKERS": "3", "FACELOGIN_ORIGINS": "https://a.example, https://b.example",
-				"FACELOGIN_INSECURE_COOKIES": "true", "FACELOGIN_LIVENESS": "true"},
+				"FACELOGIN_INSECURE_COOKIES": "true"},
 			want: func(c *Config) {
 				c.Command, c.Addr, c.Models, c.DB, c.KeyFile, c.PepperFile = API, "127.0.0.1:9000", "./models", "postgres://db/facelogin", "/secret/key", "/secret/pepper"
 				c.CNN, c.Workers, c.InsecureCookies, c.RequirePIN, c.Liveness = true, 3, true, false, true
@@ -57,7 +57,17 @@ func TestParse(t *testing.T) {
 			err: "--insecure-cookies is only for a loopback --addr"},
 		{name: "weak bootstrap token", args: []string{"serve"}, env: map[string]string{"FACELOGIN_BOOTSTRAP_TOKEN": "admin"}, err: "--bootstrap-token is too short"},
 		{name: "account limit over ASVS", args: []string{"serve", "--account-failures", "101"}, err: "--account-failures 101: use 1 to 100"},
-		{name: "no PIN without liveness", args: []string{"serve", "--require-pin=false"}, err: "--require-pin=false needs --liveness"},
+		{name: "no PIN without liveness", args: []string{"serve", "--require-pin=false", "--liveness=false"}, err: "--require-pin=false needs --liveness"},
+		{
+			name: "liveness off for a kiosk",
+			args: []string{"serve", "--liveness=false"},
+			want: func(c *Config) {
+				c.Command, c.Addr, c.DataDir, c.Models = Serve, "127.0.0.1:8080", "./data", "./models"
+				c.DB, c.KeyFile, c.PepperFile = "sqlite:data/facelogin.db", "data/descriptor.key", "data/pin.pepper"
+				c.CreateSecrets, c.InsecureCookies, c.RequirePIN = true, true, true
+				c.PublicURL = "http://127.0.0.1:8080"
+			},
+		},
 		{name: "PIN too short", args: []string{"serve", "--pin-min-length", "3"}, err: "--pin-min-length 3: use 4 to 12"},
 		{name: "face PIN failures over ASVS", args: []string{"api", "--db", "postgres://x", "--key-file", "k", "--pin-pepper-file", "p", "--face-pin-failures", "0"},
 			err: "--face-pin-failures 0: use 1 to 100"},
