@@ -113,8 +113,7 @@ func enroll(b *chrome, c config, base, path, shots string) {
 			b.screenshot(c, shots+"-enroll-capture")
 		}
 	}
-	state := b.waitState("capture", 120*time.Second, captureEnds...)
-	if state != "done" {
+	if state := captureDone(b); state != "done" {
 		b.t.Fatalf("enrollment ended in state %q: %s", state, b.describe())
 	}
 	if shots != "" {
@@ -125,6 +124,23 @@ func enroll(b *chrome, c config, base, path, shots string) {
 // captureEnds are the states in which the face capture stopped.
 var captureEnds = []string{"done", "not-live", "too-similar", "capture-timeout", "samples-differ", "duplicate",
 	"save-failed", "ws-closed", "error", "slow", "camera-denied", "camera-missing", "camera-busy", "camera-unsupported", "camera-timeout"}
+
+// captureDone waits for the end of a face capture and returns its state. With liveness (on by
+// default) the direction is drawn per capture and a fake camera turns one way: a capture
+// that ends not-live is started again, at most 8 times (eight in a row asking the other way
+// have odds of 1/256).
+func captureDone(b *chrome) string {
+	b.t.Helper()
+	var state string
+	for try := 1; try <= 8; try++ {
+		if state = b.waitState("capture", 120*time.Second, captureEnds...); state != "not-live" {
+			return state
+		}
+		b.t.Logf("%s: capture %d saw no turn the asked way; start again", b.name, try)
+		b.do("start again", 10*time.Second, chromedp.Click(css("#capture-restart")))
+	}
+	return state
+}
 
 // fillEnrollForm accepts the consent, chooses Amy's PIN and password on the invitation page
 // and submits, then waits for the face capture step.
@@ -143,8 +159,23 @@ func fillEnrollForm(b *chrome) {
 
 // faceLogin opens /login, chooses face sign-in and returns how it ended: "pin" (recognised,
 // PIN asked), "profile" (recognised, signed in) or the login page's state ("unknown",
-// "ws-closed", ...).
+// "ws-closed", ...). With liveness (on by default) the direction is drawn per attempt and a
+// fake camera turns one way: an attempt that ends not-live is started again, at most 8 times.
 func faceLogin(b *chrome, base string, timeout time.Duration) string {
+	b.t.Helper()
+	var got string
+	for try := 1; try <= 8; try++ {
+		if got = faceLoginOnce(b, base, timeout); got != "not-live" {
+			return got
+		}
+		b.t.Logf("%s: login %d saw no turn the asked way; start again", b.name, try)
+	}
+	return got
+}
+
+// faceLoginOnce opens the login page, chooses face sign-in and returns how that one attempt
+// ended.
+func faceLoginOnce(b *chrome, base string, timeout time.Duration) string {
 	b.t.Helper()
 	b.do("open the login page and choose face sign-in", 20*time.Second,
 		chromedp.Navigate(base+"/login"),

@@ -90,7 +90,7 @@ func TestLoadBalancing(t *testing.T) {
 
 	// The api that took the enrollment goes away; the other one must know Amy's face.
 	apis[i].stop()
-	amy := newChrome(t, c, "lb-amy-login", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+	amy := newChrome(t, c, "lb-amy-login", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 	if got := faceLogin(amy, base, 60*time.Second); got != "pin" {
 		t.Fatalf("login through the other api ended with %q: %s", got, amy.describe())
 	}

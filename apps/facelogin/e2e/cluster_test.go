@@ -208,7 +208,7 @@ func TestOnTheNode(t *testing.T) {
 	logout(enrollCam)
 	enrollCam.close()
 
-	amy := newChrome(t, c, "node-amy-login", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+	amy := newChrome(t, c, "node-amy-login", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 	if got := faceLogin(amy, nodeBase, 90*time.Second); got != "pin" {
 		t.Fatalf("face login on the node ended with %q: %s", got, amy.describe())
 	}
@@ -242,7 +242,7 @@ func TestOnTheNode(t *testing.T) {
 			_, upErr = up.Run(context.Background(), nodeRelease, ch, changed)
 		}()
 		// Amy's kiosk for this subtest (a browser's failure ends the test it belongs to).
-		amy := newChrome(t, c, "node-amy-rollout", photoCamera(t, c, cams, "amy", 3), browserOpts{})
+		amy := newChrome(t, c, "node-amy-rollout", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("pods during the rollout:\n%s", podReport(context.Background(), n))

@@ -55,7 +55,7 @@ func tiltedPrintCamera(t *testing.T, c config, dir, person string, n int) string
 // challenge asks for the turn it shows, and a tilted print of the person does not.
 func TestLivenessPage(t *testing.T) {
 	c := needConfig(t)
-	srv := newServer(t, c)
+	srv := newServer(t, c, "--liveness=false")
 	cams := t.TempDir()
 
 	// Amy enrols without liveness (her enrolment camera shows photos at three poses), then the
