@@ -20,15 +20,10 @@ import (
 
 // wsAttempt is one login over a WebSocket.
 type wsAttempt struct {
-	s       *Server
-	c       *websocket.Conn
+	frameStream
 	sess    store.Session
 	r       *http.Request
-	ip      string
-	frames  int
-	start   time.Time   // the first frame's arrival
-	sawFace bool        // some frame showed a face
-	recent  []time.Time // read times of the frames of the last second
+	sawFace bool // some frame showed a face
 	prev    image.Rectangle
 	unknown int
 	// agree holds the latest steady frames that found candidates, oldest first, at most
@@ -69,92 +64,9 @@ func agreeing(fs []frameMatch) bool {
 // run reads and answers frames until a result, a violation or the end of the connection,
 // and returns the close status.
 func (l *wsAttempt) run(ctx context.Context) (websocket.StatusCode, string) {
-	s := l.s
-	for {
-		typ, frame, err := l.read(ctx)
-		if errors.Is(err, errNoBudget) {
-			s.metrics.rejects.WithLabelValues("bytes_in_flight").Inc()
-			return l.busy(ctx, shed())
-		}
-		if errors.Is(err, errTooLong) || errors.Is(err, websocket.ErrMessageTooBig) {
-			s.metrics.rejects.WithLabelValues("frame_too_large").Inc()
-			return websocket.StatusMessageTooBig, fmt.Sprintf("A frame may hold at most %d KB; send a smaller JPEG.", s.opts.MaxFrameBytes>>10)
-		}
-		if err != nil {
-			return websocket.StatusNormalClosure, ""
-		}
-		status, reason, end := l.answer(ctx, typ, frame.data)
-		frame.free()
-		if end {
-			return status, reason
-		}
-	}
-}
-
-// read reads the next message into memory under the server's byte budget.
-func (l *wsAttempt) read(ctx context.Context) (websocket.MessageType, *held, error) {
-	typ, r, err := l.c.Reader(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	h, err := readHeld(r, l.s.opts.MaxFrameBytes, l.s.bytes)
-	return typ, h, err
-}
-
-// busy tells the client the server cannot look at its frame now (too busy, or its store
-// unavailable) and when to come back, and returns the close status 1013 (try again later).
-func (l *wsAttempt) busy(ctx context.Context, ae *apiError) (websocket.StatusCode, string) {
-	l.s.log.Info("login WebSocket closed: busy", "client", l.ip, "retry_after", ae.retryAfter)
-	if err := wsjson.Write(ctx, l.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
-		return websocket.StatusNormalClosure, ""
-	}
-	return websocket.StatusTryAgainLater, ae.message
-}
-
-// answer checks one message against the attempt's limits and answers it; end reports that
-// the attempt is over, closing with status and reason.
-func (l *wsAttempt) answer(ctx context.Context, typ websocket.MessageType, frame []byte) (status websocket.StatusCode, reason string, end bool) {
-	s := l.s
-	now := time.Now()
-	if l.start.IsZero() {
-		l.start = now
-	}
-	l.frames++
-	if l.frames > s.opts.MaxFrames {
-		s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
-		return websocket.StatusPolicyViolation, fmt.Sprintf("At most %d frames per login; start again.", s.opts.MaxFrames), true
-	}
-	l.recent = append(l.recent, now)
-	for len(l.recent) > 0 && now.Sub(l.recent[0]) > time.Second {
-		l.recent = l.recent[1:]
-	}
-	if len(l.recent) > s.opts.MaxFramesPerSec {
-		s.metrics.rejects.WithLabelValues("frame_rate").Inc()
-		s.log.Warn("login WebSocket closed: frame flood", "client", l.ip, "frames", l.frames)
-		return websocket.StatusPolicyViolation, fmt.Sprintf("Too many frames: send at most %d per second.", s.opts.MaxFramesPerSec), true
-	}
-	if typ != websocket.MessageBinary {
-		return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG).", true
-	}
-	done, err := l.frame(ctx, frame)
-	if errors.Is(err, store.ErrUnavailable) {
-		s.metrics.rejects.WithLabelValues("store_unavailable").Inc()
-		s.log.Warn("login frame failed: store unavailable", "err", err)
-		err = errStoreDown
-	}
-	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusServiceUnavailable {
-		status, reason := l.busy(ctx, ae)
-		return status, reason, true
-	}
-	if err != nil {
-		s.log.Error("login frame failed", "err", err)
-		return websocket.StatusInternalError, "Something went wrong on our side; please try again.", true
-	}
-	if done {
-		return websocket.StatusNormalClosure, "", true
-	}
-	return 0, "", false
+	return l.serve(ctx, func(ctx context.Context, frame []byte, _ time.Time) (bool, error) {
+		return l.frame(ctx, frame)
+	})
 }
 
 // frame answers one frame; done reports that the attempt has its result.

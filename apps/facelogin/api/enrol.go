@@ -123,9 +123,9 @@ func (s *Server) wsEnrol(w http.ResponseWriter, r *http.Request, c caller) {
 	})
 	defer timer.Stop()
 	ctx := context.WithoutCancel(r.Context())
-	e := &wsEnrolment{s: s, c: conn, user: u, before: c.user, ip: ip}
+	e := &wsEnrolment{frameStream: frameStream{s: s, c: conn, ip: ip, noun: "enrolment"}, user: u, before: c.user}
 	if s.opts.Liveness {
-		l := &wsAttempt{s: s, c: conn}
+		l := &wsAttempt{frameStream: frameStream{s: s, c: conn, noun: "enrolment"}}
 		if err := l.startChallenge(ctx); err != nil {
 			s.log.Error("enrolment liveness challenge failed", "err", err)
 			conn.Close(websocket.StatusInternalError, "Something went wrong on our side; please try again.")
@@ -143,12 +143,8 @@ func (s *Server) wsEnrol(w http.ResponseWriter, r *http.Request, c caller) {
 
 // wsEnrolment is one enrolment over a WebSocket.
 type wsEnrolment struct {
-	s            *Server
-	c            *websocket.Conn
+	frameStream
 	user, before store.User // with the consent given for this enrolment; as signed in
-	ip           string
-	frames       int
-	recent       []time.Time
 	kept         []poseSample
 	more         int // frames since there were enough samples
 	live         *liveness.Challenge
@@ -157,78 +153,7 @@ type wsEnrolment struct {
 // run reads and answers frames until the samples are saved, a refusal or the end of the
 // connection, and returns the close status.
 func (e *wsEnrolment) run(ctx context.Context) (websocket.StatusCode, string) {
-	s := e.s
-	for {
-		typ, rd, err := e.c.Reader(ctx)
-		if err != nil {
-			return websocket.StatusNormalClosure, ""
-		}
-		frame, err := readHeld(rd, s.opts.MaxFrameBytes, s.bytes)
-		switch {
-		case errors.Is(err, errNoBudget):
-			s.metrics.rejects.WithLabelValues("bytes_in_flight").Inc()
-			return e.busy(ctx, shed())
-		case errors.Is(err, errTooLong), errors.Is(err, websocket.ErrMessageTooBig):
-			s.metrics.rejects.WithLabelValues("frame_too_large").Inc()
-			return websocket.StatusMessageTooBig, fmt.Sprintf("A frame may hold at most %d KB; send a smaller JPEG.", s.opts.MaxFrameBytes>>10)
-		case err != nil:
-			return websocket.StatusNormalClosure, ""
-		}
-		status, reason, end := e.answer(ctx, typ, frame.data)
-		frame.free()
-		if end {
-			return status, reason
-		}
-	}
-}
-
-// busy tells the page the server cannot look at its frame now and closes with 1013.
-func (e *wsEnrolment) busy(ctx context.Context, ae *apiError) (websocket.StatusCode, string) {
-	if err := wsjson.Write(ctx, e.c, guidance{Type: "guidance", Code: "busy", Message: ae.message, RetryAfter: ae.retryAfter}); err != nil {
-		return websocket.StatusNormalClosure, ""
-	}
-	return websocket.StatusTryAgainLater, ae.message
-}
-
-// answer checks one message against the limits and answers it; end reports that the
-// enrolment is over, closing with status and reason.
-func (e *wsEnrolment) answer(ctx context.Context, typ websocket.MessageType, frame []byte) (status websocket.StatusCode, reason string, end bool) {
-	s := e.s
-	now := time.Now()
-	e.frames++
-	if e.frames > s.opts.MaxFrames {
-		s.metrics.rejects.WithLabelValues("too_many_frames").Inc()
-		return websocket.StatusPolicyViolation, fmt.Sprintf("At most %d frames per enrolment; start again.", s.opts.MaxFrames), true
-	}
-	e.recent = append(e.recent, now)
-	for len(e.recent) > 0 && now.Sub(e.recent[0]) > time.Second {
-		e.recent = e.recent[1:]
-	}
-	if len(e.recent) > s.opts.MaxFramesPerSec {
-		s.metrics.rejects.WithLabelValues("frame_rate").Inc()
-		return websocket.StatusPolicyViolation, fmt.Sprintf("Too many frames: send at most %d per second.", s.opts.MaxFramesPerSec), true
-	}
-	if typ != websocket.MessageBinary {
-		return websocket.StatusUnsupportedData, "Send camera frames as binary messages (JPEG or PNG).", true
-	}
-	done, err := e.frame(ctx, frame, now)
-	if errors.Is(err, store.ErrUnavailable) {
-		s.metrics.rejects.WithLabelValues("store_unavailable").Inc()
-		err = errStoreDown
-	}
-	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusServiceUnavailable {
-		status, reason := e.busy(ctx, ae)
-		return status, reason, true
-	}
-	if err != nil {
-		s.log.Error("enrolment frame failed", "err", err)
-		return websocket.StatusInternalError, "Something went wrong on our side; please try again.", true
-	}
-	if done {
-		return websocket.StatusNormalClosure, "", true
-	}
-	return 0, "", false
+	return e.serve(ctx, e.frame)
 }
 
 // frame answers one frame; done reports that the enrolment has its result.

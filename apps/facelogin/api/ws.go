@@ -122,7 +122,7 @@ func (s *Server) wsLogin(w http.ResponseWriter, r *http.Request) {
 	defer timer.Stop()
 	ctx := context.WithoutCancel(r.Context())
 
-	l := &wsAttempt{s: s, c: c, sess: sess, r: r, ip: ip}
+	l := &wsAttempt{frameStream: frameStream{s: s, c: c, ip: ip, noun: "login"}, sess: sess, r: r}
 	if s.opts.Liveness {
 		if err := l.startChallenge(ctx); err != nil {
 			s.log.Error("login liveness challenge failed", "err", err)
