@@ -157,17 +157,8 @@ func TestLivenessEnrolPage(t *testing.T) {
 // passwordSignIn signs Amy in with her e-mail, password and PIN.
 func passwordSignIn(b *chrome, base string) {
 	b.t.Helper()
-	b.do("password login", 30*time.Second,
-		chromedp.Navigate(base+"/login/password"),
-		chromedp.WaitVisible(css("#email")),
-		chromedp.SendKeys(css("#email"), amyEmail),
-		chromedp.SendKeys(css("#password"), amyPassword),
-		chromedp.Click(css(`#password-form button[type="submit"]`)),
-		chromedp.WaitVisible(css("#me, #pin")),
-	)
-	if b.path() == "/login/pin" {
-		enterPIN(b, amyPIN)
-	}
+	passwordLogin(b, base, amyEmail, amyPassword)
+	enterPIN(b, amyPIN)
 }
 
 // startProfileCapture opens /profile/face, agrees to the consent again and starts the camera.
