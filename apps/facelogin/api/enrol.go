@@ -178,7 +178,8 @@ func (e *wsEnrolment) frame(ctx context.Context, frame []byte, now time.Time) (d
 	if e.live != nil {
 		if v := e.live.Add(o); v.Done() && !v.Live() {
 			s.metrics.rejects.WithLabelValues("enrol_not_live").Inc()
-			s.log.Info("enrolment: liveness refused", "user", e.user.ID, "reason", string(v.Reason))
+			s.log.Info("enrolment: liveness refused", "user", e.user.ID, "reason", string(v.Reason), "direction", e.live.Direction.String(),
+				"frames", v.Frames, "turn", round3(v.Turn), "planarity", round3(v.Planarity))
 			return true, wsjson.Write(ctx, e.c, enrolMsg{Type: "result", Status: "not_live", Reason: string(v.Reason), Samples: len(e.kept),
 				Message: "The frames did not show your head turning as asked; start again and turn your head the way the page asks."})
 		}

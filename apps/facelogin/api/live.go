@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -69,7 +70,8 @@ func (l *wsAttempt) waitLive(mean *match.Descriptor) bool {
 func (l *wsAttempt) notLive(ctx context.Context, v liveness.Verdict) (bool, error) {
 	s := l.s
 	s.metrics.results.WithLabelValues("not_live").Inc()
-	s.log.Info("login: liveness refused", "client", l.ip, "reason", string(v.Reason))
+	s.log.Info("login: liveness refused", "client", l.ip, "reason", string(v.Reason), "direction", l.live.Direction.String(),
+		"frames", v.Frames, "turn", round3(v.Turn), "planarity", round3(v.Planarity))
 	if err := s.failed(ctx, clientKey(l.ip)); err != nil {
 		return false, err
 	}
@@ -81,3 +83,6 @@ func (l *wsAttempt) notLive(ctx context.Context, v liveness.Verdict) (bool, erro
 func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request, c caller) {
 	writeJSON(w, http.StatusOK, map[string]bool{"pin_optional": s.opts.PINOptional, "liveness": s.opts.Liveness})
 }
+
+// round3 rounds a liveness measure to three decimals for the logs.
+func round3(v float64) float64 { return math.Round(v*1000) / 1000 }

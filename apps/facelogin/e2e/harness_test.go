@@ -134,6 +134,9 @@ func logsOf(t *testing.T) *logs {
 	if !loaded {
 		t.Cleanup(func() {
 			procLogs.Delete(t)
+			if dir := os.Getenv("EDGELINE_E2E_LOGS"); dir != "" {
+				keepLogs(t, dir, l.(*logs).paths)
+			}
 			if !t.Failed() {
 				return
 			}
@@ -143,6 +146,20 @@ func logsOf(t *testing.T) *logs {
 		})
 	}
 	return l.(*logs)
+}
+
+// keepLogs copies the logs of a test's processes into dir (EDGELINE_E2E_LOGS), passed or not,
+// for reading what the servers said during a test that passed only after retries.
+func keepLogs(t *testing.T, dir string, paths []string) {
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(p)), b, 0o600)
+		}
+		if err != nil {
+			t.Logf("keep the logs in EDGELINE_E2E_LOGS: %v", err)
+		}
+	}
 }
 
 func tail(path string, n int) string {

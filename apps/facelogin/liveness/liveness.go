@@ -160,6 +160,8 @@ type Verdict struct {
 	// near 1 when one plane explains the change, as for a print or a screen. 0 until a
 	// turned frame was judged.
 	Planarity float64
+	// Frames is how many frames the challenge judged, the first included.
+	Frames int
 }
 
 // Live reports whether the challenge was passed.
@@ -343,6 +345,7 @@ func (c *Challenge) Add(o Observation) Verdict {
 		return c.verdict
 	}
 	c.seen++
+	c.verdict.Frames = c.seen
 	if c.first == nil {
 		first := o
 		first.Patch = nil

@@ -242,6 +242,9 @@ func TestChallengeBounded(t *testing.T) {
 	if v.Reason != Expired {
 		t.Errorf("after %d still frames: %s, want %s", DefaultRule.MaxFrames+5, v.Reason, Expired)
 	}
+	if v.Frames != DefaultRule.MaxFrames {
+		t.Errorf("the verdict counts %d frames judged, want %d", v.Frames, DefaultRule.MaxFrames)
+	}
 }
 
 // TestRandomDirection checks that both directions are drawn.
