@@ -125,14 +125,20 @@ func enroll(b *chrome, c config, base, path, shots string) {
 var captureEnds = []string{"done", "not-live", "too-similar", "capture-timeout", "samples-differ", "duplicate",
 	"save-failed", "ws-closed", "error", "slow", "camera-denied", "camera-missing", "camera-busy", "camera-unsupported", "camera-timeout"}
 
+// liveTries bounds the attempts a test starts until the server's random direction is one its
+// fake camera shows. A looping video of still poses turns one way from the pose the capture
+// starts on, so an attempt passes with probability 1/2. A CI run goes through dozens of such
+// loops: with 8 tries (odds 1/256 each) about one run in ten failed by chance; with 24 a loop
+// fails by chance with odds 2^-24.
+const liveTries = 24
+
 // captureDone waits for the end of a face capture and returns its state. With liveness (on by
 // default) the direction is drawn per capture and a fake camera turns one way: a capture
-// that ends not-live is started again, at most 8 times (eight in a row asking the other way
-// have odds of 1/256).
+// that ends not-live is started again, at most liveTries times.
 func captureDone(b *chrome) string {
 	b.t.Helper()
 	var state string
-	for try := 1; try <= 8; try++ {
+	for try := 1; try <= liveTries; try++ {
 		if state = b.waitState("capture", 120*time.Second, captureEnds...); state != "not-live" {
 			return state
 		}
@@ -160,11 +166,12 @@ func fillEnrollForm(b *chrome) {
 // faceLogin opens /login, chooses face sign-in and returns how it ended: "pin" (recognised,
 // PIN asked), "profile" (recognised, signed in) or the login page's state ("unknown",
 // "ws-closed", ...). With liveness (on by default) the direction is drawn per attempt and a
-// fake camera turns one way: an attempt that ends not-live is started again, at most 8 times.
+// fake camera turns one way: an attempt that ends not-live is started again, at most liveTries
+// times.
 func faceLogin(b *chrome, base string, timeout time.Duration) string {
 	b.t.Helper()
 	var got string
-	for try := 1; try <= 8; try++ {
+	for try := 1; try <= liveTries; try++ {
 		if got = faceLoginOnce(b, base, timeout); got != "not-live" {
 			return got
 		}

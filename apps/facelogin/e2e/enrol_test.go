@@ -127,7 +127,7 @@ func TestLivenessEnrolPage(t *testing.T) {
 	passwordSignIn(amy, srv.base)
 	startProfileCapture(amy, srv.base)
 	done := false
-	for try := 1; try <= 8 && !done; try++ {
+	for try := 1; try <= liveTries && !done; try++ {
 		if try > 1 {
 			amy.do("start again", 10*time.Second, chromedp.Evaluate[chromedp.Void](`window.guides = []`),
 				chromedp.Click(css("#capture-restart")))
@@ -145,7 +145,7 @@ func TestLivenessEnrolPage(t *testing.T) {
 		}
 	}
 	if !done {
-		t.Fatal("eight captures in a row did not see the turn asked for (odds of the direction alone 1/256)")
+		t.Fatalf("%d captures in a row did not see the turn asked for", liveTries)
 	}
 	amy.do("open the profile", 20*time.Second,
 		chromedp.Navigate(srv.base+"/profile"), chromedp.WaitVisible(css("#me")))

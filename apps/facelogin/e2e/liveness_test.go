@@ -75,7 +75,7 @@ func TestLivenessPage(t *testing.T) {
 	// The direction is drawn per attempt and the video turns one way: start attempts until
 	// one asks for that way (each asks for it with probability 1/2).
 	passed := false
-	for try := 1; try <= 8 && !passed; try++ {
+	for try := 1; try <= liveTries && !passed; try++ {
 		amy.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login?start=face"))
 		code := ""
 		deadline := time.Now().Add(30 * time.Second)
@@ -107,7 +107,7 @@ func TestLivenessPage(t *testing.T) {
 		passed = true
 	}
 	if !passed {
-		t.Fatal("eight attempts in a row asked to turn left (odds 1/256)")
+		t.Fatalf("%d attempts in a row asked to turn left", liveTries)
 	}
 	enterPIN(amy, amyPIN)
 	logout(amy)
