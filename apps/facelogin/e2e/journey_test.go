@@ -42,17 +42,23 @@ func TestJourney(t *testing.T) {
 	// She comes back at a kiosk whose camera sees her at other poses (amy5 only was enrolled).
 	amy := newChrome(t, c, "amy-login", posesCamera(t, c, cams, "amy", 3, 4, 5), browserOpts{})
 	amy.setLang(srv.base, "en", "/login/password")
-	amy.do("open the login page", 20*time.Second,
-		chromedp.EmulateViewport(1000, 760),
-		chromedp.Navigate(srv.base+"/login?start=face"))
-	// The greeting shows for a moment before the PIN page; catch it for the README.
-	if amy.try(60*time.Second, chromedp.WaitReady(css(`#login[data-state="recognized"]`), chromedp.RetryInterval(20*time.Millisecond))) == nil {
-		readmeShot(t, c, amy, "en-login-recognized")
-	}
-	got := amy.loginOutcome(60 * time.Second)
-	if got == "not-live" {
-		// The challenge asked for the other way than the camera turns.
-		got = faceLogin(amy, srv.base, 60*time.Second)
+	amy.do("viewport", 10*time.Second, chromedp.EmulateViewport(1000, 760))
+	// The greeting shows for 600 ms before the PIN page loads; that load waits while the
+	// greeting is photographed for the README and checked with axe-core. An attempt that
+	// asked for the way the camera does not turn is started again (see liveTries).
+	var got string
+	for try := 1; try <= liveTries; try++ {
+		release := amy.holdNavigation("*/login/pin*")
+		amy.do("open the login page", 20*time.Second, chromedp.Navigate(srv.base+"/login?start=face"))
+		if amy.try(60*time.Second, chromedp.WaitReady(css(`#login[data-state="recognized"], #login[data-state="not-live"]`),
+			chromedp.RetryInterval(20*time.Millisecond))) == nil && eval[string](amy, `document.getElementById("login").dataset.state`) == "recognized" {
+			readmeShot(t, c, amy, "en-login-recognized")
+		}
+		release()
+		if got = amy.loginOutcome(60 * time.Second); got != "not-live" {
+			break
+		}
+		t.Logf("%s: login %d saw no turn the asked way; start again", amy.name, try)
 	}
 	if got != "pin" {
 		t.Fatalf("Amy's second photo: login ended with %q, want the PIN step: %s", got, amy.describe())
